@@ -1,0 +1,30 @@
+//! The language-model trait.
+
+use async_trait::async_trait;
+
+use crate::{CompletionRequest, CompletionResponse, LlmError};
+
+/// Anything that completes a chat: an HTTP provider, a scripted test model, or a decorator
+/// (retry, limits, tracing) around another model.
+///
+/// Object-safe: `Arc<dyn LanguageModel>` is the usual handle.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait LanguageModel: Send + Sync {
+    /// The model used when a request does not name one.
+    fn model_name(&self) -> &str;
+
+    /// Completes one request.
+    async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError>;
+}
+
+#[async_trait]
+impl<T: LanguageModel + ?Sized> LanguageModel for std::sync::Arc<T> {
+    fn model_name(&self) -> &str {
+        (**self).model_name()
+    }
+
+    async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
+        (**self).complete(request).await
+    }
+}

@@ -1,0 +1,229 @@
+//! The REPL boundary: the sandbox trait ([`Repl`]), the host trait code calls back into
+//! ([`ReplHost`]), and what one execution yields ([`Execution`]).
+//!
+//! Division of work: a backend handles the finish functions itself (`FINAL`, `FINAL_VAR`,
+//! `SHOW_VARS` and the `answer` dict need only the REPL's own state) and reports a finish in
+//! [`Execution::final_answer`]. Sub-calls (`llm_query`, `llm_query_batched`, `rlm_query`,
+//! `rlm_query_batched`) pause the interpreter and are answered, asynchronously, by the
+//! [`ReplHost`]; the interpreter resumes with the reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{ReplError, ReplValue};
+
+/// Every name the runtime defines inside the REPL. User code cannot rebind them for good: a
+/// backend restores them before each execution.
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "rlm_query_batched",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+];
+
+/// A call from code in the REPL to the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "function", rename_all = "snake_case")]
+pub enum HostCall {
+    /// `llm_query(prompt, model=None)`: one plain LLM call.
+    LlmQuery {
+        /// The prompt.
+        prompt: String,
+        /// The `model=` argument.
+        model: Option<String>,
+    },
+    /// `llm_query_batched(prompts, model=None)`: plain calls run concurrently, in order.
+    LlmQueryBatched {
+        /// The prompts.
+        prompts: Vec<String>,
+        /// The `model=` argument.
+        model: Option<String>,
+    },
+    /// `rlm_query(prompt, model=None)`: a child RLM whose context is `prompt`.
+    RlmQuery {
+        /// The prompt (and the child's context).
+        prompt: String,
+        /// The `model=` argument.
+        model: Option<String>,
+    },
+    /// `rlm_query_batched(prompts, model=None)`: children run concurrently, in order.
+    RlmQueryBatched {
+        /// The prompts.
+        prompts: Vec<String>,
+        /// The `model=` argument.
+        model: Option<String>,
+    },
+}
+
+impl HostCall {
+    /// The Python name of the function.
+    pub fn function_name(&self) -> &'static str {
+        match self {
+            HostCall::LlmQuery { .. } => "llm_query",
+            HostCall::LlmQueryBatched { .. } => "llm_query_batched",
+            HostCall::RlmQuery { .. } => "rlm_query",
+            HostCall::RlmQueryBatched { .. } => "rlm_query_batched",
+        }
+    }
+}
+
+/// The host's answer to a [`HostCall`]. Failures are `Error: ...` strings, never exceptions:
+/// one failed sub-call must not kill the block that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostReply {
+    /// The answer to a single call.
+    Text(String),
+    /// The answers to a batched call, one per prompt, in input order.
+    Texts(Vec<String>),
+}
+
+impl HostReply {
+    /// Converts the reply into the Python value the calling code receives.
+    pub fn into_value(self) -> ReplValue {
+        match self {
+            HostReply::Text(s) => ReplValue::Str(s),
+            HostReply::Texts(items) => ReplValue::List(items.into_iter().map(ReplValue::Str).collect()),
+        }
+    }
+}
+
+/// Answers sub-calls made by code running in a [`Repl`].
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ReplHost: Send + Sync {
+    /// Answers one call. Never fails: errors are `Error: ...` strings in the reply.
+    async fn call(&self, call: HostCall) -> HostReply;
+}
+
+/// Settings for one REPL session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplConfig {
+    /// Longest time one execution may run (time spent waiting on host calls is not counted by
+    /// every backend; see the backend's docs).
+    pub execution_timeout: Duration,
+    /// Most bytes of printed output kept per execution; the rest is dropped and flagged.
+    pub max_output_bytes: usize,
+    /// Most host calls one execution may make (a loop over thousands of chunks must fit).
+    pub max_host_calls: u32,
+}
+
+impl Default for ReplConfig {
+    fn default() -> Self {
+        Self {
+            execution_timeout: Duration::from_secs(60),
+            max_output_bytes: 1 << 20,
+            max_host_calls: 100_000,
+        }
+    }
+}
+
+/// How an execution finished the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum FinalAnswer {
+    /// `FINAL(value)`.
+    Final {
+        /// `str(value)`.
+        answer: String,
+    },
+    /// `FINAL_VAR(name)` (or `FINAL_VAR(value)` with a non-string argument).
+    FinalVar {
+        /// The variable name, when a name was given.
+        name: Option<String>,
+        /// `str(value)`.
+        answer: String,
+    },
+    /// `answer["ready"] = True`.
+    AnswerDict {
+        /// `str(answer["content"])`.
+        answer: String,
+    },
+}
+
+impl FinalAnswer {
+    /// The answer text.
+    pub fn answer(&self) -> &str {
+        match self {
+            FinalAnswer::Final { answer } | FinalAnswer::FinalVar { answer, .. } | FinalAnswer::AnswerDict { answer } => answer,
+        }
+    }
+
+    /// Consumes the finish and returns the answer text.
+    pub fn into_answer(self) -> String {
+        match self {
+            FinalAnswer::Final { answer } | FinalAnswer::FinalVar { answer, .. } | FinalAnswer::AnswerDict { answer } => answer,
+        }
+    }
+}
+
+/// What one execution of a code block produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Printed output (capped at [`ReplConfig::max_output_bytes`]).
+    pub stdout: String,
+    /// Whether printed output was cut at the cap.
+    pub output_truncated: bool,
+    /// The Python-style traceback when the code raised (including time-limit errors).
+    pub error: Option<String>,
+    /// Set when the code finished the run.
+    pub final_answer: Option<FinalAnswer>,
+    /// Wall time of the execution, host calls included.
+    pub duration: Duration,
+    /// How many host calls the execution made.
+    pub host_calls: u32,
+}
+
+/// A user variable that exists in the REPL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableInfo {
+    /// Its name.
+    pub name: String,
+    /// `type(x).__name__`.
+    pub type_name: String,
+}
+
+/// A persistent Python session.
+///
+/// State (variables, functions, classes) persists across [`Repl::execute`] calls. A backend must
+/// never block the async runtime: CPU-bound interpretation runs on a blocking pool or in another
+/// process.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Repl: Send {
+    /// The backend's short name (`monty`, `python`).
+    fn backend_name(&self) -> &'static str;
+
+    /// Binds `name` to `value` (how `context` is injected). Reserved names are refused.
+    async fn set_variable(&mut self, name: &str, value: ReplValue) -> Result<(), ReplError>;
+
+    /// Reads a variable; `Ok(None)` when it does not exist.
+    async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError>;
+
+    /// The user variables that exist (runtime names excluded).
+    async fn variables(&mut self) -> Result<Vec<VariableInfo>, ReplError>;
+
+    /// Runs one code block. Errors raised by the code are reported in [`Execution::error`];
+    /// `Err` means the backend itself failed.
+    async fn execute(&mut self, code: &str, host: Arc<dyn ReplHost>) -> Result<Execution, ReplError>;
+}
+
+/// Creates fresh REPL sessions: one for the root run and one per child RLM.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ReplFactory: Send + Sync {
+    /// The backend's short name.
+    fn backend_name(&self) -> &'static str;
+
+    /// Starts a new, empty session.
+    async fn create(&self, config: &ReplConfig) -> Result<Box<dyn Repl>, ReplError>;
+
+    /// What the backend's Python supports, for the system prompt (one short paragraph).
+    fn capabilities(&self) -> String;
+}
