@@ -1,0 +1,171 @@
+//! Event subscribers. A subscriber that fails or panics is logged and skipped: it never breaks
+//! a run.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlm_core::RunEvent;
+
+/// A subscriber's own failure (reported in the log, never to the run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event subscriber failed: {message}")]
+pub struct SinkError {
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Receives run events. Called synchronously on the run's task: keep it quick (hand heavy work
+/// to a channel).
+pub trait EventSink: Send + Sync {
+    /// Handles one event.
+    fn on_event(&self, event: &RunEvent) -> Result<(), SinkError>;
+}
+
+impl<F> EventSink for F
+where
+    F: Fn(&RunEvent) + Send + Sync,
+{
+    fn on_event(&self, event: &RunEvent) -> Result<(), SinkError> {
+        self(event);
+        Ok(())
+    }
+}
+
+/// The subscribers of a run, shared with its children.
+#[derive(Clone, Default)]
+pub struct Subscribers {
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl fmt::Debug for Subscribers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscribers").field("count", &self.sinks.len()).finish()
+    }
+}
+
+impl Subscribers {
+    /// No subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a subscriber.
+    pub fn push(&mut self, sink: Arc<dyn EventSink>) {
+        self.sinks.push(sink);
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+
+    /// Delivers `event` to every subscriber; failures and panics are logged, never propagated.
+    pub fn emit(&self, event: &RunEvent) {
+        for sink in &self.sinks {
+            match catch_unwind(AssertUnwindSafe(|| sink.on_event(event))) {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "event subscriber failed"),
+                Err(_) => tracing::warn!("event subscriber panicked; event skipped"),
+            }
+        }
+    }
+}
+
+type StartFn = dyn Fn(u32, &str, &str) + Send + Sync;
+type CompleteFn = dyn Fn(u32, &str, Duration, Option<&str>) + Send + Sync;
+
+/// The seed's `on_subcall_start(depth, model, prompt_preview)` and
+/// `on_subcall_complete(depth, model, duration, error)` callbacks, as a subscriber.
+#[derive(Default)]
+pub struct SubcallCallbacks {
+    on_start: Option<Box<StartFn>>,
+    on_complete: Option<Box<CompleteFn>>,
+}
+
+impl fmt::Debug for SubcallCallbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubcallCallbacks")
+            .field("on_start", &self.on_start.is_some())
+            .field("on_complete", &self.on_complete.is_some())
+            .finish()
+    }
+}
+
+impl SubcallCallbacks {
+    /// No callbacks yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `on_subcall_start(depth, model, prompt_preview)`.
+    pub fn on_start(mut self, f: impl Fn(u32, &str, &str) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Box::new(f));
+        self
+    }
+
+    /// Sets `on_subcall_complete(depth, model, duration, error)`.
+    pub fn on_complete(mut self, f: impl Fn(u32, &str, Duration, Option<&str>) + Send + Sync + 'static) -> Self {
+        self.on_complete = Some(Box::new(f));
+        self
+    }
+}
+
+impl EventSink for SubcallCallbacks {
+    fn on_event(&self, event: &RunEvent) -> Result<(), SinkError> {
+        match event {
+            RunEvent::SubcallStarted { depth, model, prompt_preview } => {
+                if let Some(f) = &self.on_start {
+                    f(*depth, model, prompt_preview);
+                }
+            }
+            RunEvent::SubcallCompleted { depth, model, duration, error } => {
+                if let Some(f) = &self.on_complete {
+                    f(*depth, model, *duration, error.as_deref());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    struct Failing;
+    impl EventSink for Failing {
+        fn on_event(&self, _: &RunEvent) -> Result<(), SinkError> {
+            Err(SinkError { message: "disk full".into() })
+        }
+    }
+
+    #[test]
+    fn failing_and_panicking_sinks_do_not_stop_delivery() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let mut subs = Subscribers::new();
+        subs.push(Arc::new(|_: &RunEvent| panic!("subscriber bug")));
+        subs.push(Arc::new(Failing));
+        subs.push(Arc::new(
+            SubcallCallbacks::new()
+                .on_start({
+                    let log = log.clone();
+                    move |d, m, p| log.lock().unwrap().push(format!("start {d} {m} {p}"))
+                })
+                .on_complete(move |d, m, dur, e| log.lock().unwrap().push(format!("done {d} {m} {}ms {e:?}", dur.as_millis()))),
+        ));
+        subs.emit(&RunEvent::SubcallStarted { depth: 1, model: "default".into(), prompt_preview: "hi".into() });
+        subs.emit(&RunEvent::SubcallCompleted {
+            depth: 1,
+            model: "default".into(),
+            duration: Duration::from_millis(5),
+            error: Some("boom".into()),
+        });
+        assert_eq!(*seen.lock().unwrap(), vec!["start 1 default hi".to_string(), "done 1 default 5ms Some(\"boom\")".to_string()]);
+    }
+}

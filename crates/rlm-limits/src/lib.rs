@@ -1,0 +1,46 @@
+//! `rlm-limits`: limits and tracing for the recursive-lm runtime.
+//!
+//! Layer: directly above `rlm-core`; depends on it, `tokio` (sync and time only, never a runtime)
+//! and `tracing`. It must not depend on a provider, a REPL backend or the runner.
+//!
+//! - [`BackendLimits`]: the seed's recursion limits, field for field (`max_depth` 1,
+//!   `max_batch_workers` 8, `max_children_total`, `max_children_per_batch`,
+//!   `result_truncation_limit`, `per_child_timeout`).
+//! - [`RunLimits`]: `max_iterations` (30), the wall-clock timeout, token, cost and call budgets,
+//!   the in-flight concurrency cap, and the consecutive-error cap.
+//! - [`TreeBudget`]: one set of counters shared by a whole recursion tree. Cloning the handle for
+//!   a child shares the counters; a call is reserved before it is sent and settled afterwards.
+//! - [`Deadline`]: nested wall-clock deadlines (a child never outlives its parent).
+//! - [`RetryPolicy`]: how providers retry.
+//! - [`ChildTrace`], [`EventSink`], [`Subscribers`], [`SubcallCallbacks`]: what happened, told to
+//!   whoever listens; a panicking or failing subscriber never breaks a run.
+//! - [`spans`]: the `tracing` span and field names (OpenTelemetry GenAI conventions).
+//!
+//! ```
+//! use rlm_limits::{BackendLimits, RunLimits, TreeBudget};
+//!
+//! let limits = RunLimits { max_tokens: Some(10_000), ..RunLimits::default() };
+//! let budget = TreeBudget::new(&limits, &BackendLimits::default());
+//! let child_view = budget.clone(); // same counters
+//! let reservation = budget.reserve_call(400).unwrap();
+//! assert_eq!(child_view.snapshot().calls_started, 1);
+//! reservation.settle(&rlm_core::Usage { input_tokens: 350, output_tokens: 20, ..Default::default() });
+//! assert_eq!(child_view.snapshot().tokens_used, 370);
+//! ```
+
+mod budget;
+mod deadline;
+mod events;
+mod limits;
+mod pricing;
+mod retry;
+pub mod spans;
+mod trace;
+
+pub use budget::{BudgetSnapshot, CallReservation, ChildSlot, LimitError, TreeBudget};
+pub use deadline::Deadline;
+pub use events::{EventSink, SinkError, SubcallCallbacks, Subscribers};
+pub use limits::{BackendLimits, ConfigError, RunLimits};
+pub use pricing::{ModelPrice, PriceTable};
+pub use retry::RetryPolicy;
+pub use trace::{preview, ChildTrace};
