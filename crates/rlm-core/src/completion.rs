@@ -34,7 +34,10 @@ pub struct CompletionRequest {
 impl CompletionRequest {
     /// A request with these messages and default sampling.
     pub fn new(messages: Vec<Message>) -> Self {
-        Self { messages, ..Self::default() }
+        Self {
+            messages,
+            ..Self::default()
+        }
     }
 
     /// The same request for another model.
@@ -75,7 +78,9 @@ impl FinishReason {
             Some("stop") | Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
             Some("length") | Some("max_tokens") => FinishReason::Length,
             Some("content_filter") => FinishReason::ContentFilter,
-            Some("tool_calls") | Some("function_call") | Some("tool_use") => FinishReason::ToolCalls,
+            Some("tool_calls") | Some("function_call") | Some("tool_use") => {
+                FinishReason::ToolCalls
+            }
             Some(other) => FinishReason::Other(other.to_string()),
         }
     }
@@ -137,7 +142,10 @@ impl CompletionResponse {
             model: model.into(),
             text: text.into(),
             finish_reason: FinishReason::Stop,
-            usage: Usage { calls: 1, ..Usage::default() },
+            usage: Usage {
+                calls: 1,
+                ..Usage::default()
+            },
         }
     }
 }
@@ -164,8 +172,20 @@ mod tests {
 
     #[test]
     fn usage_add_keeps_known_costs() {
-        let mut a = Usage { input_tokens: 1, output_tokens: 2, cached_tokens: 0, cost: None, calls: 1 };
-        a.add(&Usage { input_tokens: 10, output_tokens: 20, cached_tokens: 5, cost: Some(0.5), calls: 1 });
+        let mut a = Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            cached_tokens: 0,
+            cost: None,
+            calls: 1,
+        };
+        a.add(&Usage {
+            input_tokens: 10,
+            output_tokens: 20,
+            cached_tokens: 5,
+            cost: Some(0.5),
+            calls: 1,
+        });
         assert_eq!(a.total_tokens(), 33);
         assert_eq!(a.cached_tokens, 5);
         assert_eq!(a.cost, Some(0.5));

@@ -109,7 +109,10 @@ impl LlmError {
     /// Whether this error means every further call in the run will fail the same way
     /// (bad key, exhausted quota), so the whole run should stop rather than retry per call.
     pub fn is_fatal_for_run(&self) -> bool {
-        matches!(self, LlmError::Authentication { .. } | LlmError::QuotaExhausted { .. })
+        matches!(
+            self,
+            LlmError::Authentication { .. } | LlmError::QuotaExhausted { .. }
+        )
     }
 }
 

@@ -48,8 +48,8 @@ pub use event::{RunEvent, RunOutcomeKind};
 pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use repl::{
-    Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
-    VariableInfo, HOST_FUNCTIONS,
+    Execution, FinalAnswer, HOST_FUNCTIONS, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
+    ReplHost, VariableInfo,
 };
 pub use value::ReplValue;
 

@@ -37,7 +37,10 @@ pub struct Message {
 impl Message {
     /// A message with the given role.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self {
+            role,
+            content: content.into(),
+        }
     }
 
     /// A system message.

@@ -89,7 +89,9 @@ impl HostReply {
     pub fn into_value(self) -> ReplValue {
         match self {
             HostReply::Text(s) => ReplValue::Str(s),
-            HostReply::Texts(items) => ReplValue::List(items.into_iter().map(ReplValue::Str).collect()),
+            HostReply::Texts(items) => {
+                ReplValue::List(items.into_iter().map(ReplValue::Str).collect())
+            }
         }
     }
 }
@@ -151,14 +153,18 @@ impl FinalAnswer {
     /// The answer text.
     pub fn answer(&self) -> &str {
         match self {
-            FinalAnswer::Final { answer } | FinalAnswer::FinalVar { answer, .. } | FinalAnswer::AnswerDict { answer } => answer,
+            FinalAnswer::Final { answer }
+            | FinalAnswer::FinalVar { answer, .. }
+            | FinalAnswer::AnswerDict { answer } => answer,
         }
     }
 
     /// Consumes the finish and returns the answer text.
     pub fn into_answer(self) -> String {
         match self {
-            FinalAnswer::Final { answer } | FinalAnswer::FinalVar { answer, .. } | FinalAnswer::AnswerDict { answer } => answer,
+            FinalAnswer::Final { answer }
+            | FinalAnswer::FinalVar { answer, .. }
+            | FinalAnswer::AnswerDict { answer } => answer,
         }
     }
 }
@@ -211,7 +217,11 @@ pub trait Repl: Send {
 
     /// Runs one code block. Errors raised by the code are reported in [`Execution::error`];
     /// `Err` means the backend itself failed.
-    async fn execute(&mut self, code: &str, host: Arc<dyn ReplHost>) -> Result<Execution, ReplError>;
+    async fn execute(
+        &mut self,
+        code: &str,
+        host: Arc<dyn ReplHost>,
+    ) -> Result<Execution, ReplError>;
 }
 
 /// Creates fresh REPL sessions: one for the root run and one per child RLM.

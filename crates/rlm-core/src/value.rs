@@ -131,9 +131,13 @@ impl ReplValue {
                 None => ReplValue::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             Value::String(s) => ReplValue::Str(s),
-            Value::Array(items) => ReplValue::List(items.into_iter().map(Self::from_json).collect()),
+            Value::Array(items) => {
+                ReplValue::List(items.into_iter().map(Self::from_json).collect())
+            }
             Value::Object(map) => ReplValue::Dict(
-                map.into_iter().map(|(k, v)| (ReplValue::Str(k), Self::from_json(v))).collect(),
+                map.into_iter()
+                    .map(|(k, v)| (ReplValue::Str(k), Self::from_json(v)))
+                    .collect(),
             ),
         }
     }
@@ -179,7 +183,11 @@ fn python_float(f: f64) -> String {
 
 /// Python's `repr` of a string: single quotes unless the text holds one and no double quote.
 pub(crate) fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -192,7 +200,9 @@ pub(crate) fn python_str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -220,11 +230,18 @@ mod tests {
         check(ReplValue::Str("a\nb".into()), "'a\\nb'", "a\nb");
         check(ReplValue::Tuple(vec![ReplValue::Int(1)]), "(1,)", "(1,)");
         check(
-            ReplValue::Dict(vec![(ReplValue::Str("n".into()), ReplValue::List(vec![ReplValue::Int(1), ReplValue::None]))]),
+            ReplValue::Dict(vec![(
+                ReplValue::Str("n".into()),
+                ReplValue::List(vec![ReplValue::Int(1), ReplValue::None]),
+            )]),
             "{'n': [1, None]}",
             "{'n': [1, None]}",
         );
-        check(ReplValue::Bytes(b"a'\x00".to_vec()), "b'a\\'\\x00'", "b'a\\'\\x00'");
+        check(
+            ReplValue::Bytes(b"a'\x00".to_vec()),
+            "b'a\\'\\x00'",
+            "b'a\\'\\x00'",
+        );
     }
 
     #[test]

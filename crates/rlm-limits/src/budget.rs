@@ -20,7 +20,9 @@ use crate::{BackendLimits, RunLimits};
 #[non_exhaustive]
 pub enum LimitError {
     /// The token budget would be exceeded.
-    #[error("max_tokens budget reached: {used} used and {reserved} reserved of {limit}, call needs ~{requested}")]
+    #[error(
+        "max_tokens budget reached: {used} used and {reserved} reserved of {limit}, call needs ~{requested}"
+    )]
     Tokens {
         /// Tokens used by settled calls.
         used: u64,
@@ -67,7 +69,10 @@ impl LimitError {
 
 impl From<LimitError> for LlmError {
     fn from(e: LimitError) -> Self {
-        LlmError::LimitExceeded { limit: e.field().to_string(), detail: e.to_string() }
+        LlmError::LimitExceeded {
+            limit: e.field().to_string(),
+            detail: e.to_string(),
+        }
     }
 }
 
@@ -137,7 +142,10 @@ impl TreeBudget {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the counters inconsistent (every update
         // is a few integer operations), so a poisoned lock is still safe to use.
-        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn refuse(state: &mut State, err: LimitError) -> LimitError {
@@ -177,7 +185,11 @@ impl TreeBudget {
         st.snap.tokens_reserved = st.snap.tokens_reserved.saturating_add(estimated_tokens);
         st.snap.in_flight += 1;
         st.snap.peak_in_flight = st.snap.peak_in_flight.max(st.snap.in_flight);
-        Ok(CallReservation { budget: self.clone(), estimate: estimated_tokens, open: true })
+        Ok(CallReservation {
+            budget: self.clone(),
+            estimate: estimated_tokens,
+            open: true,
+        })
     }
 
     /// Waits for a slot under the tree-wide concurrency cap (`None` when there is no cap).
@@ -198,7 +210,9 @@ impl TreeBudget {
             }
         }
         st.snap.children_spawned += 1;
-        Ok(ChildSlot { index: st.snap.children_spawned - 1 })
+        Ok(ChildSlot {
+            index: st.snap.children_spawned - 1,
+        })
     }
 
     /// Checks, without reserving, whether a budget is already spent (for checks between turns).
@@ -206,7 +220,12 @@ impl TreeBudget {
         let mut st = self.state();
         if let Some(limit) = self.inner.max_tokens {
             if st.snap.tokens_used >= limit {
-                let err = LimitError::Tokens { used: st.snap.tokens_used, reserved: st.snap.tokens_reserved, requested: 0, limit };
+                let err = LimitError::Tokens {
+                    used: st.snap.tokens_used,
+                    reserved: st.snap.tokens_reserved,
+                    requested: 0,
+                    limit,
+                };
                 return Err(Self::refuse(&mut st, err));
             }
         }
@@ -295,13 +314,23 @@ mod tests {
 
     fn budget(tokens: Option<u64>, calls: Option<u64>, children: Option<u64>) -> TreeBudget {
         TreeBudget::new(
-            &RunLimits { max_tokens: tokens, max_llm_calls: calls, ..RunLimits::default() },
-            &BackendLimits { max_children_total: children, ..BackendLimits::default() },
+            &RunLimits {
+                max_tokens: tokens,
+                max_llm_calls: calls,
+                ..RunLimits::default()
+            },
+            &BackendLimits {
+                max_children_total: children,
+                ..BackendLimits::default()
+            },
         )
     }
 
     fn usage(tokens: u64) -> Usage {
-        Usage { input_tokens: tokens, ..Usage::default() }
+        Usage {
+            input_tokens: tokens,
+            ..Usage::default()
+        }
     }
 
     #[test]
@@ -310,11 +339,20 @@ mod tests {
         let child = root.clone();
         root.reserve_call(1).unwrap().settle(&usage(5));
         child.reserve_call(1).unwrap().settle(&usage(5));
-        assert!(matches!(root.reserve_call(1), Err(LimitError::LlmCalls { limit: 2 })));
+        assert!(matches!(
+            root.reserve_call(1),
+            Err(LimitError::LlmCalls { limit: 2 })
+        ));
         assert!(child.reserve_child().is_ok());
-        assert!(matches!(root.reserve_child(), Err(LimitError::Children { limit: 1 })));
+        assert!(matches!(
+            root.reserve_child(),
+            Err(LimitError::Children { limit: 1 })
+        ));
         assert_eq!(root.snapshot().tokens_used, 10);
-        assert_eq!(root.first_refusal().map(|e| e.field()), Some("max_llm_calls"));
+        assert_eq!(
+            root.first_refusal().map(|e| e.field()),
+            Some("max_llm_calls")
+        );
     }
 
     #[test]
@@ -330,9 +368,20 @@ mod tests {
 
     #[test]
     fn cost_budget_uses_reported_or_given_cost() {
-        let b = TreeBudget::new(&RunLimits { max_cost: Some(1.0), ..RunLimits::default() }, &BackendLimits::default());
-        b.reserve_call(0).unwrap().settle(&Usage { cost: Some(0.6), ..Usage::default() });
-        b.reserve_call(0).unwrap().settle_with_cost(&Usage::default(), Some(0.5));
+        let b = TreeBudget::new(
+            &RunLimits {
+                max_cost: Some(1.0),
+                ..RunLimits::default()
+            },
+            &BackendLimits::default(),
+        );
+        b.reserve_call(0).unwrap().settle(&Usage {
+            cost: Some(0.6),
+            ..Usage::default()
+        });
+        b.reserve_call(0)
+            .unwrap()
+            .settle_with_cost(&Usage::default(), Some(0.5));
         let err = b.reserve_call(0).unwrap_err();
         assert_eq!(err.field(), "max_cost");
         assert!(b.check_spent().is_err());
@@ -340,11 +389,21 @@ mod tests {
 
     #[tokio::test]
     async fn concurrency_cap_holds() {
-        let b = TreeBudget::new(&RunLimits { max_concurrency: Some(2), ..RunLimits::default() }, &BackendLimits::default());
+        let b = TreeBudget::new(
+            &RunLimits {
+                max_concurrency: Some(2),
+                ..RunLimits::default()
+            },
+            &BackendLimits::default(),
+        );
         let p1 = b.acquire_concurrency().await;
         let p2 = b.acquire_concurrency().await;
         assert!(p1.is_some() && p2.is_some());
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(10), b.acquire_concurrency()).await;
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            b.acquire_concurrency(),
+        )
+        .await;
         assert!(waiting.is_err(), "a third permit must wait");
         drop(p1);
         assert!(b.acquire_concurrency().await.is_some());

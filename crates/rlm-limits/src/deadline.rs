@@ -19,7 +19,9 @@ impl Deadline {
 
     /// A deadline `timeout` from now (`None`: no deadline).
     pub fn after(timeout: Option<Duration>) -> Self {
-        Self { at: timeout.map(|t| Instant::now() + t) }
+        Self {
+            at: timeout.map(|t| Instant::now() + t),
+        }
     }
 
     /// The earlier of this deadline and `timeout` from now: a child never outlives its parent.
@@ -38,7 +40,8 @@ impl Deadline {
 
     /// Time left (`None`: unlimited; zero once passed).
     pub fn remaining(&self) -> Option<Duration> {
-        self.at.map(|at| at.saturating_duration_since(Instant::now()))
+        self.at
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the deadline has passed.

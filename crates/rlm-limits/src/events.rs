@@ -41,7 +41,9 @@ pub struct Subscribers {
 
 impl fmt::Debug for Subscribers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscribers").field("count", &self.sinks.len()).finish()
+        f.debug_struct("Subscribers")
+            .field("count", &self.sinks.len())
+            .finish()
     }
 }
 
@@ -106,7 +108,10 @@ impl SubcallCallbacks {
     }
 
     /// Sets `on_subcall_complete(depth, model, duration, error)`.
-    pub fn on_complete(mut self, f: impl Fn(u32, &str, Duration, Option<&str>) + Send + Sync + 'static) -> Self {
+    pub fn on_complete(
+        mut self,
+        f: impl Fn(u32, &str, Duration, Option<&str>) + Send + Sync + 'static,
+    ) -> Self {
         self.on_complete = Some(Box::new(f));
         self
     }
@@ -115,12 +120,21 @@ impl SubcallCallbacks {
 impl EventSink for SubcallCallbacks {
     fn on_event(&self, event: &RunEvent) -> Result<(), SinkError> {
         match event {
-            RunEvent::SubcallStarted { depth, model, prompt_preview } => {
+            RunEvent::SubcallStarted {
+                depth,
+                model,
+                prompt_preview,
+            } => {
                 if let Some(f) = &self.on_start {
                     f(*depth, model, prompt_preview);
                 }
             }
-            RunEvent::SubcallCompleted { depth, model, duration, error } => {
+            RunEvent::SubcallCompleted {
+                depth,
+                model,
+                duration,
+                error,
+            } => {
                 if let Some(f) = &self.on_complete {
                     f(*depth, model, *duration, error.as_deref());
                 }
@@ -140,7 +154,9 @@ mod tests {
     struct Failing;
     impl EventSink for Failing {
         fn on_event(&self, _: &RunEvent) -> Result<(), SinkError> {
-            Err(SinkError { message: "disk full".into() })
+            Err(SinkError {
+                message: "disk full".into(),
+            })
         }
     }
 
@@ -157,15 +173,29 @@ mod tests {
                     let log = log.clone();
                     move |d, m, p| log.lock().unwrap().push(format!("start {d} {m} {p}"))
                 })
-                .on_complete(move |d, m, dur, e| log.lock().unwrap().push(format!("done {d} {m} {}ms {e:?}", dur.as_millis()))),
+                .on_complete(move |d, m, dur, e| {
+                    log.lock()
+                        .unwrap()
+                        .push(format!("done {d} {m} {}ms {e:?}", dur.as_millis()))
+                }),
         ));
-        subs.emit(&RunEvent::SubcallStarted { depth: 1, model: "default".into(), prompt_preview: "hi".into() });
+        subs.emit(&RunEvent::SubcallStarted {
+            depth: 1,
+            model: "default".into(),
+            prompt_preview: "hi".into(),
+        });
         subs.emit(&RunEvent::SubcallCompleted {
             depth: 1,
             model: "default".into(),
             duration: Duration::from_millis(5),
             error: Some("boom".into()),
         });
-        assert_eq!(*seen.lock().unwrap(), vec!["start 1 default hi".to_string(), "done 1 default 5ms Some(\"boom\")".to_string()]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                "start 1 default hi".to_string(),
+                "done 1 default 5ms Some(\"boom\")".to_string()
+            ]
+        );
     }
 }

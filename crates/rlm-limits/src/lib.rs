@@ -43,4 +43,4 @@ pub use events::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use limits::{BackendLimits, ConfigError, RunLimits};
 pub use pricing::{ModelPrice, PriceTable};
 pub use retry::RetryPolicy;
-pub use trace::{preview, ChildTrace};
+pub use trace::{ChildTrace, preview};

@@ -87,7 +87,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid { field, reason: reason.to_string() }
+    ConfigError::Invalid {
+        field,
+        reason: reason.to_string(),
+    }
 }
 
 impl BackendLimits {
@@ -146,16 +149,45 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let cases: Vec<(RunLimits, &str)> = vec![
-            (RunLimits { max_iterations: 0, ..Default::default() }, "max_iterations"),
-            (RunLimits { max_cost: Some(f64::NAN), ..Default::default() }, "max_cost"),
-            (RunLimits { max_concurrency: Some(0), ..Default::default() }, "max_concurrency"),
-            (RunLimits { timeout: Some(Duration::ZERO), ..Default::default() }, "timeout"),
+            (
+                RunLimits {
+                    max_iterations: 0,
+                    ..Default::default()
+                },
+                "max_iterations",
+            ),
+            (
+                RunLimits {
+                    max_cost: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "max_cost",
+            ),
+            (
+                RunLimits {
+                    max_concurrency: Some(0),
+                    ..Default::default()
+                },
+                "max_concurrency",
+            ),
+            (
+                RunLimits {
+                    timeout: Some(Duration::ZERO),
+                    ..Default::default()
+                },
+                "timeout",
+            ),
         ];
         for (limits, field) in cases {
             let err = limits.validate().unwrap_err();
             assert!(err.to_string().contains(field), "{err}");
         }
-        let err = BackendLimits { max_batch_workers: 0, ..Default::default() }.validate().unwrap_err();
+        let err = BackendLimits {
+            max_batch_workers: 0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.to_string().contains("max_batch_workers"));
     }
 }

@@ -40,7 +40,9 @@ impl PriceTable {
         let cached = usage.cached_tokens.min(usage.input_tokens);
         let uncached = usage.input_tokens - cached;
         Some(
-            (uncached as f64 * price.input + cached as f64 * price.cached_input + usage.output_tokens as f64 * price.output)
+            (uncached as f64 * price.input
+                + cached as f64 * price.cached_input
+                + usage.output_tokens as f64 * price.output)
                 / 1_000_000.0,
         )
     }
@@ -52,11 +54,32 @@ mod tests {
 
     #[test]
     fn reported_cost_wins_then_table() {
-        let table = PriceTable::default().with("m", ModelPrice { input: 2.0, cached_input: 1.0, output: 8.0 });
-        let u = Usage { input_tokens: 1_000_000, cached_tokens: 500_000, output_tokens: 100_000, ..Usage::default() };
+        let table = PriceTable::default().with(
+            "m",
+            ModelPrice {
+                input: 2.0,
+                cached_input: 1.0,
+                output: 8.0,
+            },
+        );
+        let u = Usage {
+            input_tokens: 1_000_000,
+            cached_tokens: 500_000,
+            output_tokens: 100_000,
+            ..Usage::default()
+        };
         let cost = table.cost("m", &u).unwrap();
         assert!((cost - (1.0 + 0.5 + 0.8)).abs() < 1e-9);
         assert_eq!(table.cost("other", &u), None);
-        assert_eq!(table.cost("m", &Usage { cost: Some(0.25), ..u }), Some(0.25));
+        assert_eq!(
+            table.cost(
+                "m",
+                &Usage {
+                    cost: Some(0.25),
+                    ..u
+                }
+            ),
+            Some(0.25)
+        );
     }
 }

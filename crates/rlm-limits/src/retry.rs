@@ -40,14 +40,21 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        Self { max_retries: 0, ..Self::default() }
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
     }
 
     /// The backoff before retry number `retry` (0-based), given a random number in `[0, 1)`.
     pub fn backoff(&self, retry: u32, random: f64) -> Duration {
         let base = self.initial_backoff.as_secs_f64() * 2f64.powi(retry.min(30) as i32);
         let capped = base.min(self.max_backoff.as_secs_f64());
-        let factor = if self.jitter { 1.0 - 0.25 * random.clamp(0.0, 1.0) } else { 1.0 };
+        let factor = if self.jitter {
+            1.0 - 0.25 * random.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
         Duration::from_secs_f64((capped * factor).max(0.0))
     }
 }
@@ -58,7 +65,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
         let got: Vec<f64> = (0..6).map(|n| p.backoff(n, 0.0).as_secs_f64()).collect();
         assert_eq!(got, vec![0.5, 1.0, 2.0, 4.0, 8.0, 8.0]);
         let j = RetryPolicy::default();

@@ -1,0 +1,251 @@
+//! The recursive backends of the seed, as the [`ReplHost`] code in the REPL calls into:
+//! plain LLM sub-calls (`llm_query`, `llm_query_batched`) and child RLMs (`rlm_query`,
+//! `rlm_query_batched`), with every `BackendLimits` field enforced.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use rlm_core::{HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, RunOutcomeKind};
+use rlm_limits::{ChildTrace, Deadline, preview};
+use tokio::time::Instant;
+
+use crate::observe::truncate_head;
+use crate::run::{RunOutput, run_tree};
+use crate::tree::{CallFailure, Tree, secs};
+
+const PREVIEW_CHARS: usize = 80;
+
+/// Answers the sub-calls of one run at `depth`.
+pub(crate) struct SubcallHost {
+    tree: Arc<Tree>,
+    depth: u32,
+    deadline: Deadline,
+    traces: Mutex<Vec<ChildTrace>>,
+}
+
+impl SubcallHost {
+    pub fn new(tree: Arc<Tree>, depth: u32, deadline: Deadline) -> Self {
+        Self {
+            tree,
+            depth,
+            deadline,
+            traces: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The traces of the children this run spawned, in completion order.
+    pub fn take_traces(&self) -> Vec<ChildTrace> {
+        std::mem::take(&mut *self.traces.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn disabled() -> String {
+        "Error: sub-calls are disabled in this run (max_depth = 0)".to_string()
+    }
+
+    fn truncate(&self, text: String) -> String {
+        truncate_head(text, self.tree.config.backend.result_truncation_limit)
+    }
+
+    /// `llm_query`: one plain call to the sub-model.
+    async fn query(&self, prompt: String, model: Option<String>) -> String {
+        if self.tree.config.backend.max_depth == 0 {
+            return Self::disabled();
+        }
+        let route = self.tree.models.sub_route(model.as_deref());
+        let label = model.clone().unwrap_or_else(|| "default".to_string());
+        let depth = self.depth + 1;
+        self.tree.emit(RunEvent::SubcallStarted {
+            depth,
+            model: label.clone(),
+            prompt_preview: preview(&prompt, PREVIEW_CHARS),
+        });
+        let started = Instant::now();
+        let result = self
+            .tree
+            .call_model(&route, vec![Message::user(prompt)], self.deadline)
+            .await;
+        let (text, error) = match result {
+            Ok(response) => (self.truncate(response.text), None),
+            Err(CallFailure::Deadline) => (
+                "Error: LLM query failed - run deadline reached".to_string(),
+                Some("deadline reached".to_string()),
+            ),
+            Err(CallFailure::Llm(e)) => (
+                format!("Error: LLM query failed - {e}"),
+                Some(e.to_string()),
+            ),
+        };
+        self.tree.emit(RunEvent::SubcallCompleted {
+            depth,
+            model: label,
+            duration: started.elapsed(),
+            error,
+        });
+        text
+    }
+
+    /// `llm_query_batched`: at most `max_batch_workers` in flight, results in input order.
+    async fn query_batched(&self, prompts: Vec<String>, model: Option<String>) -> Vec<String> {
+        let workers = self.tree.config.backend.max_batch_workers.max(1);
+        futures::stream::iter(prompts)
+            .map(|p| self.query(p, model.clone()))
+            .buffered(workers)
+            .collect()
+            .await
+    }
+
+    /// `rlm_query`: a child RLM at depth + 1, or a plain call at the depth limit.
+    async fn recursive_query(&self, prompt: String, model: Option<String>) -> String {
+        let backend = &self.tree.config.backend;
+        if backend.max_depth == 0 {
+            return Self::disabled();
+        }
+        let next_depth = self.depth + 1;
+        if next_depth >= backend.max_depth {
+            return self.query(prompt, model).await;
+        }
+        if let Err(e) = self.tree.budget.reserve_child() {
+            return format!("Error: {e}");
+        }
+        let label = model.clone().unwrap_or_else(|| "default".to_string());
+        let prompt_preview = preview(&prompt, PREVIEW_CHARS);
+        self.tree.emit(RunEvent::SubcallStarted {
+            depth: next_depth,
+            model: label.clone(),
+            prompt_preview: prompt_preview.clone(),
+        });
+        let started = Instant::now();
+        let deadline = self.deadline.child(backend.per_child_timeout);
+        let query = if prompt.chars().count() <= self.tree.config.child_query_chars {
+            prompt.clone()
+        } else {
+            "The task and its material are in `context`: read the task from there first."
+                .to_string()
+        };
+        // The one place recursion is boxed: a child run is a whole run at depth + 1.
+        let child = Box::pin(run_tree(
+            self.tree.clone(),
+            next_depth,
+            model,
+            ReplValue::Str(prompt),
+            query,
+            deadline,
+        ));
+        let output = match deadline.instant() {
+            Some(at) => tokio::time::timeout_at(at, child).await.ok(),
+            None => Some(child.await),
+        };
+        let duration = started.elapsed();
+        let (text, error, children) = match output {
+            None => {
+                let msg = format!("child timeout after {}", secs(duration));
+                (format!("Error: {msg}"), Some(msg), Vec::new())
+            }
+            Some(RunOutput {
+                outcome: RunOutcomeKind::Timeout,
+                child_traces,
+                ..
+            }) => {
+                let msg = format!("child timeout after {}", secs(duration));
+                (format!("Error: {msg}"), Some(msg), child_traces)
+            }
+            Some(RunOutput {
+                outcome: RunOutcomeKind::Failed,
+                error,
+                child_traces,
+                ..
+            }) => {
+                let msg = format!(
+                    "child RLM failed - {}",
+                    error.unwrap_or_else(|| "unknown error".into())
+                );
+                (format!("Error: {msg}"), Some(msg), child_traces)
+            }
+            Some(RunOutput {
+                outcome: RunOutcomeKind::Budget,
+                error,
+                answer,
+                child_traces,
+                ..
+            }) if answer.is_empty() => {
+                let msg = error.unwrap_or_else(|| "budget exhausted".into());
+                (
+                    format!("Error: child RLM stopped - {msg}"),
+                    Some(msg),
+                    child_traces,
+                )
+            }
+            Some(out) => (self.truncate(out.answer), None, out.child_traces),
+        };
+        let result_preview = if error.is_none() && !text.is_empty() {
+            Some(preview(&text, PREVIEW_CHARS))
+        } else {
+            None
+        };
+        self.traces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ChildTrace {
+                depth: next_depth,
+                duration,
+                prompt_preview,
+                result_preview,
+                error: error.clone(),
+                children,
+            });
+        self.tree.emit(RunEvent::SubcallCompleted {
+            depth: next_depth,
+            model: label,
+            duration,
+            error,
+        });
+        text
+    }
+
+    /// `rlm_query_batched`: children run concurrently (at most `max_batch_workers`), in order;
+    /// slots past `max_children_per_batch` get an `Error:` string, so the list keeps its length.
+    async fn recursive_query_batched(
+        &self,
+        prompts: Vec<String>,
+        model: Option<String>,
+    ) -> Vec<String> {
+        let workers = self.tree.config.backend.max_batch_workers.max(1);
+        let cap = self.tree.config.backend.max_children_per_batch;
+        futures::stream::iter(prompts.into_iter().enumerate())
+            .map(|(i, p)| {
+                let model = model.clone();
+                async move {
+                    match cap {
+                        Some(cap) if i >= cap => {
+                            format!("Error: max_children_per_batch ({cap}) exceeded; this prompt was not run")
+                        }
+                        _ => self.recursive_query(p, model).await,
+                    }
+                }
+            })
+            .buffered(workers)
+            .collect()
+            .await
+    }
+}
+
+#[async_trait]
+impl ReplHost for SubcallHost {
+    async fn call(&self, call: HostCall) -> HostReply {
+        match call {
+            HostCall::LlmQuery { prompt, model } => {
+                HostReply::Text(self.query(prompt, model).await)
+            }
+            HostCall::LlmQueryBatched { prompts, model } => {
+                HostReply::Texts(self.query_batched(prompts, model).await)
+            }
+            HostCall::RlmQuery { prompt, model } => {
+                HostReply::Text(self.recursive_query(prompt, model).await)
+            }
+            HostCall::RlmQueryBatched { prompts, model } => {
+                HostReply::Texts(self.recursive_query_batched(prompts, model).await)
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The iterative loop of one run (root or child).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlm_core::{Execution, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage};
+use rlm_limits::{ChildTrace, Deadline, preview};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::config::Route;
+use crate::final_text::{TextFinal, find_text_final};
+use crate::host::SubcallHost;
+use crate::observe::format_block;
+use crate::parse::parse_reply;
+use crate::prompts::{self, ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings};
+use crate::tree::{CallFailure, Tree};
+
+/// What one run produced (usage is the tree's, read by the caller).
+#[derive(Debug, Clone)]
+pub(crate) struct RunOutput {
+    pub answer: String,
+    pub outcome: RunOutcomeKind,
+    pub iterations: u32,
+    pub error: Option<String>,
+    pub child_traces: Vec<ChildTrace>,
+    pub duration: Duration,
+    pub messages: Vec<Message>,
+}
+
+/// Why a turn ended the run early.
+enum Stop {
+    Finished(String),
+    Outcome(RunOutcomeKind, String),
+}
+
+struct Run {
+    tree: Arc<Tree>,
+    depth: u32,
+    route: Route,
+    deadline: Deadline,
+    repl: Box<dyn Repl>,
+    host: Arc<SubcallHost>,
+    messages: Vec<Message>,
+    iterations: u32,
+    own_usage: Usage,
+    consecutive_errors: u32,
+}
+
+/// Runs the loop at `depth` over `context`. Never fails: setup errors are a `Failed` outcome.
+pub(crate) async fn run_tree(
+    tree: Arc<Tree>,
+    depth: u32,
+    model: Option<String>,
+    context: ReplValue,
+    query: String,
+    deadline: Deadline,
+) -> RunOutput {
+    let started = Instant::now();
+    let route = tree.models.root_route(model.as_deref());
+    let span =
+        tracing::info_span!("rlm.run", rlm.depth = depth, gen_ai.request.model = %route.name());
+    let info = ContextInfo::of(&context);
+    tree.emit(RunEvent::RunStarted {
+        depth,
+        model: route.name(),
+        query_preview: preview(&query, 80),
+        context_chars: info.total_chars,
+    });
+    let out = async {
+        let mut repl = match tree.repls.create(&tree.config.repl).await {
+            Ok(repl) => repl,
+            Err(e) => return failed(format!("could not start the REPL: {e}")),
+        };
+        if let Err(e) = repl.set_variable("context", context).await {
+            return failed(format!("could not load the context into the REPL: {e}"));
+        }
+        let settings = PromptSettings {
+            depth,
+            max_depth: tree.config.backend.max_depth,
+            max_iterations: tree.config.run.max_iterations,
+            sub_call_chars: tree.config.sub_call_chars,
+            sandbox_capabilities: &tree.repls.capabilities(),
+        };
+        let template = tree
+            .config
+            .system_prompt
+            .as_deref()
+            .unwrap_or(DEFAULT_SYSTEM_PROMPT);
+        let messages = vec![
+            Message::system(prompts::system_prompt(template, &settings)),
+            Message::user(prompts::first_user_message(
+                &info,
+                &query,
+                tree.config.run.max_iterations,
+            )),
+        ];
+        let host = Arc::new(SubcallHost::new(tree.clone(), depth, deadline));
+        let run = Run {
+            tree: tree.clone(),
+            depth,
+            route,
+            deadline,
+            repl,
+            host,
+            messages,
+            iterations: 0,
+            own_usage: Usage::default(),
+            consecutive_errors: 0,
+        };
+        run.drive().await
+    }
+    .instrument(span)
+    .await;
+    let out = RunOutput {
+        duration: started.elapsed(),
+        ..out
+    };
+    tree.emit(RunEvent::RunFinished {
+        depth,
+        outcome: out.outcome,
+        iterations: out.iterations,
+        usage: Usage::default(),
+        duration: out.duration,
+    });
+    out
+}
+
+fn failed(error: String) -> RunOutput {
+    RunOutput {
+        answer: String::new(),
+        outcome: RunOutcomeKind::Failed,
+        iterations: 0,
+        error: Some(error),
+        child_traces: Vec::new(),
+        duration: Duration::ZERO,
+        messages: Vec::new(),
+    }
+}
+
+impl Run {
+    async fn drive(mut self) -> RunOutput {
+        let max = self.tree.config.run.max_iterations;
+        let mut stop = None;
+        while self.iterations < max {
+            self.iterations += 1;
+            self.tree.emit(RunEvent::IterationStarted {
+                depth: self.depth,
+                iteration: self.iterations,
+            });
+            let span = tracing::info_span!("rlm.iteration", rlm.iteration = self.iterations);
+            let turn = self.turn().instrument(span).await;
+            if let Some(s) = turn {
+                stop = Some(s);
+                break;
+            }
+        }
+        let (answer, outcome, error) = match stop {
+            Some(Stop::Finished(answer)) => (answer, RunOutcomeKind::Finished, None),
+            Some(Stop::Outcome(kind, error)) => (self.partial_answer().await, kind, Some(error)),
+            None => match self.last_chance().await {
+                Ok(answer) => (answer, RunOutcomeKind::IterationLimit, None),
+                Err(Stop::Outcome(kind, error)) => (self.partial_answer().await, kind, Some(error)),
+                Err(Stop::Finished(answer)) => (answer, RunOutcomeKind::IterationLimit, None),
+            },
+        };
+        RunOutput {
+            answer,
+            outcome,
+            iterations: self.iterations,
+            error,
+            child_traces: self.host.take_traces(),
+            duration: Duration::ZERO,
+            messages: self.messages,
+        }
+    }
+
+    /// The outcome for a failed model call.
+    fn call_stop(&self, failure: CallFailure) -> Stop {
+        match failure {
+            CallFailure::Deadline => {
+                Stop::Outcome(RunOutcomeKind::Timeout, "deadline reached".into())
+            }
+            CallFailure::Llm(rlm_core::LlmError::LimitExceeded { detail, .. }) => {
+                Stop::Outcome(RunOutcomeKind::Budget, detail)
+            }
+            CallFailure::Llm(e) => {
+                Stop::Outcome(RunOutcomeKind::Failed, format!("model call failed: {e}"))
+            }
+        }
+    }
+
+    async fn ask(&mut self) -> Result<String, Stop> {
+        let started = Instant::now();
+        let response = self
+            .tree
+            .call_model(&self.route, self.messages.clone(), self.deadline)
+            .await
+            .map_err(|f| self.call_stop(f))?;
+        self.own_usage.add(&response.usage);
+        self.tree.emit(RunEvent::ModelResponded {
+            depth: self.depth,
+            iteration: self.iterations,
+            usage: response.usage,
+            duration: started.elapsed(),
+            code_blocks: parse_reply(&response.text).blocks.len(),
+        });
+        self.messages
+            .push(Message::assistant(response.text.clone()));
+        Ok(response.text)
+    }
+
+    /// One turn: ask, run the code, feed back what happened. `Some` ends the run.
+    async fn turn(&mut self) -> Option<Stop> {
+        if let Some(stop) = self.check_tree() {
+            return Some(stop);
+        }
+        let reply = match self.ask().await {
+            Ok(text) => text,
+            Err(stop) => return Some(stop),
+        };
+        let parsed = parse_reply(&reply);
+        let next_turn =
+            prompts::turn_marker(self.iterations + 1, self.tree.config.run.max_iterations);
+        if parsed.blocks.is_empty() {
+            if !parsed.unterminated {
+                if let Some(text_final) = find_text_final(&reply) {
+                    match self.resolve_text_final(text_final).await {
+                        Ok(answer) => return Some(Stop::Finished(answer)),
+                        Err(note) => {
+                            self.messages
+                                .push(Message::user(format!("{note}\n\n{next_turn}")));
+                            return None;
+                        }
+                    }
+                }
+            }
+            let note = if parsed.unterminated {
+                prompts::unterminated_note()
+            } else {
+                prompts::no_code_nudge()
+            };
+            self.messages
+                .push(Message::user(format!("{note}\n\n{next_turn}")));
+            return None;
+        }
+        let count = parsed.blocks.len();
+        let mut parts = Vec::with_capacity(count + 1);
+        let mut raised = false;
+        for (index, code) in parsed.blocks.iter().enumerate() {
+            let exec = match self.execute(code).await {
+                Ok(exec) => exec,
+                Err(stop) => return Some(stop),
+            };
+            raised |= exec.error.is_some();
+            let finished = exec.final_answer.is_some();
+            self.tree.emit(RunEvent::BlockExecuted {
+                depth: self.depth,
+                iteration: self.iterations,
+                block: index,
+                duration: exec.duration,
+                raised: exec.error.is_some(),
+                finished,
+            });
+            if let Some(answer) = exec.final_answer {
+                if index + 1 < count {
+                    tracing::debug!(
+                        skipped = count - index - 1,
+                        "blocks after the finishing block were not run"
+                    );
+                }
+                return Some(Stop::Finished(answer.into_answer()));
+            }
+            parts.push(format_block(
+                index,
+                count,
+                code,
+                &exec,
+                self.tree.config.observation_limit,
+            ));
+        }
+        if parsed.unterminated {
+            parts.push(prompts::unterminated_note().to_string());
+        }
+        self.messages.push(Message::user(format!(
+            "{}\n\n{next_turn}",
+            parts.join("\n\n")
+        )));
+        if raised {
+            self.consecutive_errors += 1;
+            if let Some(max) = self.tree.config.run.max_errors {
+                if self.consecutive_errors >= max {
+                    return Some(Stop::Outcome(
+                        RunOutcomeKind::ErrorLimit,
+                        format!("{max} turns in a row raised errors (max_errors)"),
+                    ));
+                }
+            }
+        } else {
+            self.consecutive_errors = 0;
+        }
+        self.check_tree()
+    }
+
+    /// Stops the run when the whole tree must stop (fatal error, spent budget, deadline).
+    fn check_tree(&self) -> Option<Stop> {
+        if let Some(e) = self.tree.fatal() {
+            return Some(Stop::Outcome(
+                RunOutcomeKind::Failed,
+                format!("model call failed: {e}"),
+            ));
+        }
+        if let Err(e) = self.tree.budget.check_spent() {
+            return Some(Stop::Outcome(RunOutcomeKind::Budget, e.to_string()));
+        }
+        if self.deadline.expired() {
+            return Some(Stop::Outcome(
+                RunOutcomeKind::Timeout,
+                "deadline reached".into(),
+            ));
+        }
+        None
+    }
+
+    async fn execute(&mut self, code: &str) -> Result<Execution, Stop> {
+        let host: Arc<dyn ReplHost> = self.host.clone();
+        let fut = self
+            .repl
+            .execute(code, host)
+            .instrument(tracing::info_span!("rlm.repl.execute"));
+        let result = match self.deadline.instant() {
+            Some(at) => match tokio::time::timeout_at(at, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Stop::Outcome(
+                        RunOutcomeKind::Timeout,
+                        "deadline reached during code execution".into(),
+                    ));
+                }
+            },
+            None => fut.await,
+        };
+        result.map_err(|e| Stop::Outcome(RunOutcomeKind::Failed, format!("the REPL failed: {e}")))
+    }
+
+    /// Resolves a text-level finish; `Err` carries the note for the model when it cannot.
+    async fn resolve_text_final(&mut self, text_final: TextFinal) -> Result<String, String> {
+        match text_final {
+            TextFinal::Final(answer) => Ok(answer),
+            TextFinal::FinalVar(name) => match self.repl.get_variable(&name).await {
+                Ok(Some(value)) => Ok(value.to_python_str()),
+                Ok(None) | Err(_) => {
+                    let names = match self.repl.variables().await {
+                        Ok(vars) => vars.into_iter().map(|v| v.name).collect::<Vec<_>>(),
+                        Err(_) => Vec::new(),
+                    };
+                    Err(format!(
+                        "Error: Variable '{name}' not found. Available variables: {names:?}. You must create and assign a variable BEFORE calling FINAL_VAR on it."
+                    ))
+                }
+            },
+        }
+    }
+
+    /// The last-chance call when iterations run out.
+    async fn last_chance(&mut self) -> Result<String, Stop> {
+        if let Some(stop) = self.check_tree() {
+            return Err(stop);
+        }
+        self.messages.push(Message::user(prompts::last_chance()));
+        let reply = self.ask().await?;
+        match find_text_final(&reply) {
+            Some(text_final) => match self.resolve_text_final(text_final).await {
+                Ok(answer) => Ok(answer),
+                Err(_) => Ok(reply.trim().to_string()),
+            },
+            None => Ok(reply.trim().to_string()),
+        }
+    }
+
+    /// The best answer so far when a limit stops the run: `answer["content"]` if set.
+    async fn partial_answer(&mut self) -> String {
+        if self.deadline.expired() {
+            return String::new();
+        }
+        match self.repl.get_variable("answer").await {
+            Ok(Some(ReplValue::Dict(pairs))) => pairs
+                .into_iter()
+                .find(|(k, _)| k == &ReplValue::Str("content".into()))
+                .map(|(_, v)| v.to_python_str())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
