@@ -1,0 +1,212 @@
+//! `cargo xtask test`: every test of the workspace, doc tests included, with all features.
+//!
+//! With cargo-nextest installed: `cargo nextest run` (with `--profile ci` when `CI` is set, see
+//! `.config/nextest.toml`), then `cargo test --doc`, since nextest does not run doc tests.
+//! Without it: `cargo test`, which runs both. Both steps run even when the first fails, and
+//! the task fails when either does.
+
+use anyhow::{Result, bail};
+
+use crate::cmd;
+use crate::metadata::{self, Workspace};
+
+/// The arguments split into package selection (given to every step) and the rest (given to
+/// the test runner only: nextest's flags are not `cargo test --doc`'s).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    packages: Vec<String>,
+    excluded: Vec<String>,
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn parse(args: &[String]) -> Result<Args> {
+        let mut out = Args::default();
+        let mut iter = args.iter();
+        while let Some(arg) = iter.next() {
+            let arg = arg.as_str();
+            if arg == "--" {
+                out.rest.push(arg.to_owned());
+                out.rest.extend(iter.by_ref().cloned());
+            } else if arg == "--workspace" {
+                // The default.
+            } else if let Some(list) = selection(arg, &mut out) {
+                match iter.next() {
+                    Some(value) => list.push(value.clone()),
+                    None => bail!("`{arg}` needs a package name"),
+                }
+            } else if let Some(value) = arg.strip_prefix("--package=") {
+                out.packages.push(value.to_owned());
+            } else if let Some(value) = arg.strip_prefix("--exclude=") {
+                out.excluded.push(value.to_owned());
+            } else if let Some(value) = arg.strip_prefix("-p").filter(|v| !v.is_empty()) {
+                out.packages.push(value.to_owned());
+            } else {
+                out.rest.push(arg.to_owned());
+            }
+        }
+        if !out.packages.is_empty() && !out.excluded.is_empty() {
+            bail!("`--exclude` goes with the whole workspace, not with `-p`");
+        }
+        Ok(out)
+    }
+
+    /// Cargo's package selection flags: `--workspace` unless packages were named.
+    fn scope(&self) -> Vec<String> {
+        if self.packages.is_empty() {
+            let mut scope = vec!["--workspace".to_owned()];
+            for name in &self.excluded {
+                scope.extend(["--exclude".to_owned(), name.clone()]);
+            }
+            scope
+        } else {
+            self.packages
+                .iter()
+                .flat_map(|name| ["--package".to_owned(), name.clone()])
+                .collect()
+        }
+    }
+
+    /// Whether the selection has a library, hence possibly doc tests. (`cargo test --doc`
+    /// fails on a selection without one.) Unknown names, such as `name@version` specs, are
+    /// assumed to have one and left to cargo.
+    fn has_doc_tests(&self, ws: &Workspace) -> bool {
+        if self.packages.is_empty() {
+            ws.members
+                .iter()
+                .any(|p| p.has_lib && !self.excluded.contains(&p.name))
+        } else {
+            self.packages
+                .iter()
+                .any(|name| ws.member(name).is_none_or(|p| p.has_lib))
+        }
+    }
+}
+
+/// `--package` and `--exclude` (and `-p`), whose value is the next argument.
+fn selection<'a>(arg: &str, args: &'a mut Args) -> Option<&'a mut Vec<String>> {
+    match arg {
+        "-p" | "--package" => Some(&mut args.packages),
+        "--exclude" => Some(&mut args.excluded),
+        _ => None,
+    }
+}
+
+pub fn run(raw: &[String]) -> Result<()> {
+    let args = Args::parse(raw)?;
+    let ws = metadata::load()?;
+    let scope = args.scope();
+
+    if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
+        eprintln!("cargo-nextest is not installed: using cargo test");
+        let mut test = cmd::cargo();
+        test.arg("test")
+            .args(&scope)
+            .args(["--all-features", "--no-fail-fast"])
+            .args(&args.rest);
+        return cmd::run(&mut test);
+    }
+
+    let mut failures = Vec::new();
+    let mut nextest = cmd::cargo();
+    nextest
+        .args(["nextest", "run"])
+        .args(&scope)
+        .args(["--all-features", "--no-fail-fast"]);
+    if std::env::var_os("CI").is_some() {
+        nextest.args(["--profile", "ci"]);
+    }
+    nextest.args(&args.rest);
+    if let Err(err) = cmd::run(&mut nextest) {
+        eprintln!("error: {err:#}");
+        failures.push("tests");
+    }
+
+    if args.has_doc_tests(&ws) {
+        let mut doc = cmd::cargo();
+        doc.arg("test")
+            .args(&scope)
+            .args(["--all-features", "--doc", "--no-fail-fast"]);
+        if let Err(err) = cmd::run(&mut doc) {
+            eprintln!("error: {err:#}");
+            failures.push("doc tests");
+        }
+    } else {
+        eprintln!("no library in the selection: no doc tests to run");
+    }
+
+    if !failures.is_empty() {
+        bail!("{} failed", failures.join(" and "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Package;
+
+    fn check(args: &[&str], expected_scope: &[&str], expected_rest: &[&str]) {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let parsed = Args::parse(&args).unwrap();
+        assert_eq!(parsed.scope(), expected_scope);
+        assert_eq!(parsed.rest, expected_rest);
+    }
+
+    #[test]
+    fn splits_package_selection_from_runner_arguments() {
+        check(&[], &["--workspace"], &[]);
+        check(
+            &["-p", "rlm-core", "--package=xtask", "-prlm-limits", "parse"],
+            &[
+                "--package",
+                "rlm-core",
+                "--package",
+                "xtask",
+                "--package",
+                "rlm-limits",
+            ],
+            &["parse"],
+        );
+        check(
+            &["--workspace", "--exclude", "rlm-cli", "--", "-p", "x"],
+            &["--workspace", "--exclude", "rlm-cli"],
+            &["--", "-p", "x"],
+        );
+        check(&["-E", "test(foo)"], &["--workspace"], &["-E", "test(foo)"]);
+    }
+
+    #[test]
+    fn rejects_incomplete_or_contradictory_selection() {
+        assert!(Args::parse(&["-p".to_owned()]).is_err());
+        let both = ["-p", "a", "--exclude", "b"].map(str::to_owned);
+        assert!(Args::parse(&both).is_err());
+    }
+
+    #[test]
+    fn doc_tests_need_a_library() {
+        let member = |name: &str, has_lib| Package {
+            name: name.to_owned(),
+            has_lib,
+            ..Package::default()
+        };
+        let ws = Workspace {
+            members: vec![member("rlm-core", true), member("xtask", false)],
+        };
+        let parse =
+            |a: &[&str]| Args::parse(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert!(parse(&[]).unwrap().has_doc_tests(&ws));
+        assert!(!parse(&["-p", "xtask"]).unwrap().has_doc_tests(&ws));
+        assert!(
+            !parse(&["--exclude", "rlm-core"])
+                .unwrap()
+                .has_doc_tests(&ws)
+        );
+        assert!(
+            parse(&["-p", "xtask", "-p", "rlm-core"])
+                .unwrap()
+                .has_doc_tests(&ws)
+        );
+        assert!(parse(&["-p", "other@1.0.0"]).unwrap().has_doc_tests(&ws));
+    }
+}
