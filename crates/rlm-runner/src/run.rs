@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{Execution, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage};
+use rlm_core::{Execution, LlmError, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -23,6 +23,7 @@ pub(crate) struct RunOutput {
     pub outcome: RunOutcomeKind,
     pub iterations: u32,
     pub error: Option<String>,
+    pub llm_error: Option<LlmError>,
     pub child_traces: Vec<ChildTrace>,
     pub duration: Duration,
     pub messages: Vec<Message>,
@@ -32,6 +33,8 @@ pub(crate) struct RunOutput {
 enum Stop {
     Finished(String),
     Outcome(RunOutcomeKind, String),
+    /// A model call failed and that ended the run.
+    Model(RunOutcomeKind, LlmError),
 }
 
 struct Run {
@@ -132,6 +135,7 @@ fn failed(error: String) -> RunOutput {
         outcome: RunOutcomeKind::Failed,
         iterations: 0,
         error: Some(error),
+        llm_error: None,
         child_traces: Vec::new(),
         duration: Duration::ZERO,
         messages: Vec::new(),
@@ -155,20 +159,31 @@ impl Run {
                 break;
             }
         }
-        let (answer, outcome, error) = match stop {
-            Some(Stop::Finished(answer)) => (answer, RunOutcomeKind::Finished, None),
-            Some(Stop::Outcome(kind, error)) => (self.partial_answer().await, kind, Some(error)),
+        let stop = match stop {
+            Some(stop) => stop,
             None => match self.last_chance().await {
-                Ok(answer) => (answer, RunOutcomeKind::IterationLimit, None),
-                Err(Stop::Outcome(kind, error)) => (self.partial_answer().await, kind, Some(error)),
-                Err(Stop::Finished(answer)) => (answer, RunOutcomeKind::IterationLimit, None),
+                Ok(answer) => Stop::Finished(answer),
+                Err(stop) => stop,
             },
+        };
+        let exhausted = self.iterations >= max;
+        let mut llm_error = None;
+        let (answer, outcome, error) = match stop {
+            Stop::Finished(answer) if exhausted => (answer, RunOutcomeKind::IterationLimit, None),
+            Stop::Finished(answer) => (answer, RunOutcomeKind::Finished, None),
+            Stop::Outcome(kind, error) => (self.partial_answer().await, kind, Some(error)),
+            Stop::Model(kind, e) => {
+                let error = format!("model call failed: {e}");
+                llm_error = Some(e);
+                (self.partial_answer().await, kind, Some(error))
+            }
         };
         RunOutput {
             answer,
             outcome,
             iterations: self.iterations,
             error,
+            llm_error,
             child_traces: self.host.take_traces(),
             duration: Duration::ZERO,
             messages: self.messages,
@@ -184,9 +199,7 @@ impl Run {
             CallFailure::Llm(rlm_core::LlmError::LimitExceeded { detail, .. }) => {
                 Stop::Outcome(RunOutcomeKind::Budget, detail)
             }
-            CallFailure::Llm(e) => {
-                Stop::Outcome(RunOutcomeKind::Failed, format!("model call failed: {e}"))
-            }
+            CallFailure::Llm(e) => Stop::Model(RunOutcomeKind::Failed, e),
         }
     }
 
@@ -305,10 +318,7 @@ impl Run {
     /// Stops the run when the whole tree must stop (fatal error, spent budget, deadline).
     fn check_tree(&self) -> Option<Stop> {
         if let Some(e) = self.tree.fatal() {
-            return Some(Stop::Outcome(
-                RunOutcomeKind::Failed,
-                format!("model call failed: {e}"),
-            ));
+            return Some(Stop::Model(RunOutcomeKind::Failed, e));
         }
         if let Err(e) = self.tree.budget.check_spent() {
             return Some(Stop::Outcome(RunOutcomeKind::Budget, e.to_string()));

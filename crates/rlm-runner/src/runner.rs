@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{Message, ReplFactory, ReplValue, RunOutcomeKind, Usage};
+use rlm_core::{LlmError, Message, ReplFactory, ReplValue, RunOutcomeKind, Usage};
 use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline, EventSink, Subscribers};
 use serde::Serialize;
 
 use crate::config::{Models, RunnerConfig};
-use crate::run::run_tree;
+use crate::run::{run_tree, RunOutput};
 use crate::tree::Tree;
 
 /// The result of a completed run.
@@ -29,6 +29,9 @@ pub struct RunResult {
     pub duration: Duration,
     /// What stopped the run, for every outcome but `finished` and `iteration_limit`.
     pub error: Option<String>,
+    /// The model error that ended the run, when one did (a refused key, an unreachable endpoint).
+    #[serde(skip)]
+    pub llm_error: Option<LlmError>,
     /// The tree's counters at the end.
     pub budget: BudgetSnapshot,
     /// The root conversation.
@@ -111,36 +114,27 @@ impl Runner {
             Some(at) => tokio::time::timeout_at(at, root).await.ok(),
             None => Some(root.await),
         };
-        let (answer, outcome, iterations, error, child_traces, duration, messages) = match out {
-            Some(o) => (
-                o.answer,
-                o.outcome,
-                o.iterations,
-                o.error,
-                o.child_traces,
-                o.duration,
-                o.messages,
-            ),
-            None => (
-                String::new(),
-                RunOutcomeKind::Timeout,
-                0,
-                Some("deadline reached".to_string()),
-                Vec::new(),
-                self.config.run.timeout.unwrap_or_default(),
-                Vec::new(),
-            ),
-        };
+        let out = out.unwrap_or_else(|| RunOutput {
+            answer: String::new(),
+            outcome: RunOutcomeKind::Timeout,
+            iterations: 0,
+            error: Some("deadline reached".to_string()),
+            llm_error: None,
+            child_traces: Vec::new(),
+            duration: self.config.run.timeout.unwrap_or_default(),
+            messages: Vec::new(),
+        });
         RunResult {
-            answer,
-            outcome,
-            iterations,
+            answer: out.answer,
+            outcome: out.outcome,
+            iterations: out.iterations,
             usage: tree.usage(),
-            child_traces,
-            duration,
-            error,
+            child_traces: out.child_traces,
+            duration: out.duration,
+            error: out.error,
+            llm_error: out.llm_error,
             budget: tree.budget.snapshot(),
-            messages,
+            messages: out.messages,
         }
     }
 }

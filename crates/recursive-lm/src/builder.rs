@@ -1,0 +1,155 @@
+//! [`RlmBuilder`]: configure once, validate in `build()`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlm_core::{LanguageModel, ReplFactory};
+use rlm_limits::{EventSink, ModelPrice};
+use rlm_runner::{Models, Runner, RunnerConfig};
+
+use crate::{Rlm, RlmError};
+
+/// Builds an [`Rlm`]. Every limit has a setter named after its field.
+pub struct RlmBuilder {
+    models: Models,
+    repls: Option<Arc<dyn ReplFactory>>,
+    config: RunnerConfig,
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl std::fmt::Debug for RlmBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RlmBuilder")
+            .field("models", &self.models)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty => $($path:ident).+ ; )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$($path).+ = value.into();
+                self
+            }
+        )*
+    };
+}
+
+impl RlmBuilder {
+    pub(crate) fn new(model: Arc<dyn LanguageModel>) -> Self {
+        Self {
+            models: Models::new(model),
+            repls: None,
+            config: RunnerConfig::default(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// The model for `llm_query` sub-calls (default: the root model).
+    pub fn sub_model(mut self, model: Arc<dyn LanguageModel>) -> Self {
+        self.models = self.models.with_sub(model);
+        self
+    }
+
+    /// A model the code can pick with `llm_query(..., model="name")`.
+    pub fn named_model(mut self, name: impl Into<String>, model: Arc<dyn LanguageModel>) -> Self {
+        self.models = self.models.with_named(name, model);
+        self
+    }
+
+    /// The REPL backend (default: the embedded Monty interpreter, with the `monty` feature).
+    pub fn repl(mut self, factory: Arc<dyn ReplFactory>) -> Self {
+        self.repls = Some(factory);
+        self
+    }
+
+    /// Replaces the whole configuration bundle.
+    pub fn config(mut self, config: RunnerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the built-in system prompt (placeholders are documented on
+    /// [`RunnerConfig::system_prompt`]).
+    pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.config.system_prompt = Some(prompt.into());
+        self
+    }
+
+    /// Adds an event subscriber.
+    pub fn subscribe(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Sets the price of a model, used when its provider reports no cost.
+    pub fn price(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
+        self.config.prices = std::mem::take(&mut self.config.prices).with(model, price);
+        self
+    }
+
+    setters! {
+        /// `max_depth`: 1 (default) makes sub-calls plain LLM calls; 2+ allows child RLMs; 0 disables sub-calls.
+        max_depth: u32 => backend.max_depth;
+        /// `max_batch_workers`: concurrent calls per batch (default 8).
+        max_batch_workers: usize => backend.max_batch_workers;
+        /// `max_children_total`: child RLMs in the whole tree.
+        max_children_total: Option<u64> => backend.max_children_total;
+        /// `max_children_per_batch`: children per `rlm_query_batched` call.
+        max_children_per_batch: Option<usize> => backend.max_children_per_batch;
+        /// `result_truncation_limit`: sub-call results are cut to this many characters.
+        result_truncation_limit: Option<usize> => backend.result_truncation_limit;
+        /// `per_child_timeout`: hard timeout of one child run.
+        per_child_timeout: Option<Duration> => backend.per_child_timeout;
+        /// `max_iterations`: model turns per run (default 30).
+        max_iterations: u32 => run.max_iterations;
+        /// `timeout`: wall-clock limit of the whole run.
+        timeout: Option<Duration> => run.timeout;
+        /// `max_tokens`: token budget of the whole tree.
+        max_tokens: Option<u64> => run.max_tokens;
+        /// `max_cost`: cost budget (USD) of the whole tree.
+        max_cost: Option<f64> => run.max_cost;
+        /// `max_llm_calls`: LLM calls in the whole tree.
+        max_llm_calls: Option<u64> => run.max_llm_calls;
+        /// `max_concurrency`: LLM calls in flight at once across the tree.
+        max_concurrency: Option<usize> => run.max_concurrency;
+        /// `max_errors`: turns in a row whose code raised before the run ends.
+        max_errors: Option<u32> => run.max_errors;
+        /// `execution_timeout`: time limit of one code block.
+        execution_timeout: Duration => repl.execution_timeout;
+        /// `max_output_bytes`: printed output kept per block.
+        max_output_bytes: usize => repl.max_output_bytes;
+        /// `observation_limit`: characters of each block's output shown to the model.
+        observation_limit: usize => observation_limit;
+        /// `temperature` sent with every call.
+        temperature: Option<f32> => temperature;
+        /// `max_tokens` sent with every call.
+        max_output_tokens: Option<u32> => max_output_tokens;
+    }
+
+    /// Validates the settings and builds the [`Rlm`].
+    pub fn build(self) -> Result<Rlm, RlmError> {
+        let repls = match self.repls {
+            Some(r) => r,
+            None => default_repls()?,
+        };
+        let mut runner = Runner::new(self.models, repls, self.config)?;
+        for sink in self.sinks {
+            runner.subscribe(sink);
+        }
+        Ok(Rlm { runner })
+    }
+}
+
+#[cfg(feature = "monty")]
+fn default_repls() -> Result<Arc<dyn ReplFactory>, RlmError> {
+    Ok(Arc::new(rlm_repl_monty::MontyReplFactory::new()))
+}
+
+#[cfg(not(feature = "monty"))]
+fn default_repls() -> Result<Arc<dyn ReplFactory>, RlmError> {
+    Err(RlmError::NoRepl)
+}

@@ -1,0 +1,115 @@
+//! `recursive-lm` (imported as `rlm`): Recursive Language Models in Rust.
+//!
+//! An RLM answers a query over a context of any size without putting the context in the model's
+//! window: the context lives in a sandboxed Python REPL as `context`, the model writes code that
+//! inspects and chunks it, calls sub-models (`llm_query`, `llm_query_batched`) or child RLMs
+//! (`rlm_query`, `rlm_query_batched`), and finishes with `FINAL(...)`.
+//!
+//! This is the facade: the one crate users depend on. It re-exports the layers and picks
+//! providers and REPL backends by feature:
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `openai` | yes | [`openai`]: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang) |
+//! | `monty` | yes | [`monty`]: the embedded Monty interpreter, the default REPL (no Python or Docker) |
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rlm::{openai::OpenAiClient, Rlm};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = OpenAiClient::builder("gpt-5-mini").build()?; // OPENAI_API_KEY, OPENAI_BASE_URL
+//! let rlm = Rlm::builder(Arc::new(model)).max_depth(1).max_iterations(20).build()?;
+//! let book = std::fs::read_to_string("book.txt")?;
+//! let completion = rlm.completion(book, "Who is the murderer?").await?;
+//! println!("{} ({:?}, {} iterations)", completion.answer, completion.outcome, completion.iterations);
+//! # Ok(()) }
+//! ```
+//!
+//! Layer: the top of the library. It depends on every layer below; nothing in the workspace but
+//! `rlm-cli` depends on it.
+
+mod builder;
+mod context;
+
+use std::sync::Arc;
+
+pub use builder::RlmBuilder;
+pub use context::Context;
+pub use rlm_core as core;
+pub use rlm_core::{
+    CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory,
+    ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, Usage,
+};
+pub use rlm_limits as limits;
+pub use rlm_limits::{
+    BackendLimits, ChildTrace, ConfigError, EventSink, ModelPrice, RunLimits, SubcallCallbacks,
+};
+pub use rlm_runner as runner;
+pub use rlm_runner::{RunResult as Completion, RunnerConfig};
+
+#[cfg(feature = "openai")]
+pub use rlm_openai as openai;
+
+#[cfg(feature = "monty")]
+pub use rlm_repl_monty as monty;
+
+/// A configured Recursive Language Model. Cheap to clone; each completion is independent.
+#[derive(Debug, Clone)]
+pub struct Rlm {
+    runner: rlm_runner::Runner,
+}
+
+/// A completion could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RlmError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No REPL backend: enable the `monty` feature or call [`RlmBuilder::repl`].
+    #[error("no REPL backend: enable the `monty` feature or set one with RlmBuilder::repl")]
+    NoRepl,
+    /// The run failed (a refused key, an unreachable endpoint, a broken REPL); what it had so
+    /// far is in `completion`.
+    #[error("run failed: {message}")]
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// The run's partial result.
+        completion: Box<Completion>,
+    },
+}
+
+impl Rlm {
+    /// Starts a builder with the root model.
+    pub fn builder(model: Arc<dyn LanguageModel>) -> RlmBuilder {
+        RlmBuilder::new(model)
+    }
+
+    /// Answers `query` over `context`. A run stopped by a limit (iterations, budget, timeout,
+    /// errors) is still `Ok`: see [`Completion::outcome`]. `Err` means the run failed.
+    pub async fn completion(
+        &self,
+        context: impl Into<Context>,
+        query: &str,
+    ) -> Result<Completion, RlmError> {
+        let result = self.runner.run(context.into().into_value(), query).await;
+        if result.outcome == RunOutcomeKind::Failed {
+            let message = result
+                .error
+                .clone()
+                .unwrap_or_else(|| "unknown error".into());
+            return Err(RlmError::Failed {
+                message,
+                completion: Box::new(result),
+            });
+        }
+        Ok(result)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RunnerConfig {
+        self.runner.config()
+    }
+}
