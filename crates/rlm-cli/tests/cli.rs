@@ -1,0 +1,317 @@
+//! The `rlm` binary as a process, against the testkit's fake OpenAI-compatible server on
+//! 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use rlm_testkit::{FakeServer, RecordedRequest, Reply, Script};
+use rlm_tests::{Call, classify_http, repl};
+use tokio::io::AsyncWriteExt;
+
+const KEY: &str = "sk-test-CLI-SENTINEL-9876";
+
+fn tmp(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rlm-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn command(args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rlm"));
+    cmd.args(args)
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("RLM_MODEL")
+        .env_remove("RUST_LOG")
+        .env("OPENAI_API_KEY", KEY)
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn rlm(args: &[&str]) -> Output {
+    command(args).output().await.unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn server(script: impl Fn(Call) -> String + Send + Sync + 'static) -> FakeServer {
+    FakeServer::start(Script::from_fn(move |req: &RecordedRequest| {
+        Reply::text(script(classify_http(req)))
+    }))
+    .await
+}
+
+fn run_args<'a>(server_url: &'a str, context: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "--context-file",
+        context.to_str().unwrap(),
+        "--query",
+        "Find the secret code.",
+        "--model",
+        "fake-model",
+        "--base-url",
+        server_url,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[tokio::test]
+async fn needle_search_prints_only_the_answer() {
+    let context = format!(
+        "{}\nthe secret code is 4242-XY\n{}",
+        "filler line\n".repeat(20_000),
+        "more filler\n".repeat(20_000)
+    );
+    let file = tmp("needle.txt", &context);
+    let srv = server(|c| match c {
+        Call::Turn { turn: 0, .. } => repl(
+            "import re\ncode = re.search(r'secret code is (\\S+)', context).group(1)\nprint(code)",
+        ),
+        Call::Turn { last_user, .. } => {
+            assert!(last_user.contains("4242-XY"));
+            repl("FINAL(code)")
+        }
+        Call::Plain { .. } => "unused".into(),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &[])).await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "4242-XY\n");
+    assert!(
+        stderr(&out).contains("[rlm] depth 0"),
+        "progress goes to stderr: {}",
+        stderr(&out)
+    );
+    // The key was sent to the endpoint, and shown nowhere.
+    let requests = srv.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert!(!stderr(&out).contains(KEY) && !stdout(&out).contains(KEY));
+    // The context never went to the model whole.
+    assert!(requests.iter().all(|r| r.body.len() < 20_000));
+}
+
+#[tokio::test]
+async fn json_output_and_trace_file() {
+    let file = tmp("small.txt", "alpha beta gamma");
+    let trace = std::env::temp_dir().join(format!("rlm-cli-trace-{}.jsonl", std::process::id()));
+    let srv = server(|c| match c {
+        Call::Turn { .. } => {
+            repl("r = llm_query_batched([w for w in context.split()])\nFINAL('/'.join(r))")
+        }
+        Call::Plain { prompt } => prompt.to_uppercase(),
+    })
+    .await;
+    let url = srv.base_url();
+    let trace_s = trace.to_str().unwrap().to_string();
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &["--json", "--quiet", "--trace", &trace_s],
+    ))
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stderr(&out), "", "--quiet prints no progress");
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["answer"], "ALPHA/BETA/GAMMA");
+    assert_eq!(v["outcome"], "finished");
+    assert_eq!(v["iterations"], 1);
+    assert_eq!(v["total_usage"]["calls"], 4);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["event"], "run_started");
+    assert_eq!(lines.last().unwrap()["event"], "run_finished");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["event"] == "subcall_started")
+            .count(),
+        3
+    );
+    assert!(!std::fs::read_to_string(&trace).unwrap().contains(KEY));
+}
+
+#[tokio::test]
+async fn context_from_stdin() {
+    let srv = server(|c| match c {
+        Call::Turn { .. } => repl("FINAL(context.strip()[::-1])"),
+        Call::Plain { .. } => String::new(),
+    })
+    .await;
+    let url = srv.base_url();
+    let mut child = command(&run_args(&url, Path::new("-"), &["--quiet"]))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"olleh\n").await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hello\n");
+}
+
+#[tokio::test]
+async fn fan_out_of_hundreds_with_depth_two_children() {
+    let file = tmp("fan.txt", "x");
+    let srv = server(|c| match c {
+        Call::Turn { query, .. } if query == "Find the secret code." => repl(
+            "subs = llm_query_batched([f'q{i}' for i in range(300)])\nkids = rlm_query_batched([f'kid {i}' for i in range(6)])\nFINAL(f'{len(subs)} {subs[299]} ' + ','.join(kids))",
+        ),
+        Call::Turn { .. } => repl("FINAL(context.split()[1])"),
+        Call::Plain { prompt } => format!("a-{prompt}"),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &["--max-depth", "2", "--max-batch-workers", "32", "--quiet"],
+    ))
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "300 a-q299 0,1,2,3,4,5\n");
+    let stats = srv.stats();
+    assert_eq!(stats.requests, 1 + 300 + 6);
+    assert!(stats.peak_in_flight <= 32, "peak {}", stats.peak_in_flight);
+}
+
+#[tokio::test]
+async fn missing_context_file_names_the_path() {
+    let out = rlm(&[
+        "run",
+        "--context-file",
+        "/nonexistent/ctx.txt",
+        "--query",
+        "q",
+        "--model",
+        "m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot read context file /nonexistent/ctx.txt"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_names_the_url() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let file = tmp("u.txt", "c");
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--max-retries", "0"])).await;
+    assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("could not reach {url}")), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[tokio::test]
+async fn missing_key_for_openai_is_a_clear_error_without_traffic() {
+    let file = tmp("k.txt", "c");
+    let out = command(&[
+        "run",
+        "--context-file",
+        file.to_str().unwrap(),
+        "--query",
+        "q",
+        "--model",
+        "gpt-5-mini",
+    ])
+    .env_remove("OPENAI_API_KEY")
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("OPENAI_API_KEY"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn refused_key_is_reported_and_never_printed() {
+    let file = tmp("auth.txt", "c");
+    let srv = FakeServer::start(Script::from_fn(|req: &RecordedRequest| {
+        let echoed = req.header("authorization").unwrap_or("").to_string();
+        Reply::openai_error(
+            401,
+            "invalid_request_error",
+            &format!("Incorrect API key provided: {echoed}"),
+        )
+    }))
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &["--json"])).await;
+    assert_eq!(out.status.code(), Some(4), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused the API key (HTTP 401)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(KEY), "{}", stderr(&out));
+    assert!(!stdout(&out).contains(KEY), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn bad_flag_value_is_a_usage_error() {
+    let out = rlm(&[
+        "run",
+        "--context-file",
+        "x",
+        "--query",
+        "q",
+        "--model",
+        "m",
+        "--timeout",
+        "soon",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn budget_stop_has_its_own_exit_code() {
+    let file = tmp("b.txt", "c");
+    let srv = server(|c| match c {
+        Call::Turn { .. } => {
+            repl("answer['content'] = 'so far'\nfor i in range(50):\n    llm_query(str(i))")
+        }
+        Call::Plain { .. } => "x".into(),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &["--quiet", "--max-llm-calls", "10"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "so far\n");
+    assert_eq!(srv.stats().requests, 10);
+}
