@@ -1,0 +1,125 @@
+//! The facade over real parts: the OpenAI-compatible provider against the testkit's fake
+//! server on 127.0.0.1, and the default (Monty) REPL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlm::openai::OpenAiClient;
+use rlm::{Rlm, RlmError, RunOutcomeKind};
+use rlm_testkit::{FakeServer, RecordedRequest, Reply, Script};
+
+fn is_turn(req: &RecordedRequest) -> bool {
+    req.json
+        .as_ref()
+        .and_then(|j| j["messages"][0]["role"].as_str())
+        == Some("system")
+}
+
+fn turns(req: &RecordedRequest) -> usize {
+    req.json
+        .as_ref()
+        .and_then(|j| j["messages"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .count()
+}
+
+fn client(server: &FakeServer) -> Arc<OpenAiClient> {
+    Arc::new(
+        OpenAiClient::builder("fake")
+            .base_url(server.base_url())
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn completion_over_http_with_the_default_repl() {
+    let server = FakeServer::start(Script::from_fn(|req: &RecordedRequest| {
+        if !is_turn(req) {
+            return Reply::text("sub-answer").usage(7, 3);
+        }
+        match turns(req) {
+            0 => Reply::text("```repl\nparts = context.split(',')\nprint(len(parts))\n```")
+                .usage(100, 20),
+            _ => Reply::text("```repl\nFINAL(str(len(parts)) + ' ' + llm_query(parts[0]))\n```")
+                .usage(100, 20),
+        }
+    }))
+    .await;
+    let rlm = Rlm::builder(client(&server))
+        .max_iterations(5)
+        .build()
+        .unwrap();
+    let done = rlm.completion("a,b,c", "how many parts?").await.unwrap();
+    assert_eq!(done.answer, "3 sub-answer");
+    assert_eq!(done.outcome, RunOutcomeKind::Finished);
+    assert_eq!(done.iterations, 2);
+    let usage = done.total_usage();
+    assert_eq!(
+        (usage.calls, usage.input_tokens, usage.output_tokens),
+        (3, 207, 43)
+    );
+    assert_eq!(server.stats().requests, 3);
+}
+
+#[tokio::test]
+async fn json_and_list_contexts() {
+    let server = FakeServer::start(Script::always(Reply::text(
+        "```repl\nFINAL(type(context).__name__ + str(len(context)))\n```",
+    )))
+    .await;
+    let rlm = Rlm::builder(client(&server)).build().unwrap();
+    let done = rlm
+        .completion(serde_json::json!({"a": 1, "b": [1, 2]}), "q")
+        .await
+        .unwrap();
+    assert_eq!(done.answer, "dict2");
+    let done = rlm
+        .completion(vec!["x".to_string(), "y".to_string(), "z".to_string()], "q")
+        .await
+        .unwrap();
+    assert_eq!(done.answer, "list3");
+}
+
+#[tokio::test]
+async fn refused_key_is_an_error_with_the_partial_completion() {
+    let server = FakeServer::start(Script::always(Reply::openai_error(
+        401,
+        "invalid_request_error",
+        "bad key",
+    )))
+    .await;
+    let rlm = Rlm::builder(client(&server)).build().unwrap();
+    match rlm.completion("c", "q").await {
+        Err(RlmError::Failed {
+            message,
+            completion,
+        }) => {
+            assert!(message.contains("authentication failed"), "{message}");
+            assert_eq!(completion.outcome, RunOutcomeKind::Failed);
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_limits_are_refused_at_build() {
+    let server = FakeServer::start(Script::empty()).await;
+    let err = Rlm::builder(client(&server))
+        .max_iterations(0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_iterations"), "{err}");
+    let err = Rlm::builder(client(&server))
+        .max_batch_workers(0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_batch_workers"), "{err}");
+    let ok = Rlm::builder(client(&server))
+        .per_child_timeout(Some(Duration::from_secs(1)))
+        .max_depth(3)
+        .build();
+    assert!(ok.is_ok());
+}
