@@ -1,6 +1,8 @@
 //! The facade over real parts: the OpenAI-compatible provider against the testkit's fake
 //! server on 127.0.0.1, and the default (Monty) REPL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The `rlm` binary as a process, against the testkit's fake OpenAI-compatible server on
 //! 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -158,16 +158,16 @@ impl TreeBudget {
     /// Reserves one LLM call estimated to use `estimated_tokens`, or refuses it.
     pub fn reserve_call(&self, estimated_tokens: u64) -> Result<CallReservation, LimitError> {
         let mut st = self.state();
-        if let Some(limit) = self.inner.max_llm_calls {
-            if st.snap.calls_started >= limit {
-                return Err(Self::refuse(&mut st, LimitError::LlmCalls { limit }));
-            }
+        if let Some(limit) = self.inner.max_llm_calls
+            && st.snap.calls_started >= limit
+        {
+            return Err(Self::refuse(&mut st, LimitError::LlmCalls { limit }));
         }
-        if let Some(limit) = self.inner.max_cost {
-            if st.snap.cost_spent >= limit {
-                let spent = st.snap.cost_spent;
-                return Err(Self::refuse(&mut st, LimitError::Cost { spent, limit }));
-            }
+        if let Some(limit) = self.inner.max_cost
+            && st.snap.cost_spent >= limit
+        {
+            let spent = st.snap.cost_spent;
+            return Err(Self::refuse(&mut st, LimitError::Cost { spent, limit }));
         }
         if let Some(limit) = self.inner.max_tokens {
             let committed = st.snap.tokens_used.saturating_add(st.snap.tokens_reserved);
@@ -204,10 +204,10 @@ impl TreeBudget {
     /// Counts one more child against `max_children_total`, or refuses it.
     pub fn reserve_child(&self) -> Result<ChildSlot, LimitError> {
         let mut st = self.state();
-        if let Some(limit) = self.inner.max_children_total {
-            if st.snap.children_spawned >= limit {
-                return Err(Self::refuse(&mut st, LimitError::Children { limit }));
-            }
+        if let Some(limit) = self.inner.max_children_total
+            && st.snap.children_spawned >= limit
+        {
+            return Err(Self::refuse(&mut st, LimitError::Children { limit }));
         }
         st.snap.children_spawned += 1;
         Ok(ChildSlot {
@@ -218,27 +218,27 @@ impl TreeBudget {
     /// Checks, without reserving, whether a budget is already spent (for checks between turns).
     pub fn check_spent(&self) -> Result<(), LimitError> {
         let mut st = self.state();
-        if let Some(limit) = self.inner.max_tokens {
-            if st.snap.tokens_used >= limit {
-                let err = LimitError::Tokens {
-                    used: st.snap.tokens_used,
-                    reserved: st.snap.tokens_reserved,
-                    requested: 0,
-                    limit,
-                };
-                return Err(Self::refuse(&mut st, err));
-            }
+        if let Some(limit) = self.inner.max_tokens
+            && st.snap.tokens_used >= limit
+        {
+            let err = LimitError::Tokens {
+                used: st.snap.tokens_used,
+                reserved: st.snap.tokens_reserved,
+                requested: 0,
+                limit,
+            };
+            return Err(Self::refuse(&mut st, err));
         }
-        if let Some(limit) = self.inner.max_cost {
-            if st.snap.cost_spent >= limit {
-                let spent = st.snap.cost_spent;
-                return Err(Self::refuse(&mut st, LimitError::Cost { spent, limit }));
-            }
+        if let Some(limit) = self.inner.max_cost
+            && st.snap.cost_spent >= limit
+        {
+            let spent = st.snap.cost_spent;
+            return Err(Self::refuse(&mut st, LimitError::Cost { spent, limit }));
         }
-        if let Some(limit) = self.inner.max_llm_calls {
-            if st.snap.calls_started >= limit {
-                return Err(Self::refuse(&mut st, LimitError::LlmCalls { limit }));
-            }
+        if let Some(limit) = self.inner.max_llm_calls
+            && st.snap.calls_started >= limit
+        {
+            return Err(Self::refuse(&mut st, LimitError::LlmCalls { limit }));
         }
         Ok(())
     }
@@ -260,10 +260,11 @@ impl TreeBudget {
         if let Some((usage, cost)) = usage {
             st.snap.tokens_used = st.snap.tokens_used.saturating_add(usage.total_tokens());
             st.snap.calls_settled += 1;
-            if let Some(cost) = cost.or(usage.cost) {
-                if cost.is_finite() && cost > 0.0 {
-                    st.snap.cost_spent += cost;
-                }
+            if let Some(cost) = cost.or(usage.cost)
+                && cost.is_finite()
+                && cost > 0.0
+            {
+                st.snap.cost_spent += cost;
             }
         }
     }

@@ -115,10 +115,10 @@ impl RunLimits {
         if self.timeout == Some(Duration::ZERO) {
             return Err(invalid("timeout", "must be longer than zero"));
         }
-        if let Some(cost) = self.max_cost {
-            if !(cost.is_finite() && cost >= 0.0) {
-                return Err(invalid("max_cost", "must be a finite, non-negative amount"));
-            }
+        if let Some(cost) = self.max_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(invalid("max_cost", "must be a finite, non-negative amount"));
         }
         if self.max_concurrency == Some(0) {
             return Err(invalid("max_concurrency", "must be at least 1"));

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{Execution, LlmError, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage};
+use rlm_core::{
+    Execution, LlmError, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage,
+};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -236,15 +238,15 @@ impl Run {
         let next_turn =
             prompts::turn_marker(self.iterations + 1, self.tree.config.run.max_iterations);
         if parsed.blocks.is_empty() {
-            if !parsed.unterminated {
-                if let Some(text_final) = find_text_final(&reply) {
-                    match self.resolve_text_final(text_final).await {
-                        Ok(answer) => return Some(Stop::Finished(answer)),
-                        Err(note) => {
-                            self.messages
-                                .push(Message::user(format!("{note}\n\n{next_turn}")));
-                            return None;
-                        }
+            if !parsed.unterminated
+                && let Some(text_final) = find_text_final(&reply)
+            {
+                match self.resolve_text_final(text_final).await {
+                    Ok(answer) => return Some(Stop::Finished(answer)),
+                    Err(note) => {
+                        self.messages
+                            .push(Message::user(format!("{note}\n\n{next_turn}")));
+                        return None;
                     }
                 }
             }
@@ -301,13 +303,13 @@ impl Run {
         )));
         if raised {
             self.consecutive_errors += 1;
-            if let Some(max) = self.tree.config.run.max_errors {
-                if self.consecutive_errors >= max {
-                    return Some(Stop::Outcome(
-                        RunOutcomeKind::ErrorLimit,
-                        format!("{max} turns in a row raised errors (max_errors)"),
-                    ));
-                }
+            if let Some(max) = self.tree.config.run.max_errors
+                && self.consecutive_errors >= max
+            {
+                return Some(Stop::Outcome(
+                    RunOutcomeKind::ErrorLimit,
+                    format!("{max} turns in a row raised errors (max_errors)"),
+                ));
             }
         } else {
             self.consecutive_errors = 0;

@@ -9,7 +9,7 @@ use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline, EventSink, S
 use serde::Serialize;
 
 use crate::config::{Models, RunnerConfig};
-use crate::run::{run_tree, RunOutput};
+use crate::run::{RunOutput, run_tree};
 use crate::tree::Tree;
 
 /// The result of a completed run.

@@ -1,6 +1,8 @@
 //! Golden tests: what the model is sent. `UPDATE_EXPECT=1 cargo test -p rlm-runner --test prompts`
 //! rewrites the files in `tests/golden/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use rlm_core::ReplValue;
