@@ -50,7 +50,7 @@ pub struct RunArgs {
     /// The model for `llm_query` sub-calls (default: the root model).
     #[arg(long, value_name = "MODEL")]
     pub sub_model: Option<String>,
-    /// The endpoint's base URL (default: $OPENAI_BASE_URL, then https://api.openai.com/v1).
+    /// The endpoint's base URL (default: $OPENAI_BASE_URL, then `https://api.openai.com/v1`).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// The provider.
