@@ -1,0 +1,266 @@
+//! Turning a suspended call to a sub-call function into a [`HostCall`].
+//!
+//! The signatures are `llm_query(prompt, model=None)`, `llm_query_batched(prompts, model=None)`
+//! and the same for `rlm_query`/`rlm_query_batched`. Bad arguments come back as a Python
+//! `TypeError` with CPython's wording, raised at the call site, so the model sees an ordinary
+//! error it can fix.
+
+use monty_types::{ExcType, MontyException, MontyObject};
+use rlm_core::HostCall;
+
+/// The sub-call functions answered by the [`rlm_core::ReplHost`].
+pub(crate) const SUB_CALLS: &[&str] = &[
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "rlm_query_batched",
+];
+
+/// Whether `name` is a sub-call function.
+pub(crate) fn is_sub_call(name: &str) -> bool {
+    SUB_CALLS.contains(&name)
+}
+
+/// What the interpreter should get back for a sub-call before (or instead of) asking the host.
+pub(crate) enum Parsed {
+    /// Ask the host.
+    Call(HostCall),
+    /// Answer at once without a host call (an empty batch).
+    Immediate(MontyObject),
+}
+
+/// Parses the arguments of the sub-call `name`.
+///
+/// # Errors
+/// A Python `TypeError` describing the bad argument.
+pub(crate) fn parse(
+    name: &str,
+    args: Vec<MontyObject>,
+    kwargs: Vec<(MontyObject, MontyObject)>,
+) -> Result<Parsed, MontyException> {
+    let batched = name.ends_with("_batched");
+    let first = if batched { "prompts" } else { "prompt" };
+    let (main, model) = bind(name, first, args, kwargs)?;
+    let model = match model {
+        None | Some(MontyObject::None) => None,
+        Some(MontyObject::String(m)) => Some(m),
+        Some(other) => {
+            return Err(type_error(format!(
+                "{name}() argument 'model' must be str or None, not {}",
+                other.type_name()
+            )));
+        }
+    };
+    if !batched {
+        let prompt = match main {
+            MontyObject::String(p) => p,
+            other => {
+                return Err(type_error(format!(
+                    "{name}() argument 'prompt' must be str, not {}",
+                    other.type_name()
+                )));
+            }
+        };
+        return Ok(Parsed::Call(if name == "llm_query" {
+            HostCall::LlmQuery { prompt, model }
+        } else {
+            HostCall::RlmQuery { prompt, model }
+        }));
+    }
+    let items = match main {
+        MontyObject::List(items) | MontyObject::Tuple(items) => items,
+        other => {
+            return Err(type_error(format!(
+                "{name}() argument 'prompts' must be a list of str, not {}",
+                other.type_name()
+            )));
+        }
+    };
+    if items.is_empty() {
+        return Ok(Parsed::Immediate(MontyObject::List(Vec::new())));
+    }
+    let prompts = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            MontyObject::String(p) => Ok(p),
+            other => Err(type_error(format!(
+                "{name}() argument 'prompts' item {i} must be str, not {}",
+                other.type_name()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Parsed::Call(if name == "llm_query_batched" {
+        HostCall::LlmQueryBatched { prompts, model }
+    } else {
+        HostCall::RlmQueryBatched { prompts, model }
+    }))
+}
+
+/// Binds positional and keyword arguments to `(first, model=None)` like CPython does.
+fn bind(
+    name: &str,
+    first: &str,
+    args: Vec<MontyObject>,
+    kwargs: Vec<(MontyObject, MontyObject)>,
+) -> Result<(MontyObject, Option<MontyObject>), MontyException> {
+    if args.len() > 2 {
+        return Err(type_error(format!(
+            "{name}() takes from 1 to 2 positional arguments but {} were given",
+            args.len()
+        )));
+    }
+    let mut positional = args.into_iter();
+    let mut main = positional.next();
+    let mut model = positional.next();
+    for (key, value) in kwargs {
+        let key = match key {
+            MontyObject::String(k) => k,
+            other => other.py_repr(),
+        };
+        let slot = if key == first {
+            &mut main
+        } else if key == "model" {
+            &mut model
+        } else {
+            return Err(type_error(format!(
+                "{name}() got an unexpected keyword argument '{key}'"
+            )));
+        };
+        if slot.is_some() {
+            return Err(type_error(format!(
+                "{name}() got multiple values for argument '{key}'"
+            )));
+        }
+        *slot = Some(value);
+    }
+    match main {
+        Some(main) => Ok((main, model)),
+        None => Err(type_error(format!(
+            "{name}() missing 1 required positional argument: '{first}'"
+        ))),
+    }
+}
+
+fn type_error(message: String) -> MontyException {
+    MontyException::new(ExcType::TypeError, Some(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> MontyObject {
+        MontyObject::String(text.into())
+    }
+
+    fn call(
+        name: &str,
+        args: Vec<MontyObject>,
+        kwargs: Vec<(MontyObject, MontyObject)>,
+    ) -> Result<HostCall, String> {
+        match parse(name, args, kwargs) {
+            Ok(Parsed::Call(call)) => Ok(call),
+            Ok(Parsed::Immediate(value)) => Err(format!("immediate {value:?}")),
+            Err(e) => Err(e.summary()),
+        }
+    }
+
+    #[test]
+    fn good_calls_bind_like_python() {
+        assert_eq!(
+            call("llm_query", vec![s("p")], vec![]),
+            Ok(HostCall::LlmQuery {
+                prompt: "p".into(),
+                model: None
+            })
+        );
+        assert_eq!(
+            call(
+                "rlm_query",
+                vec![],
+                vec![(s("prompt"), s("p")), (s("model"), s("m"))]
+            ),
+            Ok(HostCall::RlmQuery {
+                prompt: "p".into(),
+                model: Some("m".into())
+            })
+        );
+        assert_eq!(
+            call(
+                "llm_query_batched",
+                vec![MontyObject::Tuple(vec![s("a"), s("b")]), MontyObject::None],
+                vec![]
+            ),
+            Ok(HostCall::LlmQueryBatched {
+                prompts: vec!["a".into(), "b".into()],
+                model: None
+            })
+        );
+        assert!(matches!(
+            parse("rlm_query_batched", vec![MontyObject::List(vec![])], vec![]),
+            Ok(Parsed::Immediate(MontyObject::List(items))) if items.is_empty()
+        ));
+    }
+
+    #[test]
+    fn bad_calls_are_type_errors() {
+        let check = |name: &str,
+                     args: Vec<MontyObject>,
+                     kwargs: Vec<(MontyObject, MontyObject)>,
+                     expected: &str| {
+            assert_eq!(
+                call(name, args, kwargs),
+                Err(format!("TypeError: {expected}"))
+            );
+        };
+        check(
+            "llm_query",
+            vec![],
+            vec![],
+            "llm_query() missing 1 required positional argument: 'prompt'",
+        );
+        check(
+            "llm_query",
+            vec![MontyObject::Int(1)],
+            vec![],
+            "llm_query() argument 'prompt' must be str, not int",
+        );
+        check(
+            "llm_query",
+            vec![s("a"), s("b"), s("c")],
+            vec![],
+            "llm_query() takes from 1 to 2 positional arguments but 3 were given",
+        );
+        check(
+            "llm_query",
+            vec![s("a")],
+            vec![(s("temperature"), MontyObject::Int(0))],
+            "llm_query() got an unexpected keyword argument 'temperature'",
+        );
+        check(
+            "llm_query",
+            vec![s("a")],
+            vec![(s("prompt"), s("b"))],
+            "llm_query() got multiple values for argument 'prompt'",
+        );
+        check(
+            "llm_query",
+            vec![s("a"), MontyObject::Int(3)],
+            vec![],
+            "llm_query() argument 'model' must be str or None, not int",
+        );
+        check(
+            "llm_query_batched",
+            vec![s("a")],
+            vec![],
+            "llm_query_batched() argument 'prompts' must be a list of str, not str",
+        );
+        check(
+            "rlm_query_batched",
+            vec![MontyObject::List(vec![s("a"), MontyObject::None])],
+            vec![],
+            "rlm_query_batched() argument 'prompts' item 1 must be str, not NoneType",
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! `rlm-repl-monty`: the embedded REPL backend of the recursive-lm runtime, on pydantic's
+//! [Monty](https://github.com/pydantic/monty) 0.0.23, a sandboxed Python interpreter written in
+//! Rust.
+//!
+//! Layer: a REPL backend. It implements [`rlm_core::Repl`] and [`rlm_core::ReplFactory`] and
+//! depends only on `rlm-core` (plus `monty`, `tokio`'s blocking pool and `tracing`); it never
+//! depends on a provider or on the runner.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rlm_core::{FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplHost, ReplValue};
+//! use rlm_repl_monty::MontyRepl;
+//!
+//! /// A host whose "LLM" upper-cases its prompt.
+//! struct Upper;
+//!
+//! #[async_trait::async_trait]
+//! impl ReplHost for Upper {
+//!     async fn call(&self, call: HostCall) -> HostReply {
+//!         match call {
+//!             HostCall::LlmQuery { prompt, .. } => HostReply::Text(prompt.to_uppercase()),
+//!             other => HostReply::Text(format!("Error: {} is not available", other.function_name())),
+//!         }
+//!     }
+//! }
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! runtime.block_on(async {
+//!     let mut repl = MontyRepl::new(ReplConfig::default())?;
+//!     repl.set_variable("context", ReplValue::Str("the quick brown fox".into())).await?;
+//!     let host = Arc::new(Upper);
+//!
+//!     let out = repl.execute("words = context.split()\nprint(len(words), llm_query(words[1]))", host.clone()).await?;
+//!     assert_eq!(out.stdout, "4 QUICK\n");
+//!     assert_eq!(out.host_calls, 1);
+//!
+//!     let done = repl.execute("FINAL(words[-1])\nprint('not reached')", host).await?;
+//!     assert_eq!(done.final_answer, Some(FinalAnswer::Final { answer: "fox".into() }));
+//!     assert_eq!(done.stdout, "");
+//!     Ok::<_, rlm_core::ReplError>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How it works
+//! - **Session.** One `monty::MontyRepl` per [`MontyRepl`]: variables, functions and classes
+//!   persist across executions, and a failing block keeps what it did before the error. Every
+//!   feed and resume runs on `tokio::task::spawn_blocking`; only host calls are awaited.
+//! - **Context.** [`rlm_core::Repl::set_variable`] moves the value into the interpreter (a
+//!   `String` is handed over, not copied), and later executions do not copy it either.
+//! - **Output.** `print()` is captured per execution up to `ReplConfig::max_output_bytes`; the
+//!   head is kept, the rest dropped and `Execution::output_truncated` set. Code keeps running.
+//! - **Errors.** Syntax and runtime errors come back as CPython-style tracebacks in
+//!   `Execution::error`; the session survives them.
+//! - **Sub-calls.** `llm_query(prompt, model=None)`, `llm_query_batched(prompts, model=None)`,
+//!   `rlm_query`, `rlm_query_batched` suspend the interpreter; the [`rlm_core::ReplHost`] answers
+//!   and the code resumes with the reply. Bad arguments raise `TypeError` in the code. At most
+//!   `ReplConfig::max_host_calls` sub-calls per execution; past that each call raises
+//!   `RuntimeError` (Monty only stores its own `max_suspensions`, the host enforces the cap).
+//! - **Finishing.** `FINAL(value)` and `FINAL_VAR(name)` stop the block at the call (an
+//!   uncatchable exception unwinds it without running `except` or `finally` blocks; no error is
+//!   reported) and set
+//!   `Execution::final_answer`. `FINAL_VAR` of a name that does not exist does not finish: it
+//!   returns, and prints, `Error: Variable 'x' not found. Available variables: [...] ...`.
+//!   A non-string argument is used as the value. Setting `answer["ready"]` truthy finishes after
+//!   the block with `str(answer["content"])`; `answer` is then reset to
+//!   `{"content": "", "ready": False}`, as it is whenever code rebinds it to a non-dict.
+//! - **Variables.** Monty 0.0.23 has no `globals()`/`dir()`. The session keeps every identifier
+//!   seen in fed code (a superset of the globals) and generates a Python probe, `__rlm_vars()`,
+//!   that reports which are bound and their types. `SHOW_VARS()` and `FINAL_VAR` call it from
+//!   Python, so they see the live state in the middle of a block (the probe is regenerated before
+//!   a block that mentions either of them, so it knows the names that block introduces; a call
+//!   from a function defined earlier sees the names known when the probe was last made).
+//!   Listings hide names starting with `_`, modules and the runtime's functions; `answer` and
+//!   `context` are listed. A user variable that shadows a builtin (`sum = 0`) is listed once it
+//!   no longer holds a builtin function or type.
+//! - **Scaffold protection.** The runtime's names (`llm_query`, ..., `FINAL`, `FINAL_VAR`,
+//!   `SHOW_VARS` and the private `__rlm_*` helpers) are restored after any block that mentions one
+//!   other than as a plain call: `FINAL = 1` or `def llm_query(p): ...` takes effect for the rest
+//!   of that block only. [`rlm_core::Repl::set_variable`] refuses them and `answer`.
+//! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, `datetime.now()`,
+//!   `date.today()`) raises `PermissionError: operating-system access is disabled in the sandbox`.
+//! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (time
+//!   waiting on host calls is not counted); past it an uncatchable `TimeoutError` stops the block
+//!   and the next execution starts with a fresh budget. One long native operation (a `split()`
+//!   of 100 MB) can overshoot the limit.
+//! - **Cancellation.** If the future of `execute` is dropped while a host call is pending, the
+//!   block is abandoned (what it bound so far is kept) and the session stays usable. If it is
+//!   dropped while the interpreter is running, the session comes back when that step ends;
+//!   calls made meanwhile return [`rlm_core::ReplError::Backend`]. Either way the next operation
+//!   first restores the scaffold and drops an `answer` the abandoned block made ready.
+//!
+//! # What Monty 0.0.23 lacks
+//! Code hitting these gets an ordinary Python error (`NotImplementedError`, `NameError`,
+//! `TypeError`, `AttributeError`, `ModuleNotFoundError`) and can be rewritten:
+//! - class inheritance, even `class E(Exception)`; method decorators (`@property`,
+//!   `@staticmethod`, `@classmethod`); `yield` and generators (generator expressions are eager
+//!   lists, so `next(x for x in ...)` fails); `match`; `del`; `%`-formatting; slice assignment;
+//! - builtins `globals locals dir vars eval exec callable format bytearray`, `str.maketrans`,
+//!   `bytes([65])`; user-class `__len__`, `__lt__`, `__getitem__`, `__add__` are not dispatched;
+//! - `re.sub` with a callable replacement, `math.fsum`, `collections.OrderedDict`,
+//!   `itertools.product/combinations/permutations/groupby`, `functools.lru_cache`,
+//!   `dataclasses.field`, `asyncio.create_task`;
+//! - modules `textwrap random statistics string hashlib time copy bisect heapq csv io`;
+//! - `len(s)` and `s[a:b]` walk the whole string (O(n)), so slicing a huge context in a loop is
+//!   quadratic: split it once (`context.split('\n')`, or one pass of slices) and reuse the list;
+//! - no in-process memory limit (only single huge allocations are refused) and no way to
+//!   interrupt native work from another thread.
+//!
+//! [`MontyReplFactory::capabilities`](rlm_core::ReplFactory::capabilities) returns
+//! [`CAPABILITIES`], a short version of this for the model's system prompt.
+
+mod convert;
+mod hostcall;
+mod names;
+mod output;
+mod park;
+mod repl;
+mod run;
+mod scaffold;
+
+pub use repl::{MontyRepl, MontyReplFactory};
+
+/// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
+pub const BACKEND_NAME: &str = "monty";
+
+/// What the sandbox's Python supports, for the model's system prompt.
+pub const CAPABILITIES: &str = "The REPL runs Monty, a sandboxed subset of Python 3. It has functions, closures, \
+lambdas, classes without base classes (and @dataclass without field()), comprehensions, f-strings and str.format, \
+try/except/finally, with, and the usual str/list/dict/set methods. It does NOT have: class inheritance (not even \
+class E(Exception)), @property/@staticmethod/@classmethod, yield or generators (generator expressions are eager \
+lists, so next(x for x in ...) fails), match, del, % string formatting (use f-strings), slice assignment, \
+globals()/locals()/dir()/vars()/eval()/exec()/callable()/format(), re.sub with a function as replacement, or any \
+file, network, environment or clock access. Modules: re, json, math (no fsum), collections (Counter, defaultdict, \
+deque, namedtuple; no OrderedDict), itertools (no product/combinations/permutations/groupby), functools (reduce, \
+partial; no lru_cache), datetime (no now()/today()), typing, base64, unicodedata, sys, asyncio (gather; no \
+create_task). Not available: textwrap, random, statistics, string, hashlib, time, copy, bisect, heapq, csv, io. \
+len() and slicing of a very large string take time proportional to its length: split a large context once and \
+reuse the pieces instead of slicing it repeatedly in a loop. For many sub-calls at once use llm_query_batched or \
+rlm_query_batched.";

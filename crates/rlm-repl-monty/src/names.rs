@@ -1,0 +1,439 @@
+//! Names: identifier validation, the names the runtime reserves, and a light scan of fed code.
+//!
+//! Monty 0.0.23 has no `globals()`/`dir()`, so the session keeps the set of identifiers it has
+//! seen in fed code (a superset of the globals that can exist) and probes them with generated
+//! code (see [`crate::scaffold`]). The scan is lexical: comments and string literals are
+//! skipped, attribute names (`x.name`) and keywords are ignored.
+
+use std::collections::BTreeSet;
+
+use rlm_core::{HOST_FUNCTIONS, ReplError};
+
+/// The name of the answer dict the runtime keeps in every session.
+pub(crate) const ANSWER: &str = "answer";
+
+/// Prefix of the scaffold's private helpers (`__rlm_vars`, `__rlm_final`, ...).
+pub(crate) const PRIVATE_PREFIX: &str = "__rlm";
+
+/// Python's hard keywords: never identifiers.
+const KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+/// CPython's public builtins. A candidate with one of these names is a user variable only when
+/// the probe shows it was rebound to something that is not a builtin function or type.
+const BUILTINS: &[&str] = &[
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BaseException",
+    "BaseExceptionGroup",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "BufferError",
+    "BytesWarning",
+    "ChildProcessError",
+    "ConnectionAbortedError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "DeprecationWarning",
+    "EOFError",
+    "Ellipsis",
+    "EncodingWarning",
+    "EnvironmentError",
+    "Exception",
+    "ExceptionGroup",
+    "FileExistsError",
+    "FileNotFoundError",
+    "FloatingPointError",
+    "FutureWarning",
+    "GeneratorExit",
+    "IOError",
+    "ImportError",
+    "ImportWarning",
+    "IndentationError",
+    "IndexError",
+    "InterruptedError",
+    "IsADirectoryError",
+    "KeyError",
+    "KeyboardInterrupt",
+    "LookupError",
+    "MemoryError",
+    "ModuleNotFoundError",
+    "NameError",
+    "NotADirectoryError",
+    "NotImplemented",
+    "NotImplementedError",
+    "OSError",
+    "OverflowError",
+    "PendingDeprecationWarning",
+    "PermissionError",
+    "ProcessLookupError",
+    "RecursionError",
+    "ReferenceError",
+    "ResourceWarning",
+    "RuntimeError",
+    "RuntimeWarning",
+    "StopAsyncIteration",
+    "StopIteration",
+    "SyntaxError",
+    "SyntaxWarning",
+    "SystemError",
+    "SystemExit",
+    "TabError",
+    "TimeoutError",
+    "TypeError",
+    "UnboundLocalError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "UnicodeTranslateError",
+    "UnicodeWarning",
+    "UserWarning",
+    "ValueError",
+    "Warning",
+    "ZeroDivisionError",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "copyright",
+    "credits",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "exit",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "license",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "quit",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+];
+
+/// Whether `name` is a valid Python identifier (and not a keyword).
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first == '_' || first.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && !KEYWORDS.contains(&name)
+}
+
+/// Whether `name` is one of CPython's builtins.
+pub(crate) fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name)
+}
+
+/// Whether `name` is a host function (`llm_query`, `FINAL`, ...).
+pub(crate) fn is_host_function(name: &str) -> bool {
+    HOST_FUNCTIONS.contains(&name)
+}
+
+/// Whether `name` belongs to the runtime: a host function, `answer`, or a private helper.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    is_host_function(name) || name == ANSWER || name.starts_with(PRIVATE_PREFIX)
+}
+
+/// Checks a name the host wants to bind with `set_variable`.
+pub(crate) fn check_settable(name: &str) -> Result<(), ReplError> {
+    let refuse = |reason: &str| {
+        Err(ReplError::InvalidName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if !is_identifier(name) {
+        refuse("not a valid Python identifier")
+    } else if is_reserved(name) {
+        refuse("reserved by the runtime")
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a name the host wants to read with `get_variable`.
+pub(crate) fn check_readable(name: &str) -> Result<(), ReplError> {
+    if is_identifier(name) {
+        Ok(())
+    } else {
+        Err(ReplError::InvalidName {
+            name: name.to_string(),
+            reason: "not a valid Python identifier".to_string(),
+        })
+    }
+}
+
+/// What a scan of one code block found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Identifiers that may name globals (keywords, attributes and dunders excluded).
+    pub identifiers: BTreeSet<String>,
+    /// A runtime name appears other than as a plain call (`FINAL = 1`, `def llm_query(...)`,
+    /// `f = SHOW_VARS`, any use of a private helper), so the scaffold is restored afterwards.
+    pub touches_scaffold: bool,
+    /// `SHOW_VARS` or `FINAL_VAR` appears, so the variable probe must know every current name.
+    pub needs_probe: bool,
+}
+
+/// Scans `code` lexically. Never fails: malformed code just yields fewer names.
+pub(crate) fn scan(code: &str) -> Scan {
+    let bytes = code.as_bytes();
+    let mut out = Scan::default();
+    let mut i = 0;
+    // The previous significant token: an identifier/keyword, or the last punctuation byte.
+    let mut prev_word: &str = "";
+    let mut prev_punct: u8 = b'\n';
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'\'' | b'"' => {
+                i = skip_string(bytes, i);
+                prev_word = "";
+                prev_punct = b'"';
+            }
+            b'0'..=b'9' => {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+                {
+                    i += 1;
+                }
+                prev_word = "";
+                prev_punct = b'0';
+            }
+            _ if b == b'_' || b.is_ascii_alphabetic() || b >= 0x80 => {
+                let start = i;
+                while i < bytes.len()
+                    && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric() || bytes[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                // A string prefix (r'', b"", f'', rb'' ...) directly followed by a quote.
+                if i < bytes.len()
+                    && (bytes[i] == b'\'' || bytes[i] == b'"')
+                    && is_string_prefix(&code[start..i])
+                {
+                    i = skip_string(bytes, i);
+                    prev_word = "";
+                    prev_punct = b'"';
+                    continue;
+                }
+                let word = &code[start..i];
+                let is_attribute = prev_word.is_empty() && prev_punct == b'.';
+                if !is_attribute && !KEYWORDS.contains(&word) && is_identifier(word) {
+                    note_identifier(&mut out, word, prev_word, next_significant(bytes, i));
+                }
+                prev_word = word;
+            }
+            b' ' | b'\t' | b'\r' | b'\\' => i += 1,
+            _ => {
+                prev_word = "";
+                prev_punct = b;
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn note_identifier(out: &mut Scan, word: &str, prev_word: &str, next: Option<u8>) {
+    if word.starts_with(PRIVATE_PREFIX) {
+        out.touches_scaffold = true;
+        return;
+    }
+    if word == "SHOW_VARS" || word == "FINAL_VAR" {
+        out.needs_probe = true;
+    }
+    if is_host_function(word) {
+        let plain_call = next == Some(b'(') && prev_word != "def" && prev_word != "class";
+        if !plain_call {
+            out.touches_scaffold = true;
+        }
+        return;
+    }
+    let dunder = word.len() > 4 && word.starts_with("__") && word.ends_with("__");
+    if !dunder {
+        out.identifiers.insert(word.to_string());
+    }
+}
+
+/// The next byte that is not a space or tab, if any.
+fn next_significant(bytes: &[u8], mut i: usize) -> Option<u8> {
+    while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+        i += 1;
+    }
+    bytes.get(i).copied()
+}
+
+fn is_string_prefix(word: &str) -> bool {
+    word.len() <= 2
+        && word
+            .chars()
+            .all(|c| matches!(c.to_ascii_lowercase(), 'r' | 'b' | 'f' | 'u' | 't'))
+}
+
+/// Skips the string literal starting at the quote `bytes[start]`; returns the index after it.
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let triple = bytes.len() >= start + 3 && bytes[start + 1] == quote && bytes[start + 2] == quote;
+    let mut i = if triple { start + 3 } else { start + 1 };
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' {
+            i += 2;
+            continue;
+        }
+        if triple {
+            if b == quote && bytes.len() >= i + 3 && bytes[i + 1] == quote && bytes[i + 2] == quote
+            {
+                return i + 3;
+            }
+        } else if b == quote || b == b'\n' {
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idents(code: &str) -> Vec<String> {
+        scan(code).identifiers.into_iter().collect()
+    }
+
+    #[test]
+    fn identifiers_are_validated_like_python() {
+        for ok in ["x", "_x", "x1", "données", "match", "_"] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in ["", "1x", "a b", "class", "None", "a-b", "x.y"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        assert!(check_settable("context").is_ok());
+        for name in ["llm_query", "FINAL", "answer", "__rlm_vars", "1x", "def"] {
+            assert!(
+                matches!(check_settable(name), Err(ReplError::InvalidName { .. })),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn scan_finds_names_but_not_attributes_strings_or_comments() {
+        let code = "import re\nx = re.sub('a b', \"c\", y)  # z w\ndef f(p):\n    return p.upper() + f'{q}'\n";
+        assert_eq!(idents(code), ["f", "p", "re", "x", "y"]);
+        assert_eq!(
+            idents("s = '''a\nb = 1'''\nt = r'\\d' + b\"q\""),
+            ["s", "t"]
+        );
+        assert_eq!(idents("n = 1e5 + 0x1f\n__name__"), ["n"]);
+        assert_eq!(idents("a = 'unterminated\nb = 2"), ["a", "b"]);
+    }
+
+    #[test]
+    fn scan_flags_scaffold_rebinding_but_not_plain_calls() {
+        let check =
+            |code: &str, touches: bool| assert_eq!(scan(code).touches_scaffold, touches, "{code}");
+        check("FINAL(x)\nllm_query ('p')\nFINAL_VAR('x')", false);
+        check("FINAL = 1", true);
+        check("def llm_query(p):\n    return p", true);
+        check("f = SHOW_VARS", true);
+        check("for FINAL in range(3): pass", true);
+        check("__rlm_vars = None", true);
+        check("print('FINAL = 1')", false);
+        assert!(scan("print(SHOW_VARS())").needs_probe);
+        assert!(!scan("FINAL(1)").needs_probe);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scan_never_panics_and_yields_only_identifiers(code in "\\PC*") {
+            for name in scan(&code).identifiers {
+                proptest::prop_assert!(is_identifier(&name), "{name:?}");
+                proptest::prop_assert!(!is_host_function(&name) && !name.starts_with(PRIVATE_PREFIX), "{name:?}");
+            }
+        }
+
+        #[test]
+        fn scan_ignores_line_ending_style(code in "[a-z_ =\\n'\"#()]*") {
+            proptest::prop_assert_eq!(scan(&code), scan(&code.replace('\n', "\r\n")));
+        }
+    }
+}

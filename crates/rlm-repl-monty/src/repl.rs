@@ -1,0 +1,381 @@
+//! [`MontyRepl`], the [`Repl`] implementation, and its [`MontyReplFactory`].
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use monty::MontyRepl as Interpreter;
+use monty_types::{
+    CompileOptions, ExcType, ExtFunctionResult, MontyException, ResourceLimits, ResourceTracker,
+};
+use rlm_core::{
+    Execution, FinalAnswer, HostCall, Repl, ReplConfig, ReplError, ReplFactory, ReplHost,
+    ReplValue, VariableInfo,
+};
+use tracing::Instrument as _;
+
+use crate::names::{self, ANSWER};
+use crate::park::{Parked, Slot, State};
+use crate::run::{Next, Run};
+use crate::{BACKEND_NAME, CAPABILITIES, convert, scaffold};
+
+/// A persistent Python session on the embedded Monty interpreter.
+///
+/// Create one with [`MontyRepl::new`] (or through [`MontyReplFactory`]) and drive it through the
+/// [`Repl`] trait. The interpreter runs on tokio's blocking pool, so the async methods must be
+/// awaited inside a tokio runtime; only host calls are awaited on the async side.
+pub struct MontyRepl {
+    config: ReplConfig,
+    slot: Slot,
+    /// Identifiers seen in fed code or bound by the host: a superset of the user's globals.
+    names: BTreeSet<String>,
+    /// How many names the installed `__rlm_vars` probe covers.
+    probe_len: usize,
+    /// An execution started and did not reach its epilogue (its future was dropped): the next
+    /// operation first restores the scaffold and clears a stale `answer`.
+    interrupted: bool,
+}
+
+impl std::fmt::Debug for MontyRepl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MontyRepl")
+            .field("config", &self.config)
+            .field("names", &self.names.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every blocking step needs to finish a block.
+struct Epilogue {
+    /// The probe to reinstall with the whole scaffold, when the block touched a runtime name.
+    restore: Option<String>,
+    timeout: Duration,
+}
+
+impl MontyRepl {
+    /// Starts a session: an interpreter holding the runtime scaffold (`FINAL`, `FINAL_VAR`,
+    /// `SHOW_VARS`, the sub-call functions) and `answer = {"content": "", "ready": False}`.
+    ///
+    /// # Errors
+    /// [`ReplError::Backend`] if the scaffold does not load (a bug, not a user error).
+    pub fn new(config: ReplConfig) -> Result<Self, ReplError> {
+        let limits = ResourceLimits::default()
+            .max_duration(config.execution_timeout)
+            .max_suspensions(usize::try_from(config.max_host_calls).unwrap_or(usize::MAX));
+        let mut interp = Interpreter::new(
+            "rlm.py",
+            ResourceTracker::new(limits),
+            CompileOptions::default(),
+        );
+        let names = BTreeSet::from([ANSWER.to_string()]);
+        scaffold::install(
+            &mut interp,
+            &scaffold::probe_source(&names),
+            config.execution_timeout,
+        )
+        .and_then(|()| scaffold::reset_answer(&mut interp, config.execution_timeout))
+        .map_err(|e| {
+            backend(format!(
+                "could not load the runtime scaffold: {}",
+                e.summary()
+            ))
+        })?;
+        Ok(Self {
+            probe_len: names.len(),
+            interrupted: false,
+            names,
+            config,
+            slot: Arc::new(Mutex::new(Some(interp))),
+        })
+    }
+
+    /// The session's settings.
+    pub fn config(&self) -> &ReplConfig {
+        &self.config
+    }
+
+    fn checkout(&self) -> Result<Parked, ReplError> {
+        Parked::checkout(&self.slot).ok_or_else(|| {
+            backend(
+                "the interpreter is unavailable: an earlier execution was cancelled while the interpreter was \
+                 running (the session comes back when that step ends, within the execution time limit) or it \
+                 crashed (the session is lost; create a new one)"
+                    .to_string(),
+            )
+        })
+    }
+
+    /// A fresh `__rlm_vars` source if the installed one misses names; marks it installed.
+    fn refreshed_probe(&mut self) -> Option<String> {
+        (self.names.len() != self.probe_len).then(|| self.current_probe())
+    }
+
+    fn current_probe(&mut self) -> String {
+        self.probe_len = self.names.len();
+        scaffold::probe_source(&self.names)
+    }
+
+    /// What the first blocking step of an operation must do before its own work.
+    fn prepare(&mut self, wants_probe: bool) -> Prepare {
+        // After an interrupted execution: the whole scaffold, with a probe of every name.
+        let recovery = self.interrupted.then(|| self.current_probe());
+        let probe = if wants_probe {
+            self.refreshed_probe()
+        } else {
+            None
+        };
+        Prepare {
+            recovery,
+            probe,
+            timeout: self.config.execution_timeout,
+        }
+    }
+
+    /// Runs `work` on the idle interpreter on the blocking pool, refreshing the variable probe
+    /// first when asked.
+    async fn with_idle<T, F>(&mut self, wants_probe: bool, work: F) -> Result<T, ReplError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Interpreter, Duration) -> Result<T, ReplError> + Send + 'static,
+    {
+        let mut parked = self.checkout()?;
+        let prepare = self.prepare(wants_probe);
+        let result = blocking(move || {
+            let mut interp = parked.take_idle().ok_or_else(not_idle)?;
+            prepare.apply(&mut interp);
+            let result = work(&mut interp, prepare.timeout);
+            parked.set(State::Idle(interp));
+            Ok(result)
+        })
+        .await??;
+        self.interrupted = false;
+        result
+    }
+
+    async fn run_block(
+        &mut self,
+        code: &str,
+        host: Arc<dyn ReplHost>,
+    ) -> Result<Execution, ReplError> {
+        let started = Instant::now();
+        let mut parked = self.checkout()?;
+        let scan = names::scan(code);
+        self.names.extend(scan.identifiers);
+        // SHOW_VARS/FINAL_VAR must see the names this very block introduces.
+        let prepare = self.prepare(scan.needs_probe);
+        let epilogue = Arc::new(Epilogue {
+            restore: scan.touches_scaffold.then(|| self.current_probe()),
+            timeout: self.config.execution_timeout,
+        });
+        // Cleared once this block's epilogue has run.
+        self.interrupted = true;
+
+        let mut run = Run::new(&self.config);
+        let code = code.to_owned();
+        let step_epilogue = Arc::clone(&epilogue);
+        let mut step = blocking(move || {
+            let mut interp = parked.take_idle().ok_or_else(not_idle)?;
+            prepare.apply(&mut interp);
+            let next = run.start(interp, &code);
+            Ok(settle(next, parked, run, &step_epilogue))
+        })
+        .await??;
+
+        let run = loop {
+            let (mut parked, mut run, request) = step;
+            let Some(request) = request else {
+                drop(parked);
+                break run;
+            };
+            // While this await is pending `parked` holds the suspended call: if the caller drops
+            // the future, dropping `parked` abandons the snippet and keeps the session.
+            let reply = host.call(request).await;
+            let result = match convert::to_monty(reply.into_value()) {
+                Ok(value) => ExtFunctionResult::Return(value),
+                Err(e) => ExtFunctionResult::Error(MontyException::new(
+                    ExcType::RuntimeError,
+                    Some(e.to_string()),
+                )),
+            };
+            let step_epilogue = Arc::clone(&epilogue);
+            step = blocking(move || {
+                let call = parked.take_suspended().ok_or_else(|| {
+                    backend("the interpreter was not waiting for a host call".to_string())
+                })?;
+                let next = run.resume(call, result);
+                Ok(settle(next, parked, run, &step_epilogue))
+            })
+            .await??;
+        };
+
+        self.interrupted = false;
+        let (stdout, output_truncated) = run.out.finish();
+        Ok(Execution {
+            stdout,
+            output_truncated,
+            error: run.error,
+            final_answer: run.finish,
+            duration: started.elapsed(),
+            host_calls: run.host_calls,
+        })
+    }
+}
+
+/// Work the first blocking step of an operation does before its own.
+struct Prepare {
+    /// The probe to reinstall with the whole scaffold after an interrupted execution.
+    recovery: Option<String>,
+    /// A regenerated probe to install.
+    probe: Option<String>,
+    timeout: Duration,
+}
+
+impl Prepare {
+    fn apply(&self, interp: &mut Interpreter) {
+        if let Some(probe) = &self.recovery {
+            // The interrupted block's `answer`, if it became ready, is stale: drop it.
+            let _stale = scaffold::after_block(interp, Some(probe), self.timeout);
+        }
+        scaffold::refresh_probe(interp, self.probe.as_deref(), self.timeout);
+    }
+}
+
+/// Parks the interpreter after a step; when the block is done, runs the epilogue first.
+fn settle(
+    next: Next,
+    mut parked: Parked,
+    mut run: Run,
+    epilogue: &Epilogue,
+) -> (Parked, Run, Option<HostCall>) {
+    match next {
+        Next::Host { call, request } => {
+            parked.set(State::Suspended(call));
+            (parked, run, Some(request))
+        }
+        Next::Done { mut interp, error } => {
+            run.error = error;
+            if let Some(answer) =
+                scaffold::after_block(&mut interp, epilogue.restore.as_deref(), epilogue.timeout)
+            {
+                run.finish.get_or_insert(FinalAnswer::AnswerDict { answer });
+            }
+            parked.set(State::Idle(interp));
+            (parked, run, None)
+        }
+    }
+}
+
+/// Runs `work` on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, ReplError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(backend(
+            "the monty backend must be used inside a tokio runtime".to_string(),
+        ));
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        let what = if e.is_panic() {
+            "panicked; the session is lost"
+        } else {
+            "was cancelled"
+        };
+        backend(format!("the interpreter task {what}"))
+    })
+}
+
+fn not_idle() -> ReplError {
+    backend("the interpreter was not idle".to_string())
+}
+
+fn backend(message: String) -> ReplError {
+    ReplError::Backend {
+        backend: BACKEND_NAME.to_string(),
+        message,
+    }
+}
+
+#[async_trait]
+impl Repl for MontyRepl {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    async fn set_variable(&mut self, name: &str, value: ReplValue) -> Result<(), ReplError> {
+        names::check_settable(name)?;
+        let value = convert::to_monty(value)?;
+        self.names.insert(name.to_string());
+        let name = name.to_string();
+        self.with_idle(false, move |interp, timeout| {
+            scaffold::feed(interp, "pass", vec![(name, value)], timeout)
+                .map(drop)
+                .map_err(|e| ReplError::Conversion {
+                    message: e.summary(),
+                })
+        })
+        .await
+    }
+
+    async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError> {
+        names::check_readable(name)?;
+        let name = name.to_string();
+        self.with_idle(false, move |interp, timeout| {
+            match scaffold::feed(interp, &name, Vec::new(), timeout) {
+                Ok(value) => Ok(Some(convert::from_monty(value))),
+                Err(e) if e.exc_type() == ExcType::NameError => Ok(None),
+                Err(e) => Err(backend(format!("could not read {name}: {}", e.summary()))),
+            }
+        })
+        .await
+    }
+
+    async fn variables(&mut self) -> Result<Vec<VariableInfo>, ReplError> {
+        self.with_idle(true, |interp, timeout| {
+            scaffold::list_variables(interp, timeout)
+                .map_err(|e| backend(format!("could not list variables: {}", e.summary())))
+        })
+        .await
+    }
+
+    async fn execute(
+        &mut self,
+        code: &str,
+        host: Arc<dyn ReplHost>,
+    ) -> Result<Execution, ReplError> {
+        let span = tracing::debug_span!(
+            "rlm.repl.execute",
+            rlm.repl.backend = BACKEND_NAME,
+            code.bytes = code.len()
+        );
+        self.run_block(code, host).instrument(span).await
+    }
+}
+
+/// Creates [`MontyRepl`] sessions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MontyReplFactory;
+
+impl MontyReplFactory {
+    /// A factory of Monty sessions.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[async_trait]
+impl ReplFactory for MontyReplFactory {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    async fn create(&self, config: &ReplConfig) -> Result<Box<dyn Repl>, ReplError> {
+        Ok(Box::new(MontyRepl::new(config.clone())?))
+    }
+
+    fn capabilities(&self) -> String {
+        CAPABILITIES.to_string()
+    }
+}

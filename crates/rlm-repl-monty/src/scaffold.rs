@@ -1,0 +1,316 @@
+//! The scaffold: the Python the runtime keeps inside every session, and the synchronous
+//! operations on an idle interpreter (feeding it, probing its variables, reading `answer`).
+//!
+//! - `llm_query`, `llm_query_batched`, `rlm_query`, `rlm_query_batched` are bound to host
+//!   function objects: calling one suspends the interpreter and the host answers.
+//! - `FINAL`, `FINAL_VAR` and `SHOW_VARS` are small Python functions (so `str(value)` is Python's
+//!   own, `__str__` included) that call private host hooks (`__rlm_final`, `__rlm_final_var`,
+//!   `__rlm_show_vars`).
+//! - `__rlm_vars(want=None)` is generated from the identifiers seen in fed code: it returns the
+//!   `(name, type name)` of every one that is bound right now, plus the value of `want` if bound.
+//!   Being Python, it sees the live state even in the middle of a block, which a host-side probe
+//!   cannot do while the interpreter is suspended.
+//! - `answer` starts as `{"content": "", "ready": False}`; `__rlm_answer()` reports it.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use monty::MontyRepl as Interpreter;
+use monty_types::{ExcType, MontyException, MontyObject, PrintWriter};
+use rlm_core::VariableInfo;
+
+use crate::hostcall::SUB_CALLS;
+use crate::names::{self, ANSWER};
+
+/// Hook called by `FINAL(value)` with `str(value)`.
+pub(crate) const HOOK_FINAL: &str = "__rlm_final";
+/// Hook called by `FINAL_VAR(x)`: `(name or None, str(value) or None, variables or None)`.
+pub(crate) const HOOK_FINAL_VAR: &str = "__rlm_final_var";
+/// Hook called by `SHOW_VARS()` with the probed variables.
+pub(crate) const HOOK_SHOW_VARS: &str = "__rlm_show_vars";
+
+/// Whether `name` is one of the private host hooks.
+pub(crate) fn is_hook(name: &str) -> bool {
+    [HOOK_FINAL, HOOK_FINAL_VAR, HOOK_SHOW_VARS].contains(&name)
+}
+
+/// The fixed part of the scaffold.
+const PRELUDE: &str = r#"
+def FINAL(value):
+    __rlm_final(str(value))
+
+def FINAL_VAR(name):
+    if type(name) is not str:
+        return __rlm_final_var(None, str(name), None)
+    name = name.strip().strip("\"'")
+    found = __rlm_vars(name)
+    if found[1] is None:
+        return __rlm_final_var(name, None, found[0])
+    return __rlm_final_var(name, str(found[1][0]), None)
+
+def SHOW_VARS():
+    return __rlm_show_vars(__rlm_vars()[0])
+
+def __rlm_answer():
+    if type(answer) is not dict:
+        return 0
+    if answer.get("ready"):
+        return str(answer.get("content", ""))
+    return 1
+"#;
+
+/// The initial `answer` dict.
+pub(crate) fn initial_answer() -> MontyObject {
+    MontyObject::dict(vec![
+        (
+            MontyObject::String("content".into()),
+            MontyObject::String(String::new()),
+        ),
+        (
+            MontyObject::String("ready".into()),
+            MontyObject::Bool(false),
+        ),
+    ])
+}
+
+/// Generates `__rlm_vars` for the given candidate names.
+pub(crate) fn probe_source(candidates: &BTreeSet<String>) -> String {
+    let mut src =
+        String::from("def __rlm_vars(__rlm_want=None):\n    __rlm_v = []\n    __rlm_hit = None\n");
+    for name in candidates {
+        // A builtin name counts only once user code has rebound it to something else.
+        let guard = if names::is_builtin(name) {
+            "        if __rlm_t == 'builtin_function_or_method' or __rlm_t == 'type':\n            raise NameError()\n"
+        } else {
+            ""
+        };
+        let _ = write!(
+            src,
+            "    try:\n        __rlm_t = type({name}).__name__\n{guard}        __rlm_v.append(('{name}', __rlm_t))\n        if __rlm_want == '{name}':\n            __rlm_hit = ({name},)\n    except NameError:\n        pass\n"
+        );
+    }
+    src.push_str("    return (__rlm_v, __rlm_hit)\n");
+    src
+}
+
+/// Runs `code` to completion on an idle interpreter with a fresh time budget and no output.
+pub(crate) fn feed(
+    interp: &mut Interpreter,
+    code: &str,
+    inputs: Vec<(String, MontyObject)>,
+    timeout: Duration,
+) -> Result<MontyObject, MontyException> {
+    interp.tracker_mut().set_max_duration(timeout);
+    interp.feed_run(code, inputs, PrintWriter::Disabled)
+}
+
+/// (Re)installs the whole scaffold: host function objects, the prelude and the probe.
+pub(crate) fn install(
+    interp: &mut Interpreter,
+    probe: &str,
+    timeout: Duration,
+) -> Result<(), MontyException> {
+    let inputs = SUB_CALLS
+        .iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                MontyObject::Function {
+                    name: name.to_string(),
+                    docstring: None,
+                },
+            )
+        })
+        .collect();
+    let code = format!("{PRELUDE}\n{probe}");
+    feed(interp, &code, inputs, timeout).map(drop)
+}
+
+/// Installs a regenerated probe, if there is one.
+pub(crate) fn refresh_probe(interp: &mut Interpreter, probe: Option<&str>, timeout: Duration) {
+    if let Some(probe) = probe
+        && let Err(e) = feed(interp, probe, Vec::new(), timeout)
+    {
+        tracing::warn!(error = %e.summary(), "could not refresh the variable probe");
+    }
+}
+
+/// Binds `answer` to the initial dict.
+pub(crate) fn reset_answer(
+    interp: &mut Interpreter,
+    timeout: Duration,
+) -> Result<(), MontyException> {
+    feed(
+        interp,
+        "pass",
+        vec![(ANSWER.to_string(), initial_answer())],
+        timeout,
+    )
+    .map(drop)
+}
+
+/// What `answer` holds after an execution.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AnswerState {
+    /// A dict that is not ready.
+    Pending,
+    /// Ready, with `str(answer["content"])`.
+    Ready(String),
+    /// Not a dict any more (or unreadable): it must be reset.
+    Broken,
+}
+
+/// Reads `answer` through `__rlm_answer()`.
+pub(crate) fn read_answer(interp: &mut Interpreter, timeout: Duration) -> AnswerState {
+    match feed(interp, "__rlm_answer()", Vec::new(), timeout) {
+        Ok(MontyObject::Int(1)) => AnswerState::Pending,
+        Ok(MontyObject::String(content)) => AnswerState::Ready(content),
+        _ => AnswerState::Broken,
+    }
+}
+
+/// Lists the user variables with `__rlm_vars()` on an idle interpreter.
+pub(crate) fn list_variables(
+    interp: &mut Interpreter,
+    timeout: Duration,
+) -> Result<Vec<VariableInfo>, MontyException> {
+    let probed = feed(interp, "__rlm_vars()[0]", Vec::new(), timeout)?;
+    Ok(visible_variables(probed))
+}
+
+/// Keeps the probed `(name, type)` pairs a user cares about: no private names, no modules.
+pub(crate) fn visible_variables(probed: MontyObject) -> Vec<VariableInfo> {
+    let MontyObject::List(items) = probed else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| match item {
+            MontyObject::Tuple(mut pair) if pair.len() == 2 => {
+                let (MontyObject::String(type_name), MontyObject::String(name)) =
+                    (pair.pop()?, pair.pop()?)
+                else {
+                    return None;
+                };
+                let visible = name == ANSWER
+                    || (!name.starts_with('_')
+                        && type_name != "module"
+                        && !names::is_reserved(&name));
+                visible.then_some(VariableInfo { name, type_name })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The runtime's work after every block: restore the scaffold if the block touched it, then
+/// read `answer`. Returns `str(answer["content"])` when the dict was ready; a ready or broken
+/// `answer` is reset to the initial dict so a stale answer never leaks into the next block.
+pub(crate) fn after_block(
+    interp: &mut Interpreter,
+    restore: Option<&str>,
+    timeout: Duration,
+) -> Option<String> {
+    if let Some(probe) = restore
+        && let Err(e) = install(interp, probe, timeout)
+    {
+        tracing::warn!(error = %e.summary(), "could not restore the runtime scaffold");
+    }
+    let state = read_answer(interp, timeout);
+    if state != AnswerState::Pending
+        && let Err(e) = reset_answer(interp, timeout)
+    {
+        tracing::warn!(error = %e.summary(), "could not reset the answer dict");
+    }
+    match state {
+        AnswerState::Ready(content) => Some(content),
+        AnswerState::Pending | AnswerState::Broken => None,
+    }
+}
+
+/// What `SHOW_VARS()` returns, in the official library's format.
+pub(crate) fn show_vars_text(vars: &[VariableInfo]) -> String {
+    if vars.is_empty() {
+        return "No variables created yet. Use ```repl``` blocks to create variables.".to_string();
+    }
+    let entries: Vec<String> = vars
+        .iter()
+        .map(|v| format!("'{}': '{}'", v.name, v.type_name))
+        .collect();
+    format!("Available variables: {{{}}}", entries.join(", "))
+}
+
+/// What `FINAL_VAR(name)` returns (and prints) when `name` does not exist.
+pub(crate) fn missing_var_text(name: &str, vars: &[VariableInfo]) -> String {
+    let names: Vec<String> = vars.iter().map(|v| format!("'{}'", v.name)).collect();
+    format!(
+        "Error: Variable '{name}' not found. Available variables: [{}]. You must create and assign a variable BEFORE calling FINAL_VAR on it.",
+        names.join(", ")
+    )
+}
+
+/// The exception that stops a block at `FINAL`/`FINAL_VAR` (uncatchable; never shown).
+pub(crate) fn finish_signal() -> MontyException {
+    MontyException::new(
+        ExcType::RuntimeError,
+        Some("execution finished by FINAL".to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn var(name: &str, type_name: &str) -> VariableInfo {
+        VariableInfo {
+            name: name.into(),
+            type_name: type_name.into(),
+        }
+    }
+
+    #[test]
+    fn probe_lists_each_candidate_once() {
+        let names: BTreeSet<String> = ["x".to_string(), "sum".to_string()].into();
+        let src = probe_source(&names);
+        assert_eq!(src.matches("type(x).__name__").count(), 1);
+        assert_eq!(
+            src.matches("raise NameError").count(),
+            1,
+            "only the builtin name is guarded"
+        );
+    }
+
+    #[test]
+    fn messages_match_the_official_library() {
+        let vars = [var("answer", "dict"), var("x", "int")];
+        assert_eq!(
+            show_vars_text(&vars),
+            "Available variables: {'answer': 'dict', 'x': 'int'}"
+        );
+        assert_eq!(
+            missing_var_text("y", &vars),
+            "Error: Variable 'y' not found. Available variables: ['answer', 'x']. You must create and assign a variable BEFORE calling FINAL_VAR on it."
+        );
+    }
+
+    #[test]
+    fn noise_is_hidden() {
+        let pair = |n: &str, t: &str| {
+            MontyObject::Tuple(vec![
+                MontyObject::String(n.into()),
+                MontyObject::String(t.into()),
+            ])
+        };
+        let probed = MontyObject::List(vec![
+            pair("_p", "int"),
+            pair("re", "module"),
+            pair("answer", "dict"),
+            pair("f", "function"),
+        ]);
+        assert_eq!(
+            visible_variables(probed),
+            [var("answer", "dict"), var("f", "function")]
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Session state, errors and output capture.
+
+use rlm_core::{Repl, ReplConfig, ReplFactory, VariableInfo};
+use rlm_repl_monty::{BACKEND_NAME, CAPABILITIES, MontyReplFactory};
+
+use crate::support::{exec, exec_ok, repl, repl_with};
+
+#[tokio::test]
+async fn variables_functions_and_classes_persist() {
+    let mut r = repl();
+    exec_ok(&mut r, "x = 40\ndef add(a, b=2):\n    return a + b\nclass Box:\n    def __init__(self, v):\n        self.v = v", "").await;
+    exec_ok(&mut r, "b = Box(add(x))\nprint(b.v)", "42\n").await;
+    exec_ok(
+        &mut r,
+        "print(x, add(1, 1), type(b).__name__)",
+        "40 2 Box\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_runtime_error_keeps_prior_and_partial_state() {
+    let mut r = repl();
+    exec_ok(&mut r, "a = 1", "").await;
+    let out = exec(&mut r, "b = 2\nprint('before')\nc = 1 / 0\nd = 4").await;
+    assert_eq!(out.stdout, "before\n");
+    let error = out.error.unwrap();
+    assert!(
+        error.starts_with("Traceback (most recent call last):"),
+        "{error}"
+    );
+    assert!(error.contains("line 3"), "{error}");
+    assert!(
+        error.ends_with("ZeroDivisionError: division by zero"),
+        "{error}"
+    );
+    exec_ok(
+        &mut r,
+        "print(a, b)\nprint(\"'d':\" in SHOW_VARS())",
+        "1 2\nFalse\n",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn syntax_errors_are_reported_and_the_session_survives() {
+    let mut r = repl();
+    exec_ok(&mut r, "keep = 'me'", "").await;
+    let out = exec(&mut r, "print(keep\n").await;
+    let error = out.error.unwrap();
+    assert!(error.contains("SyntaxError"), "{error}");
+    assert!(error.contains("File \"<python-input-"), "{error}");
+    let out = exec(&mut r, "```python\nprint(1)").await;
+    assert!(out.error.unwrap().contains("SyntaxError"));
+    exec_ok(&mut r, "print(keep)", "me\n").await;
+}
+
+#[tokio::test]
+async fn errors_raised_in_functions_from_earlier_blocks_show_both_frames() {
+    let mut r = repl();
+    exec_ok(&mut r, "def bad(x):\n    return x['missing']", "").await;
+    let error = exec(&mut r, "bad({})").await.error.unwrap();
+    assert!(error.contains("in bad"), "{error}");
+    // Monty prints `KeyError: missing` where CPython prints `KeyError: 'missing'`.
+    assert!(
+        error.lines().last().unwrap().starts_with("KeyError: "),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn output_is_captured_per_execution() {
+    let mut r = repl();
+    exec_ok(
+        &mut r,
+        "print('one')\nprint('a', 2, sep='-', end='!\\n')",
+        "one\na-2!\n",
+    )
+    .await;
+    exec_ok(&mut r, "print('two')", "two\n").await;
+    exec_ok(&mut r, "x = 1", "").await;
+}
+
+#[tokio::test]
+async fn output_past_the_cap_is_dropped_and_flagged_and_the_code_goes_on() {
+    let mut r = repl_with(ReplConfig {
+        max_output_bytes: 10,
+        ..ReplConfig::default()
+    });
+    let out = exec(&mut r, "for i in range(100):\n    print(i)\ndone = True").await;
+    assert_eq!(out.error, None);
+    assert_eq!(out.stdout, "0\n1\n2\n3\n4\n");
+    assert!(out.output_truncated);
+    let out = exec(&mut r, "print(done)").await;
+    assert_eq!(
+        (out.stdout.as_str(), out.output_truncated),
+        ("True\n", false)
+    );
+}
+
+#[tokio::test]
+async fn variables_lists_user_state_but_not_runtime_or_modules() {
+    let mut r = repl();
+    r.set_variable("context", "abc".into()).await.unwrap();
+    exec_ok(&mut r, "import re\nn = 3\n_hidden = 1\ndef f():\n    local = 1\n    return local\nsum = 0\nlen([1])", "").await;
+    let vars = r.variables().await.unwrap();
+    let var = |n: &str, t: &str| VariableInfo {
+        name: n.into(),
+        type_name: t.into(),
+    };
+    assert_eq!(
+        vars,
+        [
+            var("answer", "dict"),
+            var("context", "str"),
+            var("f", "function"),
+            var("n", "int"),
+            var("sum", "int")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn execution_reports_duration_and_host_calls() {
+    let mut r = repl();
+    let out = exec(
+        &mut r,
+        "a = llm_query('x')\nb = llm_query_batched(['y', 'z'])\nc = rlm_query('w')",
+    )
+    .await;
+    assert_eq!(out.host_calls, 3);
+    assert!(out.duration > std::time::Duration::ZERO);
+    assert_eq!(exec(&mut r, "pass").await.host_calls, 0);
+}
+
+#[tokio::test]
+async fn the_factory_creates_sessions_and_describes_them() {
+    let factory = MontyReplFactory::new();
+    assert_eq!(factory.backend_name(), BACKEND_NAME);
+    let mut r = factory.create(&ReplConfig::default()).await.unwrap();
+    assert_eq!(r.backend_name(), "monty");
+    let out = r
+        .execute("print(1 + 1)", crate::support::TestHost::echo())
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "2\n");
+    let caps = factory.capabilities();
+    assert_eq!(caps, CAPABILITIES);
+    for needle in [
+        "class inheritance",
+        "yield",
+        "% string formatting",
+        "OrderedDict",
+        "groupby",
+        "re, json, math",
+    ] {
+        assert!(
+            caps.contains(needle),
+            "capabilities should mention {needle}"
+        );
+    }
+}
