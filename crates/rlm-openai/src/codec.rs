@@ -1,0 +1,271 @@
+//! The chat-completions wire format: request bodies out, responses in. Pure functions, no HTTP,
+//! so they are tested against recorded fixtures.
+
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error_body::{self, ErrorInfo};
+
+/// Which field carries [`CompletionRequest::max_tokens`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MaxTokensField {
+    /// `max_tokens`: understood by every OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...).
+    #[default]
+    MaxTokens,
+    /// `max_completion_tokens`: required by newer OpenAI models (o-series, GPT-5), which refuse
+    /// `max_tokens`.
+    MaxCompletionTokens,
+}
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'a str,
+    content: &'a str,
+}
+
+/// The model a request goes to: its own `model`, or `default_model`.
+pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
+    request
+        .model
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .unwrap_or(default_model)
+}
+
+/// Serialises `request` as a chat-completions body:
+/// `{"model", "messages": [{"role", "content"}], "temperature", "top_p", "max_tokens" (or
+/// `max_completion_tokens`), "stop", "seed"}`, leaving out every unset field.
+///
+/// Fails with [`LlmError::Config`] when no model is named or a sampling value is not finite.
+pub fn encode_request(
+    request: &CompletionRequest,
+    default_model: &str,
+    max_tokens_field: MaxTokensField,
+) -> Result<Vec<u8>, LlmError> {
+    let model = request_model(request, default_model);
+    if model.is_empty() {
+        return Err(LlmError::Config {
+            message: "no model named: set one on the client or the request".into(),
+        });
+    }
+    for (name, value) in [
+        ("temperature", request.temperature),
+        ("top_p", request.top_p),
+    ] {
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(LlmError::Config {
+                message: format!("{name} must be a finite number"),
+            });
+        }
+    }
+    let (max_tokens, max_completion_tokens) = match max_tokens_field {
+        MaxTokensField::MaxTokens => (request.max_tokens, None),
+        MaxTokensField::MaxCompletionTokens => (None, request.max_tokens),
+    };
+    let wire = WireRequest {
+        model,
+        messages: request
+            .messages
+            .iter()
+            .map(|m| WireMessage {
+                role: m.role.as_str(),
+                content: &m.content,
+            })
+            .collect(),
+        temperature: request.temperature,
+        top_p: request.top_p,
+        max_tokens,
+        max_completion_tokens,
+        stop: &request.stop,
+        seed: request.seed,
+    };
+    serde_json::to_vec(&wire).map_err(|e| LlmError::Config {
+        message: format!("could not encode the request: {e}"),
+    })
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Option<Vec<WireChoice>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    #[serde(default)]
+    message: Option<WireResponseMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireResponseMessage {
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+    /// DeepSeek's name for cached prompt tokens.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+    /// OpenRouter's cost in USD (credits).
+    #[serde(default)]
+    cost: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
+    LlmError::InvalidResponse {
+        reason: reason.into(),
+        body: error_body::snippet_bytes(body),
+    }
+}
+
+/// The text of a message `content`: a string, or an array of parts whose `text` fields are
+/// joined (some servers send `[{"type": "text", "text": ...}]`). `None` when absent or null.
+fn content_text(content: Option<&Value>) -> Result<Option<String>, &'static str> {
+    match content {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Array(parts)) => Ok(Some(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+        )),
+        Some(_) => Err("message content is neither a string nor a list of parts"),
+    }
+}
+
+/// Decodes the body of an HTTP 2xx response. HTTP 200 is not yet success:
+///
+/// - a body that is not JSON: [`LlmError::InvalidResponse`] with the first 2 KiB;
+/// - an error object (`{"error": {...}}`, or vLLM's `{"object": "error", ...}`): classified like a
+///   status error (see [`error_body::classify_body_error`]);
+/// - no choices, or `content` null or missing or empty: [`LlmError::EmptyCompletion`];
+/// - `finish_reason` `length`: [`LlmError::Truncated`]; `content_filter`:
+///   [`LlmError::ContentFilter`].
+///
+/// `finish_reason` is an open set: unknown values, `null` and `""` are fine when there is text.
+/// `requested_model` fills in `model` when the server leaves it out.
+pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
+    if let Some(info) = ErrorInfo::from_json(&value) {
+        return Err(error_body::classify_body_error(
+            &info,
+            &String::from_utf8_lossy(body),
+        ));
+    }
+    let wire: WireResponse = serde_json::from_value(value)
+        .map_err(|e| invalid(format!("body is not a chat completion ({e})"), body))?;
+    let usage = wire.usage.unwrap_or_default();
+    let usage = Usage {
+        input_tokens: usage.prompt_tokens.unwrap_or(0),
+        output_tokens: usage.completion_tokens.unwrap_or(0),
+        cached_tokens: usage
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or(usage.prompt_cache_hit_tokens)
+            .unwrap_or(0),
+        cost: usage.cost.filter(|c| c.is_finite()),
+        calls: 1,
+    };
+    let Some(choice) = wire.choices.and_then(|c| c.into_iter().next()) else {
+        return Err(LlmError::EmptyCompletion {
+            finish_reason: "unknown (no choices)".into(),
+        });
+    };
+    let raw_reason = choice.finish_reason.filter(|r| !r.is_empty());
+    let finish_reason = FinishReason::parse(raw_reason.as_deref());
+    match finish_reason {
+        FinishReason::Length => {
+            return Err(LlmError::Truncated {
+                reason: "finish_reason length: max_tokens or the context window was reached".into(),
+            });
+        }
+        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
+        _ => {}
+    }
+    let text = content_text(choice.message.as_ref().and_then(|m| m.content.as_ref()))
+        .map_err(|r| invalid(r, body))?;
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Err(LlmError::EmptyCompletion {
+            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
+        });
+    };
+    Ok(CompletionResponse {
+        model: wire
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+        text,
+        finish_reason,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_parts_are_joined() {
+        let body = br#"{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},"finish_reason":"stop"}]}"#;
+        let resp = decode_response(body, "m").unwrap();
+        assert_eq!((resp.text.as_str(), resp.model.as_str()), ("ab", "m"));
+        assert_eq!(resp.usage.calls, 1);
+    }
+
+    #[test]
+    fn non_finite_sampling_is_a_config_error() {
+        let req = CompletionRequest {
+            temperature: Some(f32::NAN),
+            ..CompletionRequest::default()
+        };
+        assert!(matches!(
+            encode_request(&req, "m", MaxTokensField::MaxTokens),
+            Err(LlmError::Config { .. })
+        ));
+        assert!(matches!(
+            encode_request(&CompletionRequest::default(), "", MaxTokensField::MaxTokens),
+            Err(LlmError::Config { .. })
+        ));
+    }
+}

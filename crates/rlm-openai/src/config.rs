@@ -1,0 +1,402 @@
+//! The client builder: endpoint, key, retry policy, timeouts and extra headers, validated once
+//! in [`OpenAiClientBuilder::build`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use rlm_core::LlmError;
+use rlm_limits::RetryPolicy;
+
+use crate::client::{OpenAiClient, SleepFn};
+use crate::codec::MaxTokensField;
+
+/// The endpoint used when neither code nor `OPENAI_BASE_URL` names one.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// Environment variable holding the API key.
+pub const API_KEY_ENV: &str = "OPENAI_API_KEY";
+/// Environment variable holding the base URL.
+pub const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
+/// Default time allowed to open a connection (as the official SDKs).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const OPENAI_HOST: &str = "api.openai.com";
+
+/// An API key. It is sent only as `Authorization: Bearer ...` and never shown: `Debug` prints
+/// `ApiKey(***)` and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the one place that must send it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        Self(key)
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(key: &str) -> Self {
+        Self(key.to_string())
+    }
+}
+
+/// Builds an [`OpenAiClient`]. Values set in code win over the environment, whatever the order
+/// of the calls.
+///
+/// ```
+/// use std::time::Duration;
+/// use rlm_openai::{MaxTokensField, OpenAiClient};
+///
+/// let client = OpenAiClient::builder("llama3.1")
+///     .base_url("http://localhost:11434/v1") // Ollama needs no key
+///     .timeout(Duration::from_secs(120))
+///     .max_tokens_field(MaxTokensField::MaxTokens)
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.endpoint(), "http://localhost:11434/v1/chat/completions");
+///
+/// let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-from-env".to_string());
+/// let err = OpenAiClient::builder("gpt-4o-mini").build().unwrap_err();
+/// assert!(err.to_string().contains("OPENAI_API_KEY"));
+/// assert!(OpenAiClient::builder("gpt-4o-mini").env_with(env).build().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct OpenAiClientBuilder {
+    model: String,
+    base_url: Option<String>,
+    api_key: Option<ApiKey>,
+    env_base_url: Option<String>,
+    env_api_key: Option<ApiKey>,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+    connect_timeout: Duration,
+    headers: Vec<(String, String)>,
+    max_tokens_field: MaxTokensField,
+    sleep: Option<SleepFn>,
+}
+
+impl fmt::Debug for OpenAiClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials: names only.
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("OpenAiClientBuilder")
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("env_base_url", &self.env_base_url)
+            .field("env_api_key", &self.env_api_key)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("headers", &header_names)
+            .field("max_tokens_field", &self.max_tokens_field)
+            .finish()
+    }
+}
+
+fn config(message: impl Into<String>) -> LlmError {
+    LlmError::Config {
+        message: message.into(),
+    }
+}
+
+impl OpenAiClientBuilder {
+    pub(crate) fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            base_url: None,
+            api_key: None,
+            env_base_url: None,
+            env_api_key: None,
+            retry: RetryPolicy::default(),
+            timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            headers: Vec::new(),
+            max_tokens_field: MaxTokensField::default(),
+            sleep: None,
+        }
+    }
+
+    /// The OpenAI-compatible base URL, such as `https://openrouter.ai/api/v1` or
+    /// `http://localhost:8000/v1`; requests go to `{base_url}/chat/completions`.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// The API key, sent as `Authorization: Bearer <key>`.
+    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` from the process environment, as fallbacks
+    /// for values not set in code.
+    pub fn env(self) -> Self {
+        self.env_with(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`OpenAiClientBuilder::env`] with another source of variables (a map in tests, a
+    /// config file): `lookup(name)` returns the value of `name`. Empty values count as unset.
+    pub fn env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        self.env_api_key = get(API_KEY_ENV).map(ApiKey::from);
+        self.env_base_url = get(BASE_URL_ENV);
+        self
+    }
+
+    /// How failed calls are retried, and the per-call deadline (`call_timeout`).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The deadline of one call including its retries and backoff; overrides the retry policy's
+    /// `call_timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Time allowed to open a connection (default 5 s); a connect timeout is retried.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// An extra header sent with every request (OpenRouter's `HTTP-Referer`, a gateway's
+    /// `api-key`, ...). Values are treated as sensitive and never printed.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
+    pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
+        self.max_tokens_field = field;
+        self
+    }
+
+    /// Test hook: performs the waits between attempts instead of `tokio::time::sleep`, so a
+    /// test can record how long the client asked to wait. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn sleep_hook<F, Fut>(mut self, sleep: F) -> Self
+    where
+        F: Fn(Duration) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let sleep: SleepFn =
+            Arc::new(move |d| Box::pin(sleep(d)) as Pin<Box<dyn Future<Output = ()> + Send>>);
+        self.sleep = Some(sleep);
+        self
+    }
+
+    /// Validates the settings and builds the client.
+    ///
+    /// Fails with [`LlmError::Config`] when the model name is empty, the base URL is not an
+    /// `http`/`https` URL, a header is invalid, or the endpoint is `api.openai.com` and no key was
+    /// given (set `OPENAI_API_KEY`). Other endpoints may go without a key (Ollama, vLLM, ...).
+    pub fn build(self) -> Result<OpenAiClient, LlmError> {
+        if self.model.trim().is_empty() {
+            return Err(config("the model name is empty"));
+        }
+        let base = self
+            .base_url
+            .or(self.env_base_url)
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let mut endpoint = reqwest::Url::parse(base.trim()).map_err(|e| {
+            config(format!(
+                "invalid base URL (set OPENAI_BASE_URL or base_url): {e}"
+            ))
+        })?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.cannot_be_a_base() {
+            return Err(config(format!(
+                "base URL must be http or https, got scheme {:?}",
+                endpoint.scheme()
+            )));
+        }
+        endpoint
+            .path_segments_mut()
+            .map_err(|()| config("base URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(["chat", "completions"]);
+        let api_key = self
+            .api_key
+            .or(self.env_api_key)
+            .filter(|k| !k.expose_secret().trim().is_empty());
+        if api_key.is_none() && endpoint.host_str() == Some(OPENAI_HOST) {
+            return Err(config(format!(
+                "no API key for {OPENAI_HOST}: set OPENAI_API_KEY or pass one with api_key(..)"
+            )));
+        }
+
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+                .map_err(|_| {
+                    config("the API key contains characters not allowed in an HTTP header")
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &self.headers {
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| config(format!("invalid header name {name:?}")))?;
+            let mut value = HeaderValue::from_str(value.trim())
+                .map_err(|_| config(format!("invalid value for header {name}")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("rlm-openai/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| config(format!("could not build the HTTP client: {e}")))?;
+
+        let mut retry = self.retry;
+        if let Some(timeout) = self.timeout {
+            retry.call_timeout = Some(timeout);
+        }
+        let extra_header_names = self.headers.into_iter().map(|(n, _)| n).collect();
+        Ok(OpenAiClient::from_parts(crate::client::Parts {
+            model: self.model,
+            endpoint,
+            api_key,
+            extra_header_names,
+            retry,
+            max_tokens_field: self.max_tokens_field,
+            http,
+            sleep: self.sleep,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn code_overrides_env_and_env_overrides_default() {
+        let vars = [
+            ("OPENAI_API_KEY", "sk-env"),
+            ("OPENAI_BASE_URL", "http://env.local:1234/v1/"),
+        ];
+        let client = OpenAiClient::builder("m")
+            .env_with(env(&vars))
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.endpoint(),
+            "http://env.local:1234/v1/chat/completions"
+        );
+        assert_eq!(client.api_key().map(ApiKey::expose_secret), Some("sk-env"));
+        let client = OpenAiClient::builder("m")
+            .base_url("http://code.local/api/v1")
+            .api_key("sk-code")
+            .env_with(env(&vars))
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.endpoint(),
+            "http://code.local/api/v1/chat/completions"
+        );
+        assert_eq!(client.api_key().map(ApiKey::expose_secret), Some("sk-code"));
+    }
+
+    #[test]
+    fn key_is_required_only_for_api_openai_com() {
+        let err = OpenAiClient::builder("m")
+            .env_with(env(&[]))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, LlmError::Config { message } if message.contains("OPENAI_API_KEY")),
+            "{err}"
+        );
+        let err = OpenAiClient::builder("m")
+            .api_key("  ")
+            .base_url("https://api.openai.com/v1")
+            .build();
+        assert!(err.is_err());
+        let local = OpenAiClient::builder("m")
+            .base_url("http://127.0.0.1:11434/v1")
+            .build()
+            .unwrap();
+        assert!(local.api_key().is_none());
+    }
+
+    #[test]
+    fn invalid_settings_are_config_errors() {
+        let cases = [
+            OpenAiClient::builder("").base_url("http://x/v1"),
+            OpenAiClient::builder("m").base_url("not a url"),
+            OpenAiClient::builder("m").base_url("ftp://x/v1"),
+            OpenAiClient::builder("m")
+                .base_url("http://x/v1")
+                .header("bad name", "v"),
+            OpenAiClient::builder("m")
+                .base_url("http://x/v1")
+                .header("x-ok", "line\nbreak"),
+            OpenAiClient::builder("m")
+                .base_url("http://x/v1")
+                .api_key("sk\nnewline"),
+        ];
+        for builder in cases {
+            let shown = format!("{builder:?}");
+            assert!(
+                matches!(builder.build(), Err(LlmError::Config { .. })),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_key_and_header_values() {
+        let builder = OpenAiClient::builder("m")
+            .api_key("sk-secret-1")
+            .header("api-key", "gw-secret-2");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("sk-secret-1") && !shown.contains("gw-secret-2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ApiKey(***)") && shown.contains("api-key"),
+            "{shown}"
+        );
+    }
+}

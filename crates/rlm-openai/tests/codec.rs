@@ -1,0 +1,246 @@
+//! The codec against recorded wire fixtures: golden request bodies and response bodies from
+//! OpenAI, vLLM, Ollama, OpenRouter and DeepSeek. `UPDATE_EXPECT=1` rewrites the golden files.
+
+// Test code: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, Usage};
+use rlm_openai::MaxTokensField;
+use rlm_openai::codec::{decode_response, encode_request};
+
+fn fixture_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Compares `actual` with the golden file `rel`, or rewrites it when `UPDATE_EXPECT=1`.
+fn check(rel: &str, actual: &str) {
+    let path = fixture_path(rel);
+    if std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_EXPECT=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "{rel} differs (run with UPDATE_EXPECT=1 to accept the new output)"
+    );
+}
+
+fn check_request(name: &str, request: &CompletionRequest, field: MaxTokensField) {
+    let body = encode_request(request, "gpt-4o-mini", field).unwrap();
+    let text = String::from_utf8(body).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    check(&format!("requests/{name}.json"), &format!("{text}\n"));
+}
+
+#[test]
+fn golden_request_bodies() {
+    let minimal = CompletionRequest::new(vec![Message::user("hi")]);
+    check_request("minimal", &minimal, MaxTokensField::MaxTokens);
+
+    let full = CompletionRequest {
+        model: Some("qwen2.5-7b".into()),
+        messages: vec![
+            Message::system("You are an RLM."),
+            Message::user("Count the lines."),
+            Message::assistant("```repl\nprint(1)\n```"),
+            Message::user("Output: 1"),
+        ],
+        temperature: Some(0.2),
+        top_p: Some(0.9),
+        max_tokens: Some(256),
+        stop: vec!["```\n".into(), "FINAL(".into()],
+        seed: Some(7),
+    };
+    check_request("full_sampling", &full, MaxTokensField::MaxTokens);
+
+    let newer = CompletionRequest {
+        max_tokens: Some(1024),
+        ..minimal.clone()
+    }
+    .with_model("o4-mini");
+    check_request(
+        "max_completion_tokens",
+        &newer,
+        MaxTokensField::MaxCompletionTokens,
+    );
+
+    let escaping =
+        CompletionRequest::new(vec![Message::user("She said \"hi\"\tthen left ☃ 🦀 \u{1}")]);
+    check_request("escaping", &escaping, MaxTokensField::MaxTokens);
+}
+
+fn decode(name: &str) -> Result<CompletionResponse, LlmError> {
+    let body = std::fs::read(fixture_path(&format!("responses/{name}"))).unwrap();
+    decode_response(&body, "requested-model")
+}
+
+fn usage(input: u64, output: u64, cached: u64, cost: Option<f64>) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cached_tokens: cached,
+        cost,
+        calls: 1,
+    }
+}
+
+#[test]
+fn successful_responses() {
+    let cases: Vec<(&str, CompletionResponse)> = vec![
+        (
+            "openai_chat.json",
+            CompletionResponse {
+                model: "gpt-4o-mini-2024-07-18".into(),
+                text: "```repl\nprint(len(context))\n```".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(1342, 12, 0, None),
+            },
+        ),
+        (
+            "openai_cached.json",
+            CompletionResponse {
+                model: "gpt-4.1-2025-04-14".into(),
+                text: "FINAL(42)".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(2006, 4, 1920, None),
+            },
+        ),
+        (
+            "vllm_chat.json",
+            CompletionResponse {
+                model: "Qwen/Qwen2.5-7B-Instruct".into(),
+                text: "The context has 3 sections.".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(87, 8, 0, None),
+            },
+        ),
+        (
+            "ollama_null_finish.json",
+            CompletionResponse {
+                model: "llama3.1:8b".into(),
+                text: "Hello! How can I help?".into(),
+                finish_reason: FinishReason::Unknown,
+                usage: usage(26, 9, 0, None),
+            },
+        ),
+        (
+            "openrouter_cost.json",
+            CompletionResponse {
+                model: "openai/gpt-4o-mini".into(),
+                text: "Paris.".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(194, 2, 128, Some(0.0000303)),
+            },
+        ),
+        (
+            "deepseek_cache_hit.json",
+            CompletionResponse {
+                model: "deepseek-chat".into(),
+                text: "Done.".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(900, 2, 768, None),
+            },
+        ),
+        (
+            "empty_string_finish.json",
+            CompletionResponse {
+                model: "local-model".into(),
+                text: "ok".into(),
+                finish_reason: FinishReason::Unknown,
+                usage: usage(5, 1, 0, None),
+            },
+        ),
+        (
+            "unknown_finish.json",
+            CompletionResponse {
+                model: "tgi-model".into(),
+                text: "done".into(),
+                finish_reason: FinishReason::Other("eos_token".into()),
+                usage: usage(0, 0, 0, None),
+            },
+        ),
+    ];
+    for (name, expected) in cases {
+        assert_eq!(decode(name).unwrap(), expected, "{name}");
+    }
+}
+
+#[test]
+fn http_200_is_not_yet_success() {
+    let empty = |reason: &str| LlmError::EmptyCompletion {
+        finish_reason: reason.into(),
+    };
+    assert_eq!(decode("content_null.json").unwrap_err(), empty("stop"));
+    assert_eq!(
+        decode("no_content_key.json").unwrap_err(),
+        empty("tool_calls")
+    );
+    assert_eq!(
+        decode("empty_choices.json").unwrap_err(),
+        empty("unknown (no choices)")
+    );
+    assert_eq!(
+        decode("content_filter.json").unwrap_err(),
+        LlmError::ContentFilter
+    );
+    assert!(
+        matches!(decode("length.json").unwrap_err(), LlmError::Truncated { reason } if reason.contains("length"))
+    );
+
+    match decode("proxy_error.html").unwrap_err() {
+        LlmError::InvalidResponse { reason, body } => {
+            assert!(reason.contains("not JSON"), "{reason}");
+            assert!(
+                body.starts_with("<html>") && body.contains("502 Bad Gateway"),
+                "{body}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match decode("vllm_error_in_200.json").unwrap_err() {
+        LlmError::ContextLengthExceeded { body } => {
+            assert!(body.contains("maximum context length is 4096"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match decode("openrouter_error_in_200.json").unwrap_err() {
+        LlmError::Http {
+            status: 502,
+            body,
+            retry_after: None,
+        } => assert!(body.contains("Provider returned error")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn odd_bodies_never_panic_and_are_typed() {
+    let huge_html = format!("<html>{}</html>", "x".repeat(10_000));
+    let cases: &[&[u8]] = &[
+        b"",
+        b"null",
+        b"[]",
+        b"42",
+        b"{}",
+        b"{\"choices\":7}",
+        b"\xff\xfe",
+        huge_html.as_bytes(),
+    ];
+    for body in cases {
+        match decode_response(body, "m") {
+            Err(LlmError::InvalidResponse { body, .. }) => assert!(body.len() <= 2048),
+            Err(LlmError::EmptyCompletion { .. }) => {}
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `rlm-testkit`: test support for the recursive-lm runtime (unpublished).
+//!
+//! Layer: beside the runtime, used only as a dev-dependency. It depends on `rlm-core` (with its
+//! `mock` feature), `tokio` and `serde_json`; it must not depend on a provider, a REPL backend or
+//! the runner, so that any of them can use it in their tests.
+//!
+//! - [`FakeServer`]: a fake OpenAI-compatible HTTP/1.1 server on 127.0.0.1 with scripted
+//!   [`Reply`]s and faults (error statuses with headers, stalls, dropped connections, truncated
+//!   and trickled bodies, non-JSON bodies), counting requests, concurrency and connections.
+//! - [`ScriptedModel`]: an in-process [`rlm_core::LanguageModel`] answering from a script.
+//! - The mockall mocks of the core traits: [`MockLanguageModel`], [`MockRepl`],
+//!   [`MockReplHost`], [`MockReplFactory`] (and [`mockall`] itself, for its predicates).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rlm_testkit::{FakeServer, Reply, Script};
+//!
+//! # async fn demo() {
+//! let server = FakeServer::builder()
+//!     .default_latency(Duration::from_millis(10))
+//!     .start(Script::queue([
+//!         Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "1"),
+//!         Reply::text("the answer is 42").usage(1200, 8),
+//!     ]))
+//!     .await;
+//! // Point the client under test at `server.base_url()` (`http://127.0.0.1:PORT/v1`), then:
+//! assert_eq!(server.request_count(), 2);
+//! assert!(server.wait_connections_closed(Duration::from_secs(1)).await);
+//! # }
+//! ```
+
+// Test support: a panic here is a failed test with a clear message.
+#![allow(clippy::panic)]
+
+mod http;
+mod reply;
+mod scripted;
+mod server;
+
+pub use reply::{RecordedRequest, Reply, Script};
+pub use scripted::{ScriptedModel, Step};
+pub use server::{FakeServer, FakeServerBuilder, ServerStats};
+
+pub use mockall;
+pub use rlm_core::{MockLanguageModel, MockRepl, MockReplFactory, MockReplHost};
