@@ -98,10 +98,6 @@ impl Tree {
             ..CompletionRequest::default()
         };
         let estimate = (request.content_chars() as u64).div_ceil(4) + 1;
-        let reservation = self
-            .budget
-            .reserve_call(estimate)
-            .map_err(|e| CallFailure::Llm(e.into()))?;
         let name = route.name();
         let span = tracing::info_span!(
             "gen_ai.chat",
@@ -110,17 +106,28 @@ impl Tree {
             gen_ai.usage.input_tokens = tracing::field::Empty,
             gen_ai.usage.output_tokens = tracing::field::Empty,
         );
+        // Wait for a slot under the concurrency cap first, then reserve: a reservation is only
+        // ever held by a call that is being sent, so the budget's overshoot is bounded by the
+        // calls in flight, and a call refused by the budget never waited.
         let call = async {
             let _permit = self.budget.acquire_concurrency().await;
-            route.model.complete(request).await
+            if let Some(err) = self.fatal() {
+                return Err(CallFailure::Llm(err));
+            }
+            let reservation = self
+                .budget
+                .reserve_call(estimate)
+                .map_err(|e| CallFailure::Llm(e.into()))?;
+            let result = route.model.complete(request).await;
+            Ok::<_, CallFailure>((reservation, result))
         }
         .instrument(span.clone());
-        let result = match deadline.instant() {
+        let (reservation, result) = match deadline.instant() {
             Some(at) => match tokio::time::timeout_at(at, call).await {
-                Ok(r) => r,
+                Ok(r) => r?,
                 Err(_) => return Err(CallFailure::Deadline),
             },
-            None => call.await,
+            None => call.await?,
         };
         match result {
             Ok(response) => {
