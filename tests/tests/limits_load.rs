@@ -125,7 +125,7 @@ async fn depth_three_tree_keeps_the_caps_across_the_tree() {
 async fn token_budget_stops_sends_at_the_budget() {
     let server = FakeServer::start(scripted(|c| match c {
         Call::Turn { .. } => Reply::text(repl(
-            "r = llm_query_batched(['x' * 2000] * 100)\nanswer['content'] = str(sum(1 for x in r if x == 'done'))",
+            "answer['content'] = 'partial'\nr = llm_query_batched(['x' * 2000] * 100)\nFINAL('not reached')",
         ))
         .usage(300, 50),
         Call::Plain { .. } => Reply::text("done").usage(500, 10),
@@ -141,11 +141,8 @@ async fn token_budget_stops_sends_at_the_budget() {
     // overshoot is at most the calls in flight (8 batch workers) beyond their estimate.
     assert!(sent <= 19, "sent {sent}");
     assert!(used <= 10_000 + 8 * 10, "used {used}");
-    assert_eq!(
-        r.answer,
-        sent.to_string(),
-        "partial answer from answer['content']"
-    );
+    // The block was abandoned when the budget ran out; the partial answer is answer['content'].
+    assert_eq!(r.answer, "partial");
 }
 
 #[tokio::test]

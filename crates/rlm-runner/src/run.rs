@@ -325,6 +325,13 @@ impl Run {
         if let Err(e) = self.tree.budget.check_spent() {
             return Some(Stop::Outcome(RunOutcomeKind::Budget, e.to_string()));
         }
+        if self.tree.is_halted() {
+            let why = self.tree.budget.first_refusal().map_or_else(
+                || "the tree's budget is spent".to_string(),
+                |e| e.to_string(),
+            );
+            return Some(Stop::Outcome(RunOutcomeKind::Budget, why));
+        }
         if self.deadline.expired() {
             return Some(Stop::Outcome(
                 RunOutcomeKind::Timeout,
@@ -336,21 +343,21 @@ impl Run {
 
     async fn execute(&mut self, code: &str) -> Result<Execution, Stop> {
         let host: Arc<dyn ReplHost> = self.host.clone();
+        let tree = self.tree.clone();
+        let deadline = self.deadline;
         let fut = self
             .repl
             .execute(code, host)
             .instrument(tracing::info_span!("rlm.repl.execute"));
-        let result = match self.deadline.instant() {
-            Some(at) => match tokio::time::timeout_at(at, fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(Stop::Outcome(
-                        RunOutcomeKind::Timeout,
-                        "deadline reached during code execution".into(),
-                    ));
-                }
-            },
-            None => fut.await,
+        // The block is abandoned when the deadline passes or the whole tree must stop.
+        let result = tokio::select! {
+            r = fut => r,
+            _ = deadline.wait() => {
+                return Err(Stop::Outcome(RunOutcomeKind::Timeout, "deadline reached during code execution".into()));
+            }
+            _ = tree.halted() => return Err(self.check_tree().unwrap_or_else(|| {
+                Stop::Outcome(RunOutcomeKind::Budget, "the tree's budget is spent".into())
+            })),
         };
         result.map_err(|e| Stop::Outcome(RunOutcomeKind::Failed, format!("the REPL failed: {e}")))
     }

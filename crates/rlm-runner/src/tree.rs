@@ -22,6 +22,9 @@ pub(crate) struct Tree {
     pub budget: TreeBudget,
     ledger: Mutex<BTreeMap<String, Usage>>,
     fatal: Mutex<Option<LlmError>>,
+    /// Turns true when the whole tree must stop (a spent budget, a fatal model error), so code
+    /// blocks still running are abandoned instead of looping on refused sub-calls.
+    halt: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why a model call did not produce text.
@@ -49,6 +52,7 @@ impl Tree {
             budget,
             ledger: Mutex::new(BTreeMap::new()),
             fatal: Mutex::new(None),
+            halt: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -77,7 +81,21 @@ impl Tree {
             if fatal.is_none() {
                 *fatal = Some(err.clone());
             }
+            drop(fatal);
+            self.halt.send_replace(true);
         }
+    }
+
+    /// Whether the whole tree must stop.
+    pub fn is_halted(&self) -> bool {
+        *self.halt.borrow()
+    }
+
+    /// Resolves once the whole tree must stop.
+    pub async fn halted(&self) {
+        let mut rx = self.halt.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` lives.
+        let _ = rx.wait_for(|halted| *halted).await;
     }
 
     /// One LLM call under the tree's budget, concurrency cap and `deadline`.
@@ -114,10 +132,11 @@ impl Tree {
             if let Some(err) = self.fatal() {
                 return Err(CallFailure::Llm(err));
             }
-            let reservation = self
-                .budget
-                .reserve_call(estimate)
-                .map_err(|e| CallFailure::Llm(e.into()))?;
+            let reservation = self.budget.reserve_call(estimate).map_err(|e| {
+                // Every later call would be refused too: the tree is out of budget.
+                self.halt.send_replace(true);
+                CallFailure::Llm(e.into())
+            })?;
             let result = route.model.complete(request).await;
             Ok::<_, CallFailure>((reservation, result))
         }
