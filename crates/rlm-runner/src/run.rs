@@ -398,17 +398,26 @@ impl Run {
     }
 
     /// The best answer so far when a limit stops the run: `answer["content"]` if set.
+    ///
+    /// When a block was abandoned mid-step the backend may need a moment to get its session
+    /// back, so a failed read is retried a few times (200 ms at most).
     async fn partial_answer(&mut self) -> String {
         if self.deadline.expired() {
             return String::new();
         }
-        match self.repl.get_variable("answer").await {
-            Ok(Some(ReplValue::Dict(pairs))) => pairs
-                .into_iter()
-                .find(|(k, _)| k == &ReplValue::Str("content".into()))
-                .map(|(_, v)| v.to_python_str())
-                .unwrap_or_default(),
-            _ => String::new(),
+        for _ in 0..10 {
+            match self.repl.get_variable("answer").await {
+                Ok(Some(ReplValue::Dict(pairs))) => {
+                    return pairs
+                        .into_iter()
+                        .find(|(k, _)| k == &ReplValue::Str("content".into()))
+                        .map(|(_, v)| v.to_python_str())
+                        .unwrap_or_default();
+                }
+                Ok(_) => return String::new(),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
         }
+        String::new()
     }
 }
