@@ -274,6 +274,8 @@ impl OpenAiClientBuilder {
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(self.connect_timeout)
+            // Small JSON requests must not wait for the peer's delayed ACK.
+            .tcp_nodelay(true)
             .user_agent(concat!("rlm-openai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("could not build the HTTP client: {e}")))?;
