@@ -357,3 +357,44 @@ async fn a_thousand_small_runs_leak_nothing() {
         "threads {threads} -> {threads_end}"
     );
 }
+
+/// Dropping the run stops all of its work at once. Known limit: hyper keeps a connection that is
+/// waiting for a response head open until the server answers or closes it, even after the
+/// request's future is dropped (its HTTP/1 dispatcher does not watch for cancellation while
+/// reading); the process exit of the CLI closes them (see the CLI's Ctrl-C test).
+#[tokio::test]
+async fn dropping_the_run_stops_all_work() {
+    let server = FakeServer::start(Script::queue([Reply::text(repl(
+        "r = llm_query_batched(['a'] * 5)\nprint(llm_query('after'))",
+    ))]))
+    .await;
+    for _ in 0..5 {
+        server.push(Reply::stall());
+    }
+    let runner = Runner::new(
+        Models::new(client(&server, fast_retries())),
+        Arc::new(MontyReplFactory::new()),
+        RunnerConfig::default(),
+    )
+    .unwrap();
+    let run = async move { runner.run(ReplValue::from("c"), "q").await };
+    tokio::pin!(run);
+    // Drive the run until the five sub-calls are in flight, then drop it.
+    let mut in_flight = false;
+    for _ in 0..500 {
+        if tokio::time::timeout(Duration::from_millis(10), &mut run)
+            .await
+            .is_ok()
+        {
+            panic!("the run cannot finish while its sub-calls stall");
+        }
+        if server.stats().in_flight == 5 {
+            in_flight = true;
+            break;
+        }
+    }
+    assert!(in_flight, "stats: {:?}", server.stats());
+    drop(run);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.stats().requests, 6, "nothing is sent after the drop");
+}

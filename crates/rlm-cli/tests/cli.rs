@@ -317,3 +317,46 @@ async fn budget_stop_has_its_own_exit_code() {
     assert_eq!(stdout(&out), "so far\n");
     assert_eq!(srv.stats().requests, 10);
 }
+
+#[tokio::test]
+async fn ctrl_c_cancels_the_whole_tree() {
+    let file = tmp("cancel.txt", "c");
+    // The root's first turn asks for three sub-calls, which stall forever: only cancellation
+    // can end the run.
+    let srv = FakeServer::start(Script::empty()).await;
+    srv.push(Reply::text(repl("r = llm_query_batched(['a', 'b', 'c'])")));
+    for _ in 0..3 {
+        srv.push(Reply::stall());
+    }
+    let url = srv.base_url();
+    let child = command(&run_args(&url, &file, &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // Wait (bounded) until the three sub-calls are in flight.
+    for _ in 0..500 {
+        if srv.stats().in_flight >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(srv.stats().in_flight, 3);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    assert!(
+        srv.wait_connections_closed(std::time::Duration::from_secs(2))
+            .await,
+        "every connection closed"
+    );
+}
