@@ -97,12 +97,14 @@ async fn depth_three_tree_keeps_the_caps_across_the_tree() {
             Call::Plain { .. } => Reply::text("ok"),
         }))
         .await;
-    let mut config = RunnerConfig::default();
-    config.backend = BackendLimits {
-        max_depth: 3,
-        max_children_total: Some(12),
-        max_batch_workers: 5,
-        ..BackendLimits::default()
+    let mut config = RunnerConfig {
+        backend: BackendLimits {
+            max_depth: 3,
+            max_children_total: Some(12),
+            max_batch_workers: 5,
+            ..BackendLimits::default()
+        },
+        ..RunnerConfig::default()
     };
     config.run.max_concurrency = Some(8);
     let r = run(&server, config, "c").await;
@@ -358,12 +360,10 @@ async fn a_thousand_small_runs_leak_nothing() {
     );
 }
 
-/// Dropping the run stops all of its work at once. Known limit: hyper keeps a connection that is
-/// waiting for a response head open until the server answers or closes it, even after the
-/// request's future is dropped (its HTTP/1 dispatcher does not watch for cancellation while
-/// reading); the process exit of the CLI closes them (see the CLI's Ctrl-C test).
+/// Dropping the completion future cancels the whole tree: every in-flight HTTP call is dropped
+/// and its connection closed, even while the client (and the runner) live on.
 #[tokio::test]
-async fn dropping_the_run_stops_all_work() {
+async fn dropping_the_run_closes_every_connection() {
     let server = FakeServer::start(Script::queue([Reply::text(repl(
         "r = llm_query_batched(['a'] * 5)\nprint(llm_query('after'))",
     ))]))
@@ -377,8 +377,9 @@ async fn dropping_the_run_stops_all_work() {
         RunnerConfig::default(),
     )
     .unwrap();
-    let run = async move { runner.run(ReplValue::from("c"), "q").await };
-    tokio::pin!(run);
+    let runner = Arc::new(runner);
+    let kept = runner.clone();
+    let mut run = Box::pin(async move { runner.run(ReplValue::from("c"), "q").await });
     // Drive the run until the five sub-calls are in flight, then drop it.
     let mut in_flight = false;
     for _ in 0..500 {
@@ -397,4 +398,10 @@ async fn dropping_the_run_stops_all_work() {
     drop(run);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.stats().requests, 6, "nothing is sent after the drop");
+    assert!(
+        server.wait_connections_closed(Duration::from_secs(1)).await,
+        "stats: {:?}",
+        server.stats()
+    );
+    drop(kept);
 }
