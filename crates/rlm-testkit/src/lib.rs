@@ -32,6 +32,7 @@
 // Test support: a panic here is a failed test with a clear message.
 #![allow(clippy::panic)]
 
+pub mod conversation;
 mod http;
 mod reply;
 mod scripted;

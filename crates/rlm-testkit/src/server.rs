@@ -62,6 +62,7 @@ impl Drop for CountGuard<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct FakeServerBuilder {
     default_latency: Option<Duration>,
+    port: u16,
 }
 
 impl FakeServerBuilder {
@@ -71,7 +72,14 @@ impl FakeServerBuilder {
         self
     }
 
-    /// Binds 127.0.0.1 on an ephemeral port and starts serving `script`.
+    /// Binds this port instead of an ephemeral one (for a server other processes connect to).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds 127.0.0.1 on an ephemeral port (or the one set with [`FakeServerBuilder::port`])
+    /// and starts serving `script`.
     ///
     /// # Panics
     /// When the loopback port cannot be bound (this is test support; see
@@ -85,7 +93,7 @@ impl FakeServerBuilder {
 
     /// Like [`FakeServerBuilder::start`], returning the bind error instead of panicking.
     pub async fn try_start(self, script: impl Into<Script>) -> std::io::Result<FakeServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             script: Mutex::new(script.into()),
