@@ -36,7 +36,7 @@ tasks:
   publish --dry-run    check the publishable crates' metadata and run
                        `cargo publish --dry-run` over them in dependency order
   publish              the same for real (refuses when the git tree is dirty)
-  bench                the benchmark harness (not built yet)
+  bench                run the CLI against the fake server and report wall time, peak RSS and the ratio to the ideal
   help                 this message
 ";
 

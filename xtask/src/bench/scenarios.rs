@@ -1,0 +1,418 @@
+//! The benchmark scenarios: for each, its context, the CLI flags, what the scripted model
+//! answers to every request, the expected answer, the critical path and the goal.
+//!
+//! The script plays the model: it classifies each request (root or child turn, by query and
+//! turn number, or plain sub-call, by prompt) and answers with code. Anything unexpected gets
+//! a text-level `FINAL(unexpected ...)`, so the run ends with a wrong answer rather than
+//! hanging or looping.
+
+use anyhow::{Result, bail};
+
+use super::contexts::{ContextFile, ContextSpec, NEEDLE_VALUE};
+use super::ideal::Step;
+use rlm_testkit::conversation::Call;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Which scenario (each has its own script).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Needle,
+    Fanout,
+    Depth2,
+    BigContext,
+}
+
+/// What counts as a pass. Goals are reported; only `--strict` turns a miss into a failure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goal {
+    /// Wall time at most this multiple of the ideal, with at least `peak_concurrency` requests
+    /// in flight at once at the server when given.
+    WallRatio {
+        max: f64,
+        peak_concurrency: Option<usize>,
+    },
+    /// Peak RSS at most this multiple of the context file's size.
+    RssOfContext { max: f64 },
+}
+
+impl Goal {
+    /// The goal as the report shows it.
+    pub fn describe(&self, context_bytes: u64) -> String {
+        match *self {
+            Goal::WallRatio {
+                max,
+                peak_concurrency: None,
+            } => format!("wall ≤ {max:.2}× ideal"),
+            Goal::WallRatio {
+                max,
+                peak_concurrency: Some(n),
+            } => format!("wall ≤ {max:.2}× ideal, {n} in flight"),
+            Goal::RssOfContext { max } => format!(
+                "RSS ≤ {max:.2}× context ({:.0} MiB)",
+                context_bytes as f64 * max / MIB as f64
+            ),
+        }
+    }
+}
+
+/// One scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub query: &'static str,
+    pub context: ContextSpec,
+    /// Flags after `rlm run --context-file F --query Q --model M --base-url URL`.
+    pub flags: Vec<String>,
+    /// The LLM calls in order, for the ideal time and the expected request count.
+    pub path: Vec<Step>,
+    pub goal: Goal,
+}
+
+/// Every scenario, in the order they run.
+pub fn all() -> Vec<Scenario> {
+    let fanout_workers = 64;
+    let depth2_workers = 8;
+    vec![
+        Scenario {
+            name: "needle-10mb",
+            kind: Kind::Needle,
+            query: "What is the secret code in the logs?",
+            context: ContextSpec {
+                bytes: 10 * MIB,
+                needle_at: Some(0.9),
+            },
+            flags: Vec::new(),
+            path: vec![Step::Round, Step::Round],
+            goal: Goal::WallRatio {
+                max: 1.3,
+                peak_concurrency: None,
+            },
+        },
+        Scenario {
+            name: "fanout-256",
+            kind: Kind::Fanout,
+            query: "How many of the 256 sub-answers came back in order?",
+            context: small_context(),
+            flags: flags(&[
+                ("--max-batch-workers", fanout_workers),
+                ("--max-concurrency", fanout_workers),
+            ]),
+            path: vec![
+                Step::Round,
+                Step::fanout(256, fanout_workers, vec![Step::Round]),
+            ],
+            goal: Goal::WallRatio {
+                max: 1.15,
+                peak_concurrency: Some(64),
+            },
+        },
+        Scenario {
+            name: "depth2-8children",
+            kind: Kind::Depth2,
+            query: "Run the eight child tasks and join their answers.",
+            context: small_context(),
+            flags: flags(&[("--max-depth", 2), ("--max-batch-workers", depth2_workers)]),
+            // Root turn; then 8 children side by side, each: turn 0 (calls llm_query), the
+            // sub-call, turn 1 (FINAL).
+            path: vec![
+                Step::Round,
+                Step::fanout(
+                    8,
+                    depth2_workers,
+                    vec![Step::Round, Step::Round, Step::Round],
+                ),
+            ],
+            goal: Goal::WallRatio {
+                max: 1.3,
+                peak_concurrency: None,
+            },
+        },
+        Scenario {
+            name: "context-100mb",
+            kind: Kind::BigContext,
+            query: "How long is the context, and does it mention a needle?",
+            context: ContextSpec {
+                bytes: 100 * MIB,
+                needle_at: Some(0.95),
+            },
+            flags: Vec::new(),
+            path: vec![Step::Round, Step::Round, Step::Round],
+            goal: Goal::RssOfContext { max: 1.5 },
+        },
+    ]
+}
+
+/// The scenarios named (all of them when none is), in the order given.
+pub fn select(names: &[String]) -> Result<Vec<Scenario>> {
+    let all = all();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|name| match all.iter().find(|s| s.name == name) {
+            Some(s) => Ok(s.clone()),
+            None => {
+                let known: Vec<&str> = all.iter().map(|s| s.name).collect();
+                bail!("unknown scenario `{name}` (known: {})", known.join(", "))
+            }
+        })
+        .collect()
+}
+
+fn small_context() -> ContextSpec {
+    ContextSpec {
+        bytes: 4096,
+        needle_at: None,
+    }
+}
+
+fn flags(pairs: &[(&str, u64)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(flag, value)| [(*flag).to_owned(), value.to_string()])
+        .collect()
+}
+
+/// A model reply that runs `code`.
+fn repl(code: &str) -> String {
+    format!("Let me run this.\n```repl\n{code}\n```")
+}
+
+/// A reply that ends the run with a wrong answer naming what was unexpected.
+fn unexpected(call: &Call) -> String {
+    let what = match call {
+        Call::Turn { query, turn, .. } => format!("turn {turn} of query {query}"),
+        Call::Plain { prompt } => format!("plain call {}", truncate(prompt, 80)),
+    };
+    // Nothing that could unbalance the text-level FINAL scanner.
+    let what = what.replace(['(', ')', '"', '\'', '\n'], " ");
+    format!("FINAL(unexpected {what})")
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+impl Scenario {
+    /// The answer the CLI must print for this context.
+    pub fn expected_answer(&self, context: &ContextFile) -> String {
+        match self.kind {
+            Kind::Needle => NEEDLE_VALUE.to_owned(),
+            Kind::Fanout => "256".to_owned(),
+            Kind::Depth2 => (0..8)
+                .map(|i| format!("done-{i}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            Kind::BigContext => format!("{} True", context.bytes),
+        }
+    }
+
+    /// What the scripted model answers to `call`.
+    pub fn reply(&self, context: &ContextFile, call: &Call) -> String {
+        let reply = match self.kind {
+            Kind::Needle => self.needle_reply(call),
+            Kind::Fanout => self.fanout_reply(call),
+            Kind::Depth2 => self.depth2_reply(call),
+            Kind::BigContext => self.big_context_reply(context, call),
+        };
+        reply.unwrap_or_else(|| unexpected(call))
+    }
+
+    /// The root's turn `turn`, with the observations it sees, when `call` is one.
+    fn root_turn<'c>(&self, call: &'c Call) -> Option<(usize, &'c str)> {
+        match call {
+            Call::Turn {
+                query,
+                turn,
+                last_user,
+            } if query == self.query => Some((*turn, last_user.as_str())),
+            _ => None,
+        }
+    }
+
+    fn needle_reply(&self, call: &Call) -> Option<String> {
+        match self.root_turn(call)? {
+            (0, _) => Some(repl(
+                "import re\n\
+                 m = re.search(r'secret_code=([A-Z0-9-]+)', context)\n\
+                 found = m.group(1) if m else None\n\
+                 print(found)",
+            )),
+            // Finish only when the observation showed the value.
+            (1, seen) if seen.contains(NEEDLE_VALUE) => Some(repl("FINAL(found)")),
+            _ => None,
+        }
+    }
+
+    fn fanout_reply(&self, call: &Call) -> Option<String> {
+        if let Call::Plain { prompt } = call {
+            let n: u32 = prompt.strip_prefix('q')?.parse().ok()?;
+            return Some(format!("a{n}"));
+        }
+        match self.root_turn(call)? {
+            // Counts the answers that are `a<i>` in slot i: right and in input order.
+            (0, _) => Some(repl(
+                "r = llm_query_batched([f'q{i}' for i in range(256)])\n\
+                 FINAL(sum(1 for i, x in enumerate(r) if x == f'a{i}'))",
+            )),
+            _ => None,
+        }
+    }
+
+    fn depth2_reply(&self, call: &Call) -> Option<String> {
+        match call {
+            Call::Plain { prompt } => {
+                let n: u32 = prompt.strip_prefix("leaf ")?.parse().ok()?;
+                Some(format!("done-{n}"))
+            }
+            Call::Turn {
+                query,
+                turn,
+                last_user,
+            } => {
+                if query == self.query {
+                    return match turn {
+                        0 => Some(repl(
+                            "r = rlm_query_batched([f'child task {i}' for i in range(8)])\n\
+                             FINAL(','.join(r))",
+                        )),
+                        _ => None,
+                    };
+                }
+                let n: u32 = query.strip_prefix("child task ")?.parse().ok()?;
+                match turn {
+                    0 => Some(repl(&format!("x = llm_query('leaf {n}')\nprint(x)"))),
+                    1 if last_user.contains(&format!("done-{n}")) => Some(repl("FINAL(x)")),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn big_context_reply(&self, context: &ContextFile, call: &Call) -> Option<String> {
+        match self.root_turn(call)? {
+            (0, _) => Some(repl("n = len(context)\nprint(n)")),
+            (1, seen) if seen.contains(&context.bytes.to_string()) => {
+                Some(repl("print(context[:500])"))
+            }
+            (2, seen) if seen.contains("2026-03-14T") => Some(repl(
+                "has_needle = 'needle' in context\nFINAL(str(n) + ' ' + str(has_needle))",
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::super::ideal;
+    use super::*;
+
+    fn turn(query: &str, turn: usize, last_user: &str) -> Call {
+        Call::Turn {
+            query: query.into(),
+            turn,
+            last_user: last_user.into(),
+        }
+    }
+
+    fn scenario(name: &str) -> Scenario {
+        select(&[name.to_owned()]).unwrap().remove(0)
+    }
+
+    #[test]
+    fn ideal_rounds_of_each_scenario() {
+        let rounds: Vec<(&str, u64, u64)> = all()
+            .iter()
+            .map(|s| (s.name, ideal::rounds(&s.path), ideal::calls(&s.path)))
+            .collect();
+        assert_eq!(
+            rounds,
+            [
+                ("needle-10mb", 2, 2),
+                ("fanout-256", 5, 257),
+                ("depth2-8children", 4, 25),
+                ("context-100mb", 3, 3),
+            ]
+        );
+        assert_eq!(
+            ideal::ideal(&scenario("fanout-256").path, Duration::from_millis(50)),
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn unknown_scenario_is_an_error() {
+        let err = select(&["nope".to_owned()]).unwrap_err().to_string();
+        assert!(err.contains("needle-10mb"), "{err}");
+    }
+
+    #[test]
+    fn scripts_answer_their_calls_and_flag_the_rest() {
+        let ctx = ContextFile {
+            path: PathBuf::new(),
+            bytes: 123,
+        };
+        let fanout = scenario("fanout-256");
+        assert_eq!(
+            fanout.reply(
+                &ctx,
+                &Call::Plain {
+                    prompt: "q41".into()
+                }
+            ),
+            "a41"
+        );
+        assert!(
+            fanout
+                .reply(&ctx, &turn(fanout.query, 0, ""))
+                .contains("llm_query_batched")
+        );
+        assert!(
+            fanout
+                .reply(&ctx, &turn(fanout.query, 1, ""))
+                .starts_with("FINAL(unexpected turn 1")
+        );
+
+        let depth2 = scenario("depth2-8children");
+        assert!(
+            depth2
+                .reply(&ctx, &turn("child task 3", 0, ""))
+                .contains("llm_query('leaf 3')")
+        );
+        assert!(
+            depth2
+                .reply(&ctx, &turn("child task 3", 1, "done-3"))
+                .contains("FINAL(x)")
+        );
+        assert_eq!(
+            depth2.reply(
+                &ctx,
+                &Call::Plain {
+                    prompt: "leaf 3".into()
+                }
+            ),
+            "done-3"
+        );
+
+        let big = scenario("context-100mb");
+        assert!(
+            big.reply(&ctx, &turn(big.query, 1, "123"))
+                .contains("context[:500]")
+        );
+        assert!(
+            big.reply(&ctx, &turn(big.query, 1, "999"))
+                .starts_with("FINAL(unexpected")
+        );
+        assert_eq!(big.expected_answer(&ctx), "123 True");
+    }
+}
