@@ -733,3 +733,24 @@ async fn fatal_model_error_stops_the_run() {
     assert!(m.call_count() <= 3, "calls: {}", m.call_count());
     assert_eq!(r.iterations, 1);
 }
+
+#[tokio::test]
+async fn last_chance_code_is_run_not_read_as_text() {
+    let mut cfg = RunnerConfig::default();
+    cfg.run.max_iterations = 1;
+    let r = run(
+        |c| match &c {
+            Call::Turn { turn: 0, .. } => repl("x = 'computed'"),
+            // The model ignores "no more code": its FINAL inside a fence must not be taken as
+            // the literal text `x.upper()`; the block runs and its finish counts.
+            _ => repl("FINAL(x.upper())"),
+        },
+        cfg,
+        "c",
+    )
+    .await;
+    assert_eq!(
+        (r.answer.as_str(), r.outcome),
+        ("COMPUTED", RunOutcomeKind::IterationLimit)
+    );
+}

@@ -68,7 +68,7 @@ mod tree;
 pub use config::{Models, RunnerConfig};
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
-pub use parse::{ParsedReply, normalize_newlines, parse_reply};
+pub use parse::{ParsedReply, normalize_newlines, parse_reply, strip_fences};
 pub use prompts::{
     ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings, first_user_message, last_chance,
     no_code_nudge, system_prompt, turn_marker, unterminated_note,

@@ -82,6 +82,26 @@ pub fn parse_reply(text: &str) -> ParsedReply {
     out
 }
 
+/// The reply without any fenced block (code or not): the model's prose.
+pub fn strip_fences(text: &str) -> String {
+    let text = normalize_newlines(text);
+    let mut out: Vec<&str> = Vec::new();
+    let mut lines = text.split('\n');
+    while let Some(line) = lines.next() {
+        match opening_fence(line) {
+            Some((ticks, _)) => {
+                for inner in lines.by_ref() {
+                    if closes(inner, ticks) {
+                        break;
+                    }
+                }
+            }
+            None => out.push(line),
+        }
+    }
+    out.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +143,14 @@ mod tests {
         check("```text\n```repl\nnot code\n```\n```", &[], false);
         check("```repl\r\nx = 1\r\n```\r\n", &["x = 1"], false);
         check("```python title=\"a\"\nok\n```", &["ok"], false);
+    }
+
+    #[test]
+    fn prose_without_fences() {
+        assert_eq!(strip_fences("a\n```repl\nFINAL(x)\n```\nb"), "a\nb");
+        assert_eq!(strip_fences("```json\n{}\n```"), "");
+        assert_eq!(strip_fences("text only"), "text only");
+        assert_eq!(strip_fences("a\n```repl\nunclosed"), "a");
     }
 
     fn arb_reply() -> impl Strategy<Value = String> {

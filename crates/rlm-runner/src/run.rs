@@ -14,7 +14,7 @@ use crate::config::Route;
 use crate::final_text::{TextFinal, find_text_final};
 use crate::host::SubcallHost;
 use crate::observe::format_block;
-use crate::parse::parse_reply;
+use crate::parse::{parse_reply, strip_fences};
 use crate::prompts::{self, ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings};
 use crate::tree::{CallFailure, Tree};
 
@@ -388,13 +388,28 @@ impl Run {
         }
         self.messages.push(Message::user(prompts::last_chance()));
         let reply = self.ask().await?;
-        match find_text_final(&reply) {
-            Some(text_final) => match self.resolve_text_final(text_final).await {
-                Ok(answer) => Ok(answer),
-                Err(_) => Ok(reply.trim().to_string()),
-            },
-            None => Ok(reply.trim().to_string()),
+        // A FINAL written inside a code fence is code, never text: scan the prose only.
+        let prose = strip_fences(&reply);
+        if let Some(text_final) = find_text_final(&prose) {
+            if let Ok(answer) = self.resolve_text_final(text_final).await {
+                return Ok(answer);
+            }
         }
+        // The model wrote code anyway: run it once, and accept a finish from it.
+        for code in parse_reply(&reply).blocks {
+            let exec = self.execute(&code).await?;
+            if let Some(answer) = exec.final_answer {
+                return Ok(answer.into_answer());
+            }
+        }
+        let partial = self.partial_answer().await;
+        Ok(if !partial.is_empty() {
+            partial
+        } else if !prose.trim().is_empty() {
+            prose.trim().to_string()
+        } else {
+            reply.trim().to_string()
+        })
     }
 
     /// The best answer so far when a limit stops the run: `answer["content"]` if set.

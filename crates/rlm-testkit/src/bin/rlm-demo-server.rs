@@ -20,7 +20,7 @@ use rlm_testkit::{FakeServer, RecordedRequest, Reply, Script};
 const ROOT_TURN_0: &str = r#"import re
 words = [w.lower() for w in re.findall(r'[A-Za-z]{4,}', QUERY)]
 lines = context.splitlines()
-scored = sorted(((sum(w in l.lower() for w in words), i) for i, l in enumerate(lines)), reverse=True)
+scored = sorted([(sum(1 for w in words if w in l.lower()), i) for i, l in enumerate(lines)], reverse=True)
 best = [lines[i] for s, i in scored[:3] if s > 0]
 print(len(context), 'characters,', len(lines), 'lines; best matches:')
 for l in best:
