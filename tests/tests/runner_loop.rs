@@ -581,6 +581,14 @@ async fn subcall_callbacks_fire_for_children() {
         })
         .collect();
     assert_eq!(finished, vec![1, 0], "child finishes before the root");
+    let own_calls: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::RunFinished { usage, .. } => Some(usage.calls),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(own_calls, vec![1, 1], "each run books its own turn");
 }
 
 #[tokio::test]

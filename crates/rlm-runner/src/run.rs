@@ -26,6 +26,8 @@ pub(crate) struct RunOutput {
     pub iterations: u32,
     pub error: Option<String>,
     pub llm_error: Option<LlmError>,
+    /// This run's own model calls (children excluded).
+    pub own_usage: Usage,
     pub child_traces: Vec<ChildTrace>,
     pub duration: Duration,
     pub messages: Vec<Message>,
@@ -125,7 +127,7 @@ pub(crate) async fn run_tree(
         depth,
         outcome: out.outcome,
         iterations: out.iterations,
-        usage: Usage::default(),
+        usage: out.own_usage,
         duration: out.duration,
     });
     out
@@ -138,6 +140,7 @@ fn failed(error: String) -> RunOutput {
         iterations: 0,
         error: Some(error),
         llm_error: None,
+        own_usage: Usage::default(),
         child_traces: Vec::new(),
         duration: Duration::ZERO,
         messages: Vec::new(),
@@ -186,6 +189,7 @@ impl Run {
             iterations: self.iterations,
             error,
             llm_error,
+            own_usage: self.own_usage,
             child_traces: self.host.take_traces(),
             duration: Duration::ZERO,
             messages: self.messages,

@@ -120,6 +120,7 @@ impl Runner {
             iterations: 0,
             error: Some("deadline reached".to_string()),
             llm_error: None,
+            own_usage: Usage::default(),
             child_traces: Vec::new(),
             duration: self.config.run.timeout.unwrap_or_default(),
             messages: Vec::new(),
