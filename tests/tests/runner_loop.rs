@@ -762,3 +762,19 @@ async fn last_chance_code_is_run_not_read_as_text() {
         ("COMPUTED", RunOutcomeKind::IterationLimit)
     );
 }
+
+#[tokio::test]
+async fn finishing_in_the_last_iteration_is_finished() {
+    let mut cfg = RunnerConfig::default();
+    cfg.run.max_iterations = 2;
+    let r = run(
+        |c| match turn(&c) {
+            0 => repl("x = 1"),
+            _ => repl("FINAL('just in time')"),
+        },
+        cfg,
+        "c",
+    )
+    .await;
+    assert_eq!((r.answer.as_str(), r.outcome, r.iterations), ("just in time", RunOutcomeKind::Finished, 2));
+}

@@ -164,6 +164,8 @@ impl Run {
                 break;
             }
         }
+        // Iterations ran out without a finish: one last-chance call.
+        let exhausted = stop.is_none();
         let stop = match stop {
             Some(stop) => stop,
             None => match self.last_chance().await {
@@ -171,7 +173,6 @@ impl Run {
                 Err(stop) => stop,
             },
         };
-        let exhausted = self.iterations >= max;
         let mut llm_error = None;
         let (answer, outcome, error) = match stop {
             Stop::Finished(answer) if exhausted => (answer, RunOutcomeKind::IterationLimit, None),
