@@ -778,3 +778,26 @@ async fn finishing_in_the_last_iteration_is_finished() {
     .await;
     assert_eq!((r.answer.as_str(), r.outcome, r.iterations), ("just in time", RunOutcomeKind::Finished, 2));
 }
+
+#[tokio::test]
+async fn roles_alternate_up_to_the_last_chance_call() {
+    let m = model(|c| match &c {
+        Call::Turn { last_user, .. } if last_user.contains("run out of REPL iterations") => {
+            assert!(!last_user.contains("Turn 3/2"), "{last_user}");
+            "FINAL(done)".to_string()
+        }
+        _ => repl("print('working')"),
+    });
+    let mut cfg = RunnerConfig::default();
+    cfg.run.max_iterations = 2;
+    let r = runner(m.clone(), cfg).run(ReplValue::from("c"), "q").await;
+    assert_eq!((r.answer.as_str(), r.outcome), ("done", RunOutcomeKind::IterationLimit));
+    for request in m.requests() {
+        let roles: Vec<rlm_core::Role> = request.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles[0], rlm_core::Role::System);
+        for pair in roles[1..].windows(2) {
+            assert_ne!(pair[0], pair[1], "roles must alternate: {roles:?}");
+        }
+        assert_eq!(*roles.last().unwrap(), rlm_core::Role::User);
+    }
+}

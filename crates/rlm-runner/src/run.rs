@@ -240,11 +240,16 @@ impl Run {
             Err(stop) => return Some(stop),
         };
         let parsed = parse_reply(&reply);
-        let next_turn =
-            prompts::turn_marker(self.iterations + 1, self.tree.config.run.max_iterations);
+        let max = self.tree.config.run.max_iterations;
+        // After the last turn the last-chance request follows instead of a turn marker.
+        let next_turn = if self.iterations < max {
+            prompts::turn_marker(self.iterations + 1, max)
+        } else {
+            String::new()
+        };
         if parsed.blocks.is_empty() {
             if !parsed.unterminated
-                && let Some(text_final) = find_text_final(&reply)
+                && let Some(text_final) = find_text_final(&strip_fences(&reply))
             {
                 match self.resolve_text_final(text_final).await {
                     Ok(answer) => return Some(Stop::Finished(answer)),
@@ -391,7 +396,13 @@ impl Run {
         if let Some(stop) = self.check_tree() {
             return Err(stop);
         }
-        self.messages.push(Message::user(prompts::last_chance()));
+        // Roles keep alternating: the request joins the last observation when there is one.
+        match self.messages.last_mut() {
+            Some(last) if last.role == rlm_core::Role::User => {
+                last.content = format!("{}\n\n{}", last.content.trim_end(), prompts::last_chance());
+            }
+            _ => self.messages.push(Message::user(prompts::last_chance())),
+        }
         let reply = self.ask().await?;
         // A FINAL written inside a code fence is code, never text: scan the prose only.
         let prose = strip_fences(&reply);
