@@ -801,3 +801,14 @@ async fn roles_alternate_up_to_the_last_chance_call() {
         assert_eq!(*roles.last().unwrap(), rlm_core::Role::User);
     }
 }
+
+#[tokio::test]
+async fn run_timeout_stops_a_busy_loop() {
+    let mut cfg = RunnerConfig::default();
+    cfg.run.timeout = Some(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let r = run(|_| repl("while True:\n    pass"), cfg, "c").await;
+    assert_eq!(r.outcome, RunOutcomeKind::Timeout);
+    // The block's own limit (60 s by default) is capped by the run's time left.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}

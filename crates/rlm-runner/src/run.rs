@@ -75,7 +75,13 @@ pub(crate) async fn run_tree(
         context_chars: info.total_chars,
     });
     let out = async {
-        let mut repl = match tree.repls.create(&tree.config.repl).await {
+        // A code block never outlives the run: its time limit is capped by the time left.
+        let mut repl_config = tree.config.repl.clone();
+        if let Some(left) = deadline.remaining() {
+            repl_config.execution_timeout =
+                repl_config.execution_timeout.min(left.max(Duration::from_millis(1)));
+        }
+        let mut repl = match tree.repls.create(&repl_config).await {
             Ok(repl) => repl,
             Err(e) => return failed(format!("could not start the REPL: {e}")),
         };
