@@ -626,9 +626,9 @@ async fn depth_three_tree_nests_traces() {
 #[tokio::test]
 async fn model_argument_selects_a_named_model() {
     let root = model(|c| match c {
-        Call::Turn { .. } => {
-            repl("FINAL(llm_query('q', model='small') + '|' + llm_query('q', model='other-name'))")
-        }
+        Call::Turn { .. } => repl(
+            "FINAL(llm_query('q', model='small') + '|' + llm_query('q', model='test-model') + '|' + llm_query('q', model='other-name'))",
+        ),
         Call::Plain { .. } => "root-answered".to_string(),
     });
     let small: Arc<dyn LanguageModel> = Arc::new(ScriptedModel::from_fn(
@@ -643,15 +643,101 @@ async fn model_argument_selects_a_named_model() {
     )
     .unwrap();
     let r = runner.run(ReplValue::from("c"), "q").await;
-    assert_eq!(r.answer, "small-answered|root-answered");
-    // An unknown name is passed on as the request's model.
+    // A registered name and the root model's own name select their model; an unknown name is
+    // an error string, not a request.
+    assert_eq!(
+        r.answer,
+        "small-answered|root-answered|Error: unknown model 'other-name'; registered models: [small, test-model]"
+    );
     let asked: Vec<Option<String>> = root.requests().iter().map(|q| q.model.clone()).collect();
-    assert!(asked.contains(&Some("other-name".to_string())), "{asked:?}");
+    assert!(!asked.contains(&Some("other-name".to_string())), "{asked:?}");
     assert!(
-        r.usage.contains_key("small") && r.usage.contains_key("other-name"),
+        r.usage.contains_key("small") && !r.usage.contains_key("other-name"),
         "{:?}",
         r.usage.keys()
     );
+}
+
+#[tokio::test]
+async fn unknown_model_name_returns_an_error_listing_the_registered_models() {
+    let root = model(|c| match c {
+        Call::Turn { query, .. } if query == "q" => repl(
+            "a = llm_query('q', model='gpt-typo')\nb = llm_query_batched(['x', 'y'], model='gpt-typo')\nc = rlm_query('task', model='gpt-typo')\nFINAL(a + '|' + b[1] + '|' + c)",
+        ),
+        Call::Turn { .. } => repl("FINAL('child ran')"),
+        Call::Plain { .. } => "root-answered".to_string(),
+    });
+    let named = |name: &'static str| -> Arc<dyn LanguageModel> {
+        Arc::new(ScriptedModel::from_fn(name, |_: &CompletionRequest| "named"))
+    };
+    let sub: Arc<dyn LanguageModel> =
+        Arc::new(ScriptedModel::from_fn("sub-model", |_: &CompletionRequest| "sub"));
+    let root_dyn: Arc<dyn LanguageModel> = root.clone();
+    let runner = Runner::new(
+        Models::new(root_dyn)
+            .with_sub(sub)
+            .with_named("gpt-5-mini", named("gpt-5-mini"))
+            .with_named("claude", named("claude")),
+        Arc::new(MontyReplFactory::new()),
+        config(BackendLimits {
+            max_depth: 2,
+            ..BackendLimits::default()
+        }),
+    )
+    .unwrap();
+    let r = runner.run(ReplValue::from("c"), "q").await;
+    let error =
+        "Error: unknown model 'gpt-typo'; registered models: [claude, gpt-5-mini, sub-model, test-model]";
+    assert_eq!(r.answer, format!("{error}|{error}|{error}"));
+    // Nothing was sent for the unknown name: one root turn, no child, no sub-call.
+    assert_eq!(root.requests().len(), 1);
+    assert!(r.child_traces.is_empty());
+}
+
+#[tokio::test]
+async fn without_named_models_an_unknown_name_goes_to_the_endpoint() {
+    let root = model(|c| match c {
+        Call::Turn { .. } => repl("FINAL(llm_query('q', model='other-name'))"),
+        Call::Plain { .. } => "root-answered".to_string(),
+    });
+    let r = runner(root.clone(), RunnerConfig::default())
+        .run(ReplValue::from("c"), "q")
+        .await;
+    assert_eq!(r.answer, "root-answered");
+    // The name is passed on as the request's model, and usage is booked under it.
+    let asked: Vec<Option<String>> = root.requests().iter().map(|q| q.model.clone()).collect();
+    assert!(asked.contains(&Some("other-name".to_string())), "{asked:?}");
+    assert!(r.usage.contains_key("other-name"), "{:?}", r.usage.keys());
+}
+
+#[tokio::test]
+async fn sub_temperature_applies_to_plain_sub_calls_only() {
+    let root = model(|c| match c {
+        Call::Turn { .. } => repl("FINAL(llm_query('q'))"),
+        Call::Plain { .. } => "sub".to_string(),
+    });
+    let cfg = RunnerConfig {
+        temperature: Some(0.7),
+        sub_temperature: Some(0.1),
+        ..RunnerConfig::default()
+    };
+    let r = runner(root.clone(), cfg).run(ReplValue::from("c"), "q").await;
+    assert_eq!(r.answer, "sub");
+    let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
+    assert_eq!(temps, vec![Some(0.7), Some(0.1)]);
+
+    // Without a sub temperature, sub-calls use the root's.
+    let root = model(|c| match c {
+        Call::Turn { .. } => repl("FINAL(llm_query('q'))"),
+        Call::Plain { .. } => "sub".to_string(),
+    });
+    let cfg = RunnerConfig {
+        temperature: Some(0.7),
+        ..RunnerConfig::default()
+    };
+    runner(root.clone(), cfg).run(ReplValue::from("c"), "q").await;
+    let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
+    assert_eq!(temps, vec![Some(0.7), Some(0.7)]);
 }
 
 #[tokio::test]
@@ -811,4 +897,23 @@ async fn run_timeout_stops_a_busy_loop() {
     assert_eq!(r.outcome, RunOutcomeKind::Timeout);
     // The block's own limit (60 s by default) is capped by the run's time left.
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn run_until_cancels_the_tree_and_reports_usage_so_far() {
+    let m = Arc::new(
+        ScriptedModel::from_fn("m", |req: &CompletionRequest| match classify(req) {
+            Call::Plain { .. } => "x".to_string(),
+            Call::Turn { .. } => repl("r = llm_query_batched(['a'] * 4)\nprint(llm_query('slow one'))"),
+        })
+        .with_latency(Duration::from_millis(200)),
+    );
+    let runner = runner(m, RunnerConfig::default());
+    // Root turn 0-200 ms, batch 200-400 ms, last call from 400 ms: stop in the middle of it.
+    let r = runner
+        .run_until(ReplValue::from("c"), "q", tokio::time::sleep(Duration::from_millis(500)))
+        .await;
+    assert_eq!(r.outcome, RunOutcomeKind::Cancelled);
+    // The root turn and the batch of four completed before the stop; the last call did not.
+    assert_eq!(r.total_usage().calls, 5, "{:?}", r.usage);
 }

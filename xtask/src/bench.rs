@@ -41,8 +41,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 /// The model name sent to the fake server (it echoes it).
 const MODEL: &str = "bench-model";
 
-const USAGE: &str =
-    "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict]";
+const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace]";
 
 /// The task's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +50,8 @@ struct Options {
     scenarios: Vec<String>,
     out: Option<PathBuf>,
     strict: bool,
+    /// Watch the runs: `--trace FILE` and progress on (the cost of watching).
+    trace: bool,
 }
 
 impl Options {
@@ -60,6 +61,7 @@ impl Options {
             scenarios: Vec::new(),
             out: None,
             strict: false,
+            trace: false,
         };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
@@ -84,6 +86,7 @@ impl Options {
                 "--scenario" => opts.scenarios.push(value()?),
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
                 "--strict" if inline.is_none() => opts.strict = true,
+                "--trace" if inline.is_none() => opts.trace = true,
                 other => bail!(
                     "unknown argument `{other}`\n{USAGE}\nscenarios: {}",
                     names()
@@ -130,7 +133,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut errors = Vec::new();
     for scenario in &scenarios {
         eprintln!("bench: {} ...", scenario.name);
-        let row = run_scenario(&runtime, &rlm, &bench_dir, scenario, opts.latency);
+        let row = run_scenario(&runtime, &rlm, &bench_dir, scenario, &opts);
         match &row.result {
             Err(message) => errors.push(format!("{}: {message}", scenario.name)),
             Ok(Measurement {
@@ -192,14 +195,14 @@ fn run_scenario(
     rlm: &Path,
     bench_dir: &Path,
     scenario: &Scenario,
-    latency: Duration,
+    opts: &Options,
 ) -> Row {
-    let ideal = ideal::ideal(&scenario.path, latency);
+    let ideal = ideal::ideal(&scenario.path, opts.latency);
     Row {
         scenario: scenario.name.to_owned(),
         ideal,
         goal: scenario.goal.describe(scenario.context.bytes),
-        result: measure(runtime, rlm, bench_dir, scenario, latency, ideal)
+        result: measure(runtime, rlm, bench_dir, scenario, opts, ideal)
             .map_err(|e| format!("{e:#}")),
     }
 }
@@ -209,9 +212,10 @@ fn measure(
     rlm: &Path,
     bench_dir: &Path,
     scenario: &Scenario,
-    latency: Duration,
+    opts: &Options,
     ideal: Duration,
 ) -> Result<Measurement> {
+    let latency = opts.latency;
     let context = contexts::generate(&bench_dir.join("contexts"), scenario.name, scenario.context)?;
     let expected = scenario.expected_answer(&context);
 
@@ -231,7 +235,22 @@ fn measure(
     });
     let server = server.context("could not start the fake server on 127.0.0.1")?;
 
-    let mut command = cli_command(rlm, &server.base_url(), scenario, &context);
+    let trace = opts.trace.then(|| {
+        bench_dir
+            .join("traces")
+            .join(format!("{}.jsonl", scenario.name))
+    });
+    if let Some(dir) = trace.as_deref().and_then(Path::parent) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let mut command = cli_command(
+        rlm,
+        &server.base_url(),
+        scenario,
+        &context,
+        trace.as_deref(),
+    );
     eprintln!("$ {}", cmd::display(&command));
     let exe_name = rlm.file_name().and_then(|n| n.to_str()).unwrap_or("rlm");
     let measured = process::run(&mut command, exe_name, CLI_TIMEOUT);
@@ -300,8 +319,15 @@ fn measure(
 }
 
 /// `rlm run` for this scenario: `--json --quiet`, the fake server's URL, no endpoint or key
-/// from the environment.
-fn cli_command(rlm: &Path, base_url: &str, scenario: &Scenario, context: &ContextFile) -> Command {
+/// from the environment. With `trace`, `--trace FILE` and progress on stderr instead of
+/// `--quiet` (stderr is a pipe, so progress is plain lines).
+fn cli_command(
+    rlm: &Path,
+    base_url: &str,
+    scenario: &Scenario,
+    context: &ContextFile,
+    trace: Option<&Path>,
+) -> Command {
     let mut command = Command::new(rlm);
     command
         .arg("run")
@@ -316,7 +342,12 @@ fn cli_command(rlm: &Path, base_url: &str, scenario: &Scenario, context: &Contex
             base_url,
         ])
         .args(&scenario.flags)
-        .args(["--json", "--quiet"])
+        .arg("--json");
+    match trace {
+        Some(file) => command.arg("--trace").arg(file),
+        None => command.arg("--quiet"),
+    };
+    command
         .env_remove("OPENAI_BASE_URL")
         .env_remove("OPENAI_API_KEY")
         .env_remove("RLM_MODEL")
@@ -412,8 +443,10 @@ mod tests {
                 scenarios: args(&["fanout-256", "needle-10mb"]),
                 out: Some("b.md".into()),
                 strict: true,
+                trace: false,
             }
         );
+        assert!(Options::parse(&args(&["--trace"])).unwrap().trace);
         assert_eq!(
             Options::parse(&[]).unwrap().latency,
             Duration::from_millis(50)

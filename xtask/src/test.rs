@@ -2,13 +2,26 @@
 //!
 //! With cargo-nextest installed: `cargo nextest run` (with `--profile ci` when `CI` is set, see
 //! `.config/nextest.toml`), then `cargo test --doc`, since nextest does not run doc tests.
-//! Without it: `cargo test`, which runs both. Both steps run even when the first fails, and
-//! the task fails when either does.
+//! Without it: `cargo test`, which runs both. Then each feature of the facade builds and tests
+//! on its own (`cargo test -p recursive-lm --no-default-features --features F --lib --tests`,
+//! sharing the target directory), so a feature that only compiles next to another is caught.
+//! Every step runs even when an earlier one fails, and the task fails when any does.
 
 use anyhow::{Result, bail};
 
 use crate::cmd;
 use crate::metadata::{self, Workspace};
+
+/// The facade, whose features must each build and test alone.
+const FACADE: &str = "recursive-lm";
+/// Facade features tested alone, with the workspace member each needs (`None`: always there).
+const FACADE_FEATURES: &[(&str, Option<&str>)] = &[
+    ("openai", None),
+    ("anthropic", None),
+    ("gemini", None),
+    ("monty", None),
+    ("python", Some("rlm-repl-python")),
+];
 
 /// The arguments split into package selection (given to every step) and the rest (given to
 /// the test runner only: nextest's flags are not `cargo test --doc`'s).
@@ -67,6 +80,15 @@ impl Args {
         }
     }
 
+    /// Whether the selection includes the facade (the whole workspace, or `-p recursive-lm`).
+    fn has_facade(&self) -> bool {
+        if self.packages.is_empty() {
+            !self.excluded.iter().any(|name| name == FACADE)
+        } else {
+            self.packages.iter().any(|name| name == FACADE)
+        }
+    }
+
     /// Whether the selection has a library, hence possibly doc tests. (`cargo test --doc`
     /// fails on a selection without one.) Unknown names, such as `name@version` specs, are
     /// assumed to have one and left to cargo.
@@ -92,10 +114,35 @@ fn selection<'a>(arg: &str, args: &'a mut Args) -> Option<&'a mut Vec<String>> {
     }
 }
 
+/// The facade features to test alone: all of [`FACADE_FEATURES`] whose member exists.
+fn facade_features(ws: &Workspace) -> Vec<&'static str> {
+    FACADE_FEATURES
+        .iter()
+        .filter(|(_, member)| member.is_none_or(|m| ws.member(m).is_some()))
+        .map(|(feature, _)| *feature)
+        .collect()
+}
+
+/// Runs the facade's tests once per feature, that feature alone; returns the failed features.
+fn test_features_alone(ws: &Workspace) -> Vec<String> {
+    let mut failed = Vec::new();
+    for feature in facade_features(ws) {
+        let mut test = cmd::cargo();
+        test.args(["test", "--package", FACADE, "--no-default-features"])
+            .args(["--features", feature, "--lib", "--tests", "--no-fail-fast"]);
+        if let Err(err) = cmd::run(&mut test) {
+            eprintln!("error: {err:#}");
+            failed.push(format!("feature `{feature}` alone"));
+        }
+    }
+    failed
+}
+
 pub fn run(raw: &[String]) -> Result<()> {
     let args = Args::parse(raw)?;
     let ws = metadata::load()?;
     let scope = args.scope();
+    let mut failures: Vec<String> = Vec::new();
 
     if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
         eprintln!("cargo-nextest is not installed: using cargo test");
@@ -104,14 +151,30 @@ pub fn run(raw: &[String]) -> Result<()> {
             .args(&scope)
             .args(["--all-features", "--no-fail-fast"])
             .args(&args.rest);
-        return cmd::run(&mut test);
+        if let Err(err) = cmd::run(&mut test) {
+            eprintln!("error: {err:#}");
+            failures.push("tests".into());
+        }
+    } else {
+        run_nextest(&args, &ws, &scope, &mut failures);
     }
 
-    let mut failures = Vec::new();
+    if args.has_facade() {
+        failures.extend(test_features_alone(&ws));
+    }
+
+    if !failures.is_empty() {
+        bail!("{} failed", failures.join(" and "));
+    }
+    Ok(())
+}
+
+/// `cargo nextest run`, then the doc tests.
+fn run_nextest(args: &Args, ws: &Workspace, scope: &[String], failures: &mut Vec<String>) {
     let mut nextest = cmd::cargo();
     nextest
         .args(["nextest", "run"])
-        .args(&scope)
+        .args(scope)
         .args(["--all-features", "--no-fail-fast"]);
     if std::env::var_os("CI").is_some() {
         nextest.args(["--profile", "ci"]);
@@ -119,26 +182,21 @@ pub fn run(raw: &[String]) -> Result<()> {
     nextest.args(&args.rest);
     if let Err(err) = cmd::run(&mut nextest) {
         eprintln!("error: {err:#}");
-        failures.push("tests");
+        failures.push("tests".into());
     }
 
-    if args.has_doc_tests(&ws) {
+    if args.has_doc_tests(ws) {
         let mut doc = cmd::cargo();
         doc.arg("test")
-            .args(&scope)
+            .args(scope)
             .args(["--all-features", "--doc", "--no-fail-fast"]);
         if let Err(err) = cmd::run(&mut doc) {
             eprintln!("error: {err:#}");
-            failures.push("doc tests");
+            failures.push("doc tests".into());
         }
     } else {
         eprintln!("no library in the selection: no doc tests to run");
     }
-
-    if !failures.is_empty() {
-        bail!("{} failed", failures.join(" and "));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -181,6 +239,35 @@ mod tests {
         assert!(Args::parse(&["-p".to_owned()]).is_err());
         let both = ["-p", "a", "--exclude", "b"].map(str::to_owned);
         assert!(Args::parse(&both).is_err());
+    }
+
+    #[test]
+    fn facade_features_are_tested_alone_when_the_facade_is_selected() {
+        let parse =
+            |a: &[&str]| Args::parse(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert!(parse(&[]).unwrap().has_facade());
+        assert!(parse(&["-p", "recursive-lm"]).unwrap().has_facade());
+        assert!(!parse(&["-p", "rlm-core"]).unwrap().has_facade());
+        assert!(!parse(&["--exclude", "recursive-lm"]).unwrap().has_facade());
+
+        let member = |name: &str| Package {
+            name: name.to_owned(),
+            ..Package::default()
+        };
+        let without_python = Workspace {
+            members: vec![member("recursive-lm")],
+        };
+        assert_eq!(
+            facade_features(&without_python),
+            ["openai", "anthropic", "gemini", "monty"]
+        );
+        let with_python = Workspace {
+            members: vec![member("recursive-lm"), member("rlm-repl-python")],
+        };
+        assert_eq!(
+            facade_features(&with_python),
+            ["openai", "anthropic", "gemini", "monty", "python"]
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let RunEvent::IterationStarted {
                 depth: 0,
                 iteration,
+                ..
             } = event
             {
                 eprintln!("turn {iteration}");

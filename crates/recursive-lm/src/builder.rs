@@ -7,6 +7,7 @@ use rlm_core::{LanguageModel, ReplFactory};
 use rlm_limits::{EventSink, ModelPrice};
 use rlm_runner::{Models, Runner, RunnerConfig};
 
+use crate::trajectory::TrajectoryWriter;
 use crate::{Rlm, RlmError};
 
 /// Builds an [`Rlm`]. Every limit has a setter named after its field.
@@ -15,6 +16,7 @@ pub struct RlmBuilder {
     repls: Option<Arc<dyn ReplFactory>>,
     config: RunnerConfig,
     sinks: Vec<Arc<dyn EventSink>>,
+    trajectory: Option<(Arc<TrajectoryWriter>, Option<serde_json::Value>)>,
 }
 
 impl std::fmt::Debug for RlmBuilder {
@@ -45,6 +47,7 @@ impl RlmBuilder {
             repls: None,
             config: RunnerConfig::default(),
             sinks: Vec::new(),
+            trajectory: None,
         }
     }
 
@@ -54,7 +57,9 @@ impl RlmBuilder {
         self
     }
 
-    /// A model the code can pick with `llm_query(..., model="name")`.
+    /// A model the code can pick with `llm_query(..., model="name")` (or `rlm_query`). Once
+    /// any is registered, a name that selects no model (neither registered nor the root or sub
+    /// model's own) gives the code `Error: unknown model 'x'; registered models: [...]`.
     pub fn named_model(mut self, name: impl Into<String>, model: Arc<dyn LanguageModel>) -> Self {
         self.models = self.models.with_named(name, model);
         self
@@ -82,6 +87,25 @@ impl RlmBuilder {
     /// Adds an event subscriber.
     pub fn subscribe(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Writes a trajectory of every completion to `writer` (see [`crate::trajectory`]): turns
+    /// on content recording (`record_content`) and writes the header with the settings when
+    /// the builder builds.
+    pub fn trajectory(mut self, writer: Arc<TrajectoryWriter>) -> Self {
+        self.trajectory = Some((writer, None));
+        self
+    }
+
+    /// Like [`RlmBuilder::trajectory`], with application settings (a JSON object, e.g. a
+    /// provider name) added to the header's `config`. Secret-looking keys are dropped.
+    pub fn trajectory_with(
+        mut self,
+        writer: Arc<TrajectoryWriter>,
+        extra: serde_json::Value,
+    ) -> Self {
+        self.trajectory = Some((writer, Some(extra)));
         self
     }
 
@@ -126,19 +150,40 @@ impl RlmBuilder {
         observation_limit: usize => observation_limit;
         /// `temperature` sent with every call.
         temperature: Option<f32> => temperature;
+        /// `sub_temperature`: temperature of plain sub-calls (`llm_query`) to the sub-model
+        /// (default: the same as `temperature`).
+        sub_temperature: Option<f32> => sub_temperature;
         /// `max_tokens` sent with every call.
         max_output_tokens: Option<u32> => max_output_tokens;
+        /// `record_content`: put conversations, code and output into the events.
+        record_content: bool => record_content;
+        /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
+        trace_content: bool => trace_content;
     }
 
     /// Validates the settings and builds the [`Rlm`].
-    pub fn build(self) -> Result<Rlm, RlmError> {
+    pub fn build(mut self) -> Result<Rlm, RlmError> {
         let repls = match self.repls {
             Some(r) => r,
             None => default_repls()?,
         };
+        if let Some((writer, extra)) = &self.trajectory {
+            self.config.record_content = true;
+            self.config.validate()?;
+            let header = writer.header(
+                &self.config,
+                &self.models,
+                repls.backend_name(),
+                extra.as_ref(),
+            );
+            writer.write_header(&header).map_err(RlmError::Trajectory)?;
+        }
         let mut runner = Runner::new(self.models, repls, self.config)?;
         for sink in self.sinks {
             runner.subscribe(sink);
+        }
+        if let Some((writer, _)) = self.trajectory {
+            runner.subscribe(writer);
         }
         Ok(Rlm { runner })
     }

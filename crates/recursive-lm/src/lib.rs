@@ -10,8 +10,11 @@
 //!
 //! | feature | default | gives |
 //! |---|---|---|
-//! | `openai` | yes | [`openai`]: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang) |
+//! | `openai` | yes | [`openai`]: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang) and Azure OpenAI (`OpenAiClient::azure`) |
+//! | `anthropic` | no | `anthropic`: the Anthropic Messages API, Claude models (`anthropic::AnthropicClient`; `ANTHROPIC_API_KEY`) |
+//! | `gemini` | no | `gemini`: the Google Gemini API (`gemini::GeminiClient`; `GEMINI_API_KEY`) |
 //! | `monty` | yes | [`monty`]: the embedded Monty interpreter, the default REPL (no Python or Docker) |
+//! | `python` | no | `python`: an OS-isolated CPython subprocess REPL (`python::PythonReplFactory`; needs `python3` on Linux) |
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -31,6 +34,7 @@
 
 mod builder;
 mod context;
+pub mod trajectory;
 
 use std::sync::Arc;
 
@@ -39,7 +43,7 @@ pub use context::Context;
 pub use rlm_core as core;
 pub use rlm_core::{
     CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory,
-    ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, Usage,
+    ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SubcallKind, Usage,
 };
 pub use rlm_limits as limits;
 pub use rlm_limits::{
@@ -51,8 +55,17 @@ pub use rlm_runner::{RunResult as Completion, RunnerConfig};
 #[cfg(feature = "openai")]
 pub use rlm_openai as openai;
 
+#[cfg(feature = "anthropic")]
+pub use rlm_anthropic as anthropic;
+
+#[cfg(feature = "gemini")]
+pub use rlm_gemini as gemini;
+
 #[cfg(feature = "monty")]
 pub use rlm_repl_monty as monty;
+
+#[cfg(feature = "python")]
+pub use rlm_repl_python as python;
 
 /// A configured Recursive Language Model. Cheap to clone; each completion is independent.
 #[derive(Debug, Clone)]
@@ -70,6 +83,9 @@ pub enum RlmError {
     /// No REPL backend: enable the `monty` feature or call [`RlmBuilder::repl`].
     #[error("no REPL backend: enable the `monty` feature or set one with RlmBuilder::repl")]
     NoRepl,
+    /// The trajectory's header could not be written.
+    #[error("cannot write the trajectory: {0}")]
+    Trajectory(#[source] std::io::Error),
     /// The run failed (a refused key, an unreachable endpoint, a broken REPL); what it had so
     /// far is in `completion`.
     #[error("run failed: {message}")]
@@ -104,6 +120,23 @@ impl Rlm {
                 message,
                 completion: Box::new(result),
             });
+        }
+        Ok(result)
+    }
+
+    /// Like [`Rlm::completion`], but `stop` cancels the whole run when it completes (Ctrl-C, a
+    /// cancellation token): in-flight calls and child runs are dropped and the completion's
+    /// outcome is `cancelled`, with the usage so far.
+    pub async fn completion_until(
+        &self,
+        context: impl Into<Context>,
+        query: &str,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<Completion, RlmError> {
+        let result = self.runner.run_until(context.into().into_value(), query, stop).await;
+        if result.outcome == RunOutcomeKind::Failed {
+            let message = result.error.clone().unwrap_or_else(|| "unknown error".into());
+            return Err(RlmError::Failed { message, completion: Box::new(result) });
         }
         Ok(result)
     }

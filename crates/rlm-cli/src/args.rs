@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Answer a query over a context file; the answer alone goes to stdout.
     Run(Box<RunArgs>),
+    /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
+    /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
+    View(crate::view::ViewArgs),
 }
 
 /// The LLM provider.
@@ -26,6 +29,13 @@ pub enum Command {
 pub enum Provider {
     /// Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang).
     Openai,
+    /// The Anthropic Messages API (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL).
+    Anthropic,
+    /// The Google Gemini API (GEMINI_API_KEY, GEMINI_BASE_URL).
+    Gemini,
+    /// An Azure OpenAI deployment: the model is the deployment name (AZURE_OPENAI_API_KEY,
+    /// AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION).
+    Azure,
 }
 
 /// The REPL sandbox.
@@ -33,6 +43,8 @@ pub enum Provider {
 pub enum Sandbox {
     /// The embedded Monty interpreter (no Python or Docker needed).
     Monty,
+    /// A CPython subprocess confined by the OS (needs python3; strongest when run as root).
+    Python,
 }
 
 /// `rlm run`.
@@ -44,16 +56,20 @@ pub struct RunArgs {
     /// The question to answer about the context.
     #[arg(long, short = 'q')]
     pub query: String,
-    /// The root model.
+    /// The root model: `provider:model` (providers openai, anthropic, gemini, azure; e.g.
+    /// `anthropic:claude-sonnet-4-5`) or a model name of the `--provider` (`llama3.1:8b` stays
+    /// a model name: only a known provider before the colon counts).
     #[arg(long, short = 'm', env = "RLM_MODEL")]
     pub model: String,
-    /// The model for `llm_query` sub-calls (default: the root model).
+    /// The model for `llm_query` sub-calls, `provider:model` or a name (default: the root model).
     #[arg(long, value_name = "MODEL")]
     pub sub_model: Option<String>,
-    /// The endpoint's base URL (default: $OPENAI_BASE_URL, then `https://api.openai.com/v1`).
+    /// The base URL of the root model's provider (default: its variable, such as
+    /// $OPENAI_BASE_URL, then its public endpoint); it applies to the sub model too when both
+    /// use the same provider.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The provider.
+    /// The provider of model names without a `provider:` prefix.
     #[arg(long, value_enum, default_value = "openai")]
     pub provider: Provider,
     /// The REPL sandbox.
@@ -104,9 +120,12 @@ pub struct RunArgs {
     /// Characters of each block's output shown to the model.
     #[arg(long, default_value_t = 20_000)]
     pub observation_limit: usize,
-    /// Sampling temperature.
+    /// Sampling temperature (root turns; sub-calls too unless --sub-temperature is given).
     #[arg(long)]
     pub temperature: Option<f32>,
+    /// Sampling temperature of `llm_query` sub-calls to the sub model.
+    #[arg(long)]
+    pub sub_temperature: Option<f32>,
     /// Deadline of one LLM call including its retries, in seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_secs)]
     pub request_timeout: Option<Duration>,
@@ -116,9 +135,14 @@ pub struct RunArgs {
     /// A file whose text replaces the built-in system prompt.
     #[arg(long, value_name = "FILE")]
     pub system_prompt_file: Option<PathBuf>,
-    /// Write every run event as a JSON line to this file.
+    /// Write the trajectory (every event, with conversations, code and output) to this JSON
+    /// Lines file as the run goes; read it with `rlm view FILE`.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Put prompts, replies and code into the `tracing` logs (`RUST_LOG=debug`); off by
+    /// default because logs may leave the machine.
+    #[arg(long)]
+    pub log_content: bool,
     /// Print one JSON object (answer, outcome, usage, limits hit, timings) instead of the answer.
     #[arg(long)]
     pub json: bool,

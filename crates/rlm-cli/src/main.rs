@@ -22,7 +22,11 @@
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 
 mod args;
+mod live;
+mod models;
 mod progress;
+mod trace;
+mod view;
 
 use std::io::Read;
 use std::path::Path;
@@ -30,11 +34,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rlm::openai::OpenAiClient;
 use rlm::{Completion, LlmError, Rlm, RlmError, RunOutcomeKind};
 
-use crate::args::{Cli, Command, RunArgs};
-use crate::progress::{Progress, TraceFile};
+use crate::args::{Cli, Command, RunArgs, Sandbox};
+use crate::progress::Reporter;
 
 /// A failure with its exit code and a one-line message saying what to do.
 struct Failure {
@@ -59,6 +62,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
+        // One line per closed span (run, iteration, LLM call, REPL execution) with its fields
+        // and timings, for whichever spans RUST_LOG enables.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,7 +77,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let Command::Run(args) = cli.command;
+    let args = match cli.command {
+        Command::Run(args) => args,
+        Command::View(args) => {
+            return match view::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => {
+                    eprintln!("error: {}", failure.message);
+                    ExitCode::from(failure.code)
+                }
+            };
+        }
+    };
     match runtime.block_on(run(*args)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -91,9 +109,9 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?),
         None => None,
     };
-    let root = Arc::new(client(&args, &args.model)?);
-    let endpoint = root.endpoint().to_string();
-    let mut builder = Rlm::builder(root)
+    let models = models::Models::from_args(&args)?;
+    let endpoint = models.root.endpoint.clone();
+    let mut builder = Rlm::builder(models.root.model.clone())
         .max_depth(args.max_depth)
         .max_iterations(args.max_iterations)
         .max_batch_workers(args.max_batch_workers)
@@ -109,39 +127,63 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         .max_errors(args.max_errors)
         .execution_timeout(args.execution_timeout)
         .observation_limit(args.observation_limit)
-        .temperature(args.temperature);
-    if let Some(sub) = &args.sub_model {
-        builder = builder.sub_model(Arc::new(client(&args, sub)?));
+        .temperature(args.temperature)
+        .sub_temperature(args.sub_temperature);
+    if let Some(sub) = &models.sub {
+        builder = builder.sub_model(sub.model.clone());
     }
     if let Some(prompt) = system_prompt {
         builder = builder.system_prompt(prompt);
     }
-    if !args.quiet {
-        builder = builder.subscribe(Arc::new(Progress));
+    let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.max_iterations));
+    if let Some(reporter) = &reporter {
+        builder = builder.subscribe(reporter.sink());
     }
     if let Some(path) = &args.trace {
-        let trace = TraceFile::create(path).map_err(|e| {
+        let writer = rlm::trajectory::TrajectoryWriter::create(path).map_err(|e| {
             Failure::new(
                 3,
                 format!("cannot create trace file {}: {e}", path.display()),
             )
         })?;
-        builder = builder.subscribe(Arc::new(trace));
+        let settings = trace::header_settings(
+            models.root.provider.name(),
+            &format!("{:?}", args.sandbox).to_lowercase(),
+            &endpoint,
+            &args.query,
+        );
+        builder = builder.trajectory_with(Arc::new(writer), settings);
+    }
+    builder = builder.trace_content(args.log_content);
+    if args.sandbox == Sandbox::Python {
+        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
     }
     let rlm = builder
         .build()
         .map_err(|e| Failure::new(2, e.to_string()))?;
 
-    let completion = tokio::select! {
-        result = rlm.completion(context, &args.query) => result,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("[rlm] cancelled");
-            return Ok(130);
+    // Ctrl-C cancels the whole tree; the result still reports what the run had done.
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
     };
+    let completion = rlm.completion_until(context, &args.query, ctrl_c).await;
+    drop(reporter); // the live tree stops before anything else is printed
+    if let Ok(done) = &completion
+        && done.outcome == RunOutcomeKind::Cancelled
+    {
+        let usage = done.total_usage();
+        eprintln!(
+            "[rlm] cancelled after {:.1}s: {} LLM calls, {} tokens",
+            done.duration.as_secs_f64(),
+            usage.calls,
+            usage.total_tokens()
+        );
+    }
     match completion {
         Ok(done) => {
-            print_result(&done, args.json);
+            print_result(&done, args.json, args.trace.as_deref());
             Ok(exit_code(done.outcome))
         }
         Err(RlmError::Failed {
@@ -149,36 +191,16 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
             completion,
         }) => {
             if args.json {
-                print_result(&completion, true);
+                print_result(&completion, true, args.trace.as_deref());
             }
             Err(explain_failure(
                 &message,
                 completion.llm_error.as_ref(),
-                &endpoint,
+                &models,
             ))
         }
         Err(e) => Err(Failure::new(1, e.to_string())),
     }
-}
-
-fn client(args: &RunArgs, model: &str) -> Result<OpenAiClient, Failure> {
-    let mut builder = OpenAiClient::builder(model).env();
-    if let Some(url) = &args.base_url {
-        builder = builder.base_url(url.clone());
-    }
-    if let Some(timeout) = args.request_timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(retries) = args.max_retries {
-        builder = builder.retry_policy(rlm::limits::RetryPolicy {
-            max_retries: retries,
-            ..Default::default()
-        });
-    }
-    builder.build().map_err(|e| match e {
-        LlmError::Config { message } => Failure::new(4, message),
-        other => Failure::new(4, other.to_string()),
-    })
 }
 
 /// Reads the context with one copy in memory: the file's bytes become the string in place.
@@ -217,24 +239,28 @@ fn read_context(path: &Path) -> Result<String, Failure> {
     }
 }
 
-fn explain_failure(message: &str, error: Option<&LlmError>, endpoint: &str) -> Failure {
+fn explain_failure(message: &str, error: Option<&LlmError>, models: &models::Models) -> Failure {
     match error {
         Some(LlmError::Connect { url, message }) => Failure::new(
             4,
             format!(
-                "could not reach {url}: {message} (is the server running? check --base-url or OPENAI_BASE_URL)"
+                "could not reach {url}: {message} (is the server running? check --base-url or {})",
+                models.provider_of(url).url_var()
             ),
         ),
         Some(LlmError::Authentication { status, .. }) => Failure::new(
             4,
             format!(
-                "{endpoint} refused the API key (HTTP {status}): set OPENAI_API_KEY to a valid key"
+                "{} refused the API key (HTTP {status}): set {} to a valid key",
+                models.who(),
+                models.key_vars()
             ),
         ),
         Some(LlmError::QuotaExhausted { .. }) => Failure::new(
             4,
             format!(
-                "{endpoint} reports the account's quota is exhausted: check your plan and billing"
+                "{} reports the account's quota is exhausted: check your plan and billing",
+                models.who()
             ),
         ),
         _ => Failure::new(1, message.to_string()),
@@ -252,7 +278,7 @@ fn exit_code(outcome: RunOutcomeKind) -> u8 {
     }
 }
 
-fn print_result(done: &Completion, json: bool) {
+fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
     if json {
         let value = serde_json::json!({
             "answer": done.answer,
@@ -264,9 +290,10 @@ fn print_result(done: &Completion, json: bool) {
             "duration_ms": done.duration.as_millis() as u64,
             "budget": done.budget,
             "child_traces": done.child_traces,
+            "trace": trace.map(|p| p.display().to_string()),
         });
         println!("{value}");
-    } else {
+    } else if !(done.answer.is_empty() && done.outcome == RunOutcomeKind::Cancelled) {
         println!("{}", done.answer);
     }
 }

@@ -1,12 +1,53 @@
-//! Event subscribers of the CLI: progress lines on stderr and the JSONL trace file.
+//! Progress on stderr: the live tree on a terminal ([`crate::live`]), one plain line per
+//! interesting event otherwise. (The trace file is the library's `TrajectoryWriter`.)
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
-use std::sync::Mutex;
+use std::io::IsTerminal;
+use std::sync::Arc;
 
 use rlm::RunEvent;
 use rlm::limits::{EventSink, SinkError};
+
+use crate::live::LiveTree;
+
+/// What watches the run: chosen once, by whether stderr is a terminal.
+pub enum Reporter {
+    /// The live tree, redrawn in place.
+    Live(Arc<LiveTree>),
+    /// Plain lines (stderr is a file or a pipe).
+    Lines(Arc<Progress>),
+}
+
+impl Reporter {
+    /// The live tree when stderr is a terminal, plain lines otherwise.
+    pub fn for_stderr(max_iterations: u32) -> Self {
+        if std::io::stderr().is_terminal() {
+            Reporter::Live(LiveTree::start(max_iterations))
+        } else {
+            Reporter::Lines(Arc::new(Progress))
+        }
+    }
+
+    /// The event sink to subscribe.
+    pub fn sink(&self) -> Arc<dyn EventSink> {
+        match self {
+            Reporter::Live(live) => live.clone(),
+            Reporter::Lines(lines) => lines.clone(),
+        }
+    }
+
+    /// Stops drawing (the live tree's last state stays on screen).
+    pub fn finish(&self) {
+        if let Reporter::Live(live) = self {
+            live.finish();
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
 
 /// Prints one short line per interesting event to stderr.
 pub struct Progress;
@@ -66,35 +107,5 @@ impl EventSink for Progress {
         };
         eprintln!("{line}");
         Ok(())
-    }
-}
-
-/// Appends every event as a JSON line, flushed per line so a killed run keeps its record.
-pub struct TraceFile {
-    out: Mutex<BufWriter<File>>,
-}
-
-impl TraceFile {
-    /// Creates (or truncates) the file.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self {
-            out: Mutex::new(BufWriter::new(File::create(path)?)),
-        })
-    }
-}
-
-impl EventSink for TraceFile {
-    fn on_event(&self, event: &RunEvent) -> Result<(), SinkError> {
-        let line = serde_json::to_string(event).map_err(|e| SinkError {
-            message: e.to_string(),
-        })?;
-        let mut out = self.out.lock().map_err(|_| SinkError {
-            message: "trace writer poisoned".into(),
-        })?;
-        writeln!(out, "{line}")
-            .and_then(|_| out.flush())
-            .map_err(|e| SinkError {
-                message: e.to_string(),
-            })
     }
 }

@@ -137,7 +137,11 @@ async fn json_output_and_trace_file() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.first().unwrap()["event"], "run_started");
+    assert_eq!(
+        lines[0]["record"], "header",
+        "a trajectory starts with its header"
+    );
+    assert_eq!(lines[1]["event"], "run_started");
     assert_eq!(lines.last().unwrap()["event"], "run_finished");
     assert_eq!(
         lines
@@ -353,7 +357,9 @@ async fn ctrl_c_cancels_the_whole_tree() {
         .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr(&out));
-    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[rlm] cancelled after"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 LLM calls"), "what it had is reported: {}", stderr(&out));
+    assert_eq!(stdout(&out), "");
     assert!(
         srv.wait_connections_closed(std::time::Duration::from_secs(2))
             .await,

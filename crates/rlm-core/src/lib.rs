@@ -44,7 +44,7 @@ mod value;
 
 pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage};
 pub use error::{LlmError, ReplError};
-pub use event::{RunEvent, RunOutcomeKind};
+pub use event::{RunEvent, RunOutcomeKind, SubcallKind};
 pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use repl::{

@@ -124,6 +124,7 @@ impl EventSink for SubcallCallbacks {
                 depth,
                 model,
                 prompt_preview,
+                ..
             } => {
                 if let Some(f) = &self.on_start {
                     f(*depth, model, prompt_preview);
@@ -134,6 +135,7 @@ impl EventSink for SubcallCallbacks {
                 model,
                 duration,
                 error,
+                ..
             } => {
                 if let Some(f) = &self.on_complete {
                     f(*depth, model, *duration, error.as_deref());
@@ -180,15 +182,27 @@ mod tests {
                 }),
         ));
         subs.emit(&RunEvent::SubcallStarted {
+            run_id: 1,
+            call_id: 2,
+            kind: rlm_core::SubcallKind::Llm,
+            child_run_id: None,
+            iteration: 1,
+            block: 0,
             depth: 1,
             model: "default".into(),
             prompt_preview: "hi".into(),
+            prompt: None,
         });
         subs.emit(&RunEvent::SubcallCompleted {
+            run_id: 1,
+            call_id: 2,
+            child_run_id: None,
             depth: 1,
             model: "default".into(),
             duration: Duration::from_millis(5),
             error: Some("boom".into()),
+            usage: None,
+            response: None,
         });
         assert_eq!(
             *seen.lock().unwrap(),

@@ -1,17 +1,17 @@
-//! The client builder: endpoint, key, retry policy, timeouts and extra headers, validated once
-//! in [`OpenAiClientBuilder::build`].
+//! The client builder: endpoint, key, retry policy, timeouts and extra headers (and the Azure
+//! OpenAI deployment settings), validated once in [`OpenAiClientBuilder::build`].
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use rlm_core::LlmError;
 use rlm_limits::RetryPolicy;
+use rlm_limits::http_retry::{self, SleepFn};
+pub use rlm_limits::redact::ApiKey;
 
-use crate::client::{OpenAiClient, SleepFn};
+use crate::client::OpenAiClient;
 use crate::codec::MaxTokensField;
 
 /// The endpoint used when neither code nor `OPENAI_BASE_URL` names one.
@@ -22,43 +22,14 @@ pub const API_KEY_ENV: &str = "OPENAI_API_KEY";
 pub const BASE_URL_ENV: &str = "OPENAI_BASE_URL";
 /// Default time allowed to open a connection (as the official SDKs).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Environment variable holding the Azure OpenAI key (sent as `api-key`).
+pub const AZURE_API_KEY_ENV: &str = "AZURE_OPENAI_API_KEY";
+/// Environment variable holding the Azure OpenAI endpoint (`https://RESOURCE.openai.azure.com`).
+pub const AZURE_ENDPOINT_ENV: &str = "AZURE_OPENAI_ENDPOINT";
+/// Environment variable holding the Azure OpenAI `api-version`.
+pub const API_VERSION_ENV: &str = "OPENAI_API_VERSION";
 
 const OPENAI_HOST: &str = "api.openai.com";
-
-/// An API key. It is sent only as `Authorization: Bearer ...` and never shown: `Debug` prints
-/// `ApiKey(***)` and there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
-    }
-
-    /// The key itself, for the one place that must send it.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
-
-impl From<String> for ApiKey {
-    fn from(key: String) -> Self {
-        Self(key)
-    }
-}
-
-impl From<&str> for ApiKey {
-    fn from(key: &str) -> Self {
-        Self(key.to_string())
-    }
-}
 
 /// Builds an [`OpenAiClient`]. Values set in code win over the environment, whatever the order
 /// of the calls.
@@ -93,6 +64,10 @@ pub struct OpenAiClientBuilder {
     headers: Vec<(String, String)>,
     max_tokens_field: MaxTokensField,
     sleep: Option<SleepFn>,
+    /// Azure OpenAI: the model is a deployment name, the key goes in `api-key`.
+    azure: bool,
+    api_version: Option<String>,
+    env_api_version: Option<String>,
 }
 
 impl fmt::Debug for OpenAiClientBuilder {
@@ -110,6 +85,8 @@ impl fmt::Debug for OpenAiClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("headers", &header_names)
             .field("max_tokens_field", &self.max_tokens_field)
+            .field("azure", &self.azure)
+            .field("api_version", &self.api_version)
             .finish()
     }
 }
@@ -134,24 +111,45 @@ impl OpenAiClientBuilder {
             headers: Vec::new(),
             max_tokens_field: MaxTokensField::default(),
             sleep: None,
+            azure: false,
+            api_version: None,
+            env_api_version: None,
         }
     }
 
+    /// A builder for an Azure OpenAI `deployment` (see [`OpenAiClient::azure`]).
+    pub(crate) fn new_azure(deployment: impl Into<String>) -> Self {
+        Self {
+            azure: true,
+            ..Self::new(deployment)
+        }
+    }
+
+    /// The `api-version` query parameter, required by Azure OpenAI (for example
+    /// `2024-10-21`); sent with every request.
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = Some(version.into());
+        self
+    }
+
     /// The OpenAI-compatible base URL, such as `https://openrouter.ai/api/v1` or
-    /// `http://localhost:8000/v1`; requests go to `{base_url}/chat/completions`.
+    /// `http://localhost:8000/v1`; requests go to `{base_url}/chat/completions`. For Azure
+    /// OpenAI this is the resource endpoint (`https://RESOURCE.openai.azure.com`); requests go
+    /// to `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = Some(base_url.into());
         self
     }
 
-    /// The API key, sent as `Authorization: Bearer <key>`.
+    /// The API key, sent as `Authorization: Bearer <key>` (as `api-key: <key>` to Azure).
     pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
     /// Reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` from the process environment, as fallbacks
-    /// for values not set in code.
+    /// for values not set in code. For Azure: `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_ENDPOINT`
+    /// and `OPENAI_API_VERSION`.
     pub fn env(self) -> Self {
         self.env_with(|name| std::env::var(name).ok())
     }
@@ -164,8 +162,14 @@ impl OpenAiClientBuilder {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        self.env_api_key = get(API_KEY_ENV).map(ApiKey::from);
-        self.env_base_url = get(BASE_URL_ENV);
+        let (key_var, url_var) = if self.azure {
+            (AZURE_API_KEY_ENV, AZURE_ENDPOINT_ENV)
+        } else {
+            (API_KEY_ENV, BASE_URL_ENV)
+        };
+        self.env_api_key = get(key_var).map(ApiKey::from);
+        self.env_base_url = get(url_var);
+        self.env_api_version = get(API_VERSION_ENV);
         self
     }
 
@@ -209,9 +213,7 @@ impl OpenAiClientBuilder {
         F: Fn(Duration) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let sleep: SleepFn =
-            Arc::new(move |d| Box::pin(sleep(d)) as Pin<Box<dyn Future<Output = ()> + Send>>);
-        self.sleep = Some(sleep);
+        self.sleep = Some(http_retry::sleep_fn(sleep));
         self
     }
 
@@ -220,48 +222,84 @@ impl OpenAiClientBuilder {
     /// Fails with [`LlmError::Config`] when the model name is empty, the base URL is not an
     /// `http`/`https` URL, a header is invalid, or the endpoint is `api.openai.com` and no key was
     /// given (set `OPENAI_API_KEY`). Other endpoints may go without a key (Ollama, vLLM, ...).
+    /// Azure needs an endpoint (`AZURE_OPENAI_ENDPOINT`), an `api-version`
+    /// (`OPENAI_API_VERSION`) and a key (`AZURE_OPENAI_API_KEY`, or your own `api-key` or
+    /// `Authorization` header).
     pub fn build(self) -> Result<OpenAiClient, LlmError> {
         if self.model.trim().is_empty() {
             return Err(config("the model name is empty"));
         }
-        let base = self
-            .base_url
-            .or(self.env_base_url)
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let mut endpoint = reqwest::Url::parse(base.trim()).map_err(|e| {
-            config(format!(
-                "invalid base URL (set OPENAI_BASE_URL or base_url): {e}"
-            ))
-        })?;
+        let (url_var, key_var) = if self.azure {
+            (AZURE_ENDPOINT_ENV, AZURE_API_KEY_ENV)
+        } else {
+            (BASE_URL_ENV, API_KEY_ENV)
+        };
+        let base = match self.base_url.or(self.env_base_url) {
+            Some(base) => base,
+            None if self.azure => {
+                return Err(config(format!(
+                    "no Azure OpenAI endpoint: set {AZURE_ENDPOINT_ENV} or pass one with base_url(..)"
+                )));
+            }
+            None => DEFAULT_BASE_URL.to_string(),
+        };
+        let mut endpoint = reqwest::Url::parse(base.trim())
+            .map_err(|e| config(format!("invalid base URL (set {url_var} or base_url): {e}")))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.cannot_be_a_base() {
             return Err(config(format!(
                 "base URL must be http or https, got scheme {:?}",
                 endpoint.scheme()
             )));
         }
-        endpoint
-            .path_segments_mut()
-            .map_err(|()| config("base URL cannot take a path"))?
-            .pop_if_empty()
-            .extend(["chat", "completions"]);
-        let api_key = self
-            .api_key
-            .or(self.env_api_key)
-            .filter(|k| !k.expose_secret().trim().is_empty());
+        let api_version = self
+            .api_version
+            .or(self.env_api_version)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if self.azure && api_version.is_none() {
+            return Err(config(format!(
+                "no Azure OpenAI api-version: set {API_VERSION_ENV} (for example 2024-10-21) or pass one with api_version(..)"
+            )));
+        }
+        if let Some(version) = &api_version {
+            endpoint
+                .query_pairs_mut()
+                .append_pair("api-version", version);
+        }
+        let base = endpoint.clone();
+        let azure_deployment = self.azure.then(|| self.model.trim().to_string());
+        crate::client::set_path(&mut endpoint, azure_deployment.as_deref())?;
+        let api_key = self.api_key.or(self.env_api_key).filter(|k| !k.is_blank());
+        let has_auth_header = self.headers.iter().any(|(n, _)| {
+            let n = n.trim();
+            n.eq_ignore_ascii_case("api-key") || n.eq_ignore_ascii_case("authorization")
+        });
+        if api_key.is_none() && self.azure && !has_auth_header {
+            return Err(config(format!(
+                "no API key for Azure OpenAI: set {key_var} or pass one with api_key(..)"
+            )));
+        }
         if api_key.is_none() && endpoint.host_str() == Some(OPENAI_HOST) {
             return Err(config(format!(
-                "no API key for {OPENAI_HOST}: set OPENAI_API_KEY or pass one with api_key(..)"
+                "no API key for {OPENAI_HOST}: set {key_var} or pass one with api_key(..)"
             )));
         }
 
         let mut headers = HeaderMap::new();
         if let Some(key) = &api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
-                .map_err(|_| {
-                    config("the API key contains characters not allowed in an HTTP header")
-                })?;
+            let (name, text) = if self.azure {
+                (
+                    HeaderName::from_static("api-key"),
+                    key.expose_secret().to_string(),
+                )
+            } else {
+                (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
+            };
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                config("the API key contains characters not allowed in an HTTP header")
+            })?;
             value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(name, value);
         }
         for (name, value) in &self.headers {
             let name = HeaderName::from_bytes(name.trim().as_bytes())
@@ -284,16 +322,23 @@ impl OpenAiClientBuilder {
         if let Some(timeout) = self.timeout {
             retry.call_timeout = Some(timeout);
         }
-        let extra_header_names = self.headers.into_iter().map(|(n, _)| n).collect();
+        let (extra_header_names, extra_secrets) = self
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n, v.trim().to_string()))
+            .unzip();
         Ok(OpenAiClient::from_parts(crate::client::Parts {
             model: self.model,
+            base,
             endpoint,
             api_key,
             extra_header_names,
+            extra_secrets,
             retry,
             max_tokens_field: self.max_tokens_field,
             http,
             sleep: self.sleep,
+            azure: self.azure,
         }))
     }
 }

@@ -4,33 +4,9 @@
 use std::time::Duration;
 
 use rlm_core::LlmError;
+pub use rlm_limits::http_retry::{is_retryable_status, mentions_context_length};
+pub use rlm_limits::redact::{MAX_BODY_SNIPPET, snippet, snippet_bytes};
 use serde_json::Value;
-
-/// Most bytes of a response body kept in an error (cut at a character boundary).
-pub const MAX_BODY_SNIPPET: usize = 2048;
-
-/// Phrases (lower-case) by which servers say the prompt does not fit the context window:
-/// OpenAI's `context_length_exceeded` code, vLLM's "maximum context length is N tokens",
-/// Anthropic-style "prompt is too long", llama.cpp's `exceed_context_size_error`.
-const CONTEXT_LENGTH_MARKERS: &[&str] = &[
-    "maximum context length",
-    "context_length_exceeded",
-    "prompt is too long",
-    "exceeds the context window",
-    "exceed_context_size",
-    "exceeds the available context size",
-];
-
-/// The start of `body`, at most [`MAX_BODY_SNIPPET`] bytes, cut at a character boundary.
-pub fn snippet(body: &str) -> String {
-    body[..body.floor_char_boundary(MAX_BODY_SNIPPET)].to_string()
-}
-
-/// [`snippet`] of bytes that may not be UTF-8 (invalid sequences are replaced).
-pub fn snippet_bytes(body: &[u8]) -> String {
-    let head = &body[..body.len().min(MAX_BODY_SNIPPET + 4)];
-    snippet(&String::from_utf8_lossy(head))
-}
 
 /// The fields of an error object, from either shape servers use:
 /// `{"error": {"message", "type", "code"}}` (OpenAI, OpenRouter, Ollama) or
@@ -90,17 +66,11 @@ impl ErrorInfo {
             .flatten()
             .any(|s| s == "insufficient_quota")
     }
-}
 
-/// Whether a response with this status is worth retrying: 408, 409, 429 and every 5xx.
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || status >= 500
-}
-
-/// Whether an error message says the prompt exceeded the model's context window.
-pub fn mentions_context_length(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    CONTEXT_LENGTH_MARKERS.iter().any(|m| lower.contains(m))
+    /// Azure OpenAI's refusal of a prompt by its content filter (`code: content_filter`).
+    fn is_content_filter(&self) -> bool {
+        self.code.as_deref() == Some("content_filter")
+    }
 }
 
 /// Classifies an unsuccessful response (`body` as received, cut here to
@@ -110,6 +80,8 @@ pub fn mentions_context_length(text: &str) -> bool {
 /// - 429 whose error `type` or `code` is `insufficient_quota`: [`LlmError::QuotaExhausted`];
 /// - a 4xx (other than 408, 409, 429) whose text mentions the context length:
 ///   [`LlmError::ContextLengthExceeded`];
+/// - a 400 whose error `code` is `content_filter` (Azure OpenAI refusing the prompt):
+///   [`LlmError::ContentFilter`];
 /// - anything else: [`LlmError::Http`] with `retry_after`.
 pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -> LlmError {
     let info = serde_json::from_str::<Value>(body)
@@ -130,6 +102,7 @@ pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -
         400..=499 if !is_retryable_status(status) && mentions_context_length(body) => {
             LlmError::ContextLengthExceeded { body: body_snippet }
         }
+        400 if info.as_ref().is_some_and(ErrorInfo::is_content_filter) => LlmError::ContentFilter,
         _ => LlmError::Http {
             status,
             body: body_snippet,

@@ -224,6 +224,81 @@ fn http_200_is_not_yet_success() {
 }
 
 #[test]
+fn reasoning_content_stays_out_of_the_text_and_missing_usage_is_zero() {
+    let cases: Vec<(&str, CompletionResponse)> = vec![
+        (
+            "deepseek_reasoner.json",
+            CompletionResponse {
+                model: "deepseek-reasoner".into(),
+                text: "FINAL(9.8)".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(40, 186, 0, None),
+            },
+        ),
+        (
+            "vllm_reasoning.json",
+            CompletionResponse {
+                model: "Qwen/QwQ-32B".into(),
+                text: "```repl\nprint(context.count('\\n'))\n```".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(120, 40, 0, None),
+            },
+        ),
+        (
+            "no_usage.json",
+            CompletionResponse {
+                model: "local-gguf".into(),
+                text: "The answer is 42.".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(0, 0, 0, None),
+            },
+        ),
+        (
+            "usage_null.json",
+            CompletionResponse {
+                model: "gateway-model".into(),
+                text: "ok".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(0, 0, 0, None),
+            },
+        ),
+        (
+            "azure_chat.json",
+            CompletionResponse {
+                model: "gpt-4o-2024-11-20".into(),
+                text: "FINAL(\"Paris\")".into(),
+                finish_reason: FinishReason::Stop,
+                usage: usage(1500, 6, 1024, None),
+            },
+        ),
+    ];
+    for (name, expected) in cases {
+        assert_eq!(decode(name).unwrap(), expected, "{name}");
+    }
+    // Thinking that ran out of tokens is a truncation; thinking with no answer is empty.
+    assert!(matches!(
+        decode("reasoning_cut_off.json").unwrap_err(),
+        LlmError::Truncated { .. }
+    ));
+    assert_eq!(
+        decode("reasoning_only_stop.json").unwrap_err(),
+        LlmError::EmptyCompletion {
+            finish_reason: "stop".into()
+        }
+    );
+}
+
+#[test]
+fn azure_content_filter_refusal_is_typed() {
+    let body =
+        std::fs::read_to_string(fixture_path("responses/azure_content_filter_400.json")).unwrap();
+    assert_eq!(
+        rlm_openai::error_body::classify_status(400, &body, None),
+        LlmError::ContentFilter
+    );
+}
+
+#[test]
 fn odd_bodies_never_panic_and_are_typed() {
     let huge_html = format!("<html>{}</html>", "x".repeat(10_000));
     let cases: &[&[u8]] = &[

@@ -29,11 +29,21 @@ pub struct RunnerConfig {
     pub prices: PriceTable,
     /// Sampling temperature sent with every call (`None`: the provider's default).
     pub temperature: Option<f32>,
+    /// Sampling temperature of plain sub-calls (`llm_query`, and `rlm_query` at the depth
+    /// limit), which go to the sub-model (`None`: the same as `temperature`).
+    pub sub_temperature: Option<f32>,
     /// `max_tokens` sent with every call (`None`: the provider's default).
     pub max_output_tokens: Option<u32>,
     /// Child prompts up to this many characters are also given to the child as its query;
     /// longer ones are only its `context`, and the child is told to read the task from there.
     pub child_query_chars: usize,
+    /// Put the conversation, code, output, sub-call prompts and answers into the run's events
+    /// (for trajectories). Off by default: nobody listening means nothing copied.
+    pub record_content: bool,
+    /// Record prompts, replies and code in `tracing` events (`debug` level, inside the
+    /// `gen_ai.chat` and `rlm.repl.execute` spans). Off by default: logs may be shipped off the
+    /// machine, and prompts can hold private data.
+    pub trace_content: bool,
 }
 
 impl Default for RunnerConfig {
@@ -47,8 +57,11 @@ impl Default for RunnerConfig {
             sub_call_chars: 100_000,
             prices: PriceTable::default(),
             temperature: None,
+            sub_temperature: None,
             max_output_tokens: None,
             child_query_chars: 4_000,
+            record_content: false,
+            trace_content: false,
         }
     }
 }
@@ -73,8 +86,14 @@ impl RunnerConfig {
 ///
 /// Routing: the root turns of every run (root and child RLMs) use the root model; `llm_query`
 /// uses the sub-model, or the root model when there is none. `model="name"` picks a named
-/// model when one is registered under that name, and otherwise sends the name as the request's
-/// model to the sub-model's provider (an OpenAI-compatible server serves many models).
+/// model when one is registered under that name. The names of the root and sub models select
+/// them too.
+///
+/// A name that selects nothing: when named models are registered, the sub-call returns
+/// `Error: unknown model 'x'; registered models: [a, b]` to the code (a typo must not silently
+/// go to the default model). When none are registered, the name is sent as the request's
+/// model to the sub-model's provider (an OpenAI-compatible server serves many models), and its
+/// usage is booked under that name.
 #[derive(Clone)]
 pub struct Models {
     root: Arc<dyn LanguageModel>,
@@ -100,7 +119,31 @@ impl fmt::Debug for Models {
 pub(crate) struct Route {
     pub model: Arc<dyn LanguageModel>,
     pub name_override: Option<String>,
+    /// A plain sub-call: the sub-model's sampling (`sub_temperature`) applies.
+    pub sub_call: bool,
 }
+
+/// A `model="name"` that selects no model while named models are registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownModel {
+    /// The name asked for.
+    pub name: String,
+    /// Every name that selects a model (registered names, root and sub model), sorted.
+    pub registered: Vec<String>,
+}
+
+impl fmt::Display for UnknownModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown model '{}'; registered models: [{}]",
+            self.name,
+            self.registered.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownModel {}
 
 impl Route {
     /// The name usage is booked under.
@@ -138,37 +181,77 @@ impl Models {
         self.root.model_name()
     }
 
-    pub(crate) fn root_route(&self, requested: Option<&str>) -> Route {
-        self.route(self.root.clone(), requested)
+    /// The sub-model's name, when one is set.
+    pub fn sub_name(&self) -> Option<&str> {
+        self.sub.as_ref().map(|m| m.model_name())
     }
 
-    pub(crate) fn sub_route(&self, requested: Option<&str>) -> Route {
+    /// The names `model="name"` selects.
+    pub fn named_names(&self) -> Vec<&str> {
+        self.named.keys().map(String::as_str).collect()
+    }
+
+    /// The model of a run's own turns. An unknown name falls back to the root model: the host
+    /// refuses unknown names ([`Models::check_root`]) before it starts a child.
+    pub(crate) fn root_route(&self, requested: Option<&str>) -> Route {
+        self.route(self.root.clone(), requested, false)
+            .unwrap_or_else(|_| Route {
+                model: self.root.clone(),
+                name_override: None,
+                sub_call: false,
+            })
+    }
+
+    /// Whether a child RLM may be started with this `model=` name.
+    pub(crate) fn check_root(&self, requested: Option<&str>) -> Result<(), UnknownModel> {
+        self.route(self.root.clone(), requested, false).map(drop)
+    }
+
+    /// The model of a plain sub-call.
+    pub(crate) fn sub_route(&self, requested: Option<&str>) -> Result<Route, UnknownModel> {
         self.route(
             self.sub.clone().unwrap_or_else(|| self.root.clone()),
             requested,
+            true,
         )
     }
 
-    fn route(&self, default: Arc<dyn LanguageModel>, requested: Option<&str>) -> Route {
-        match requested {
-            Some(name) => match self.named.get(name) {
-                Some(model) => Route {
-                    model: model.clone(),
-                    name_override: None,
-                },
-                None if name == default.model_name() => Route {
-                    model: default,
-                    name_override: None,
-                },
-                None => Route {
-                    model: default,
-                    name_override: Some(name.to_string()),
-                },
-            },
-            None => Route {
-                model: default,
-                name_override: None,
-            },
+    fn route(
+        &self,
+        default: Arc<dyn LanguageModel>,
+        requested: Option<&str>,
+        sub_call: bool,
+    ) -> Result<Route, UnknownModel> {
+        let to = |model: &Arc<dyn LanguageModel>, name_override: Option<String>| Route {
+            model: model.clone(),
+            name_override,
+            sub_call,
+        };
+        let Some(name) = requested else {
+            return Ok(to(&default, None));
+        };
+        if let Some(model) = self.named.get(name) {
+            return Ok(to(model, None));
         }
+        if name == default.model_name() {
+            return Ok(to(&default, None));
+        }
+        if self.named.is_empty() {
+            return Ok(to(&default, Some(name.to_string())));
+        }
+        let own = std::iter::once(&self.root).chain(self.sub.as_ref());
+        if let Some(model) = own.clone().find(|m| m.model_name() == name) {
+            return Ok(to(model, None));
+        }
+        let registered: std::collections::BTreeSet<String> = self
+            .named
+            .keys()
+            .cloned()
+            .chain(own.map(|m| m.model_name().to_string()))
+            .collect();
+        Err(UnknownModel {
+            name: name.to_string(),
+            registered: registered.into_iter().collect(),
+        })
     }
 }

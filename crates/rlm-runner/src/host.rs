@@ -2,36 +2,84 @@
 //! plain LLM sub-calls (`llm_query`, `llm_query_batched`) and child RLMs (`rlm_query`,
 //! `rlm_query_batched`), with every `BackendLimits` field enforced.
 
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use rlm_core::{HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, RunOutcomeKind};
+use rlm_core::{
+    HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, RunOutcomeKind, SubcallKind,
+};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 
-use crate::observe::truncate_head;
-use crate::run::{RunOutput, run_tree};
-use crate::tree::{CallFailure, Tree, secs};
+use crate::observe::{truncate_head, truncate_middle};
+use crate::run::{RunIds, RunOutput, run_tree};
+use crate::tree::{CallFailure, Tree, next_id, secs};
 
 const PREVIEW_CHARS: usize = 80;
 
 /// Answers the sub-calls of one run at `depth`.
 pub(crate) struct SubcallHost {
     tree: Arc<Tree>,
+    run_id: u64,
     depth: u32,
     deadline: Deadline,
     traces: Mutex<Vec<ChildTrace>>,
+    /// The caller's iteration and block, for the events of the sub-calls it makes.
+    iteration: AtomicU32,
+    block: AtomicUsize,
 }
 
 impl SubcallHost {
-    pub fn new(tree: Arc<Tree>, depth: u32, deadline: Deadline) -> Self {
+    pub fn new(tree: Arc<Tree>, run_id: u64, depth: u32, deadline: Deadline) -> Self {
         Self {
             tree,
+            run_id,
             depth,
             deadline,
             traces: Mutex::new(Vec::new()),
+            iteration: AtomicU32::new(0),
+            block: AtomicUsize::new(0),
         }
+    }
+
+    /// Where the calling run is: the code about to run is block `block` of `iteration`.
+    pub fn set_position(&self, iteration: u32, block: usize) {
+        self.iteration.store(iteration, Ordering::Relaxed);
+        self.block.store(block, Ordering::Relaxed);
+    }
+
+    /// `SubcallStarted` for a call made now.
+    fn started_event(
+        &self,
+        call_id: u64,
+        kind: SubcallKind,
+        child_run_id: Option<u64>,
+        model: &str,
+        prompt: &str,
+    ) -> RunEvent {
+        let record = self.tree.config.record_content;
+        RunEvent::SubcallStarted {
+            run_id: self.run_id,
+            call_id,
+            kind,
+            child_run_id,
+            iteration: self.iteration.load(Ordering::Relaxed),
+            block: self.block.load(Ordering::Relaxed),
+            depth: self.depth + 1,
+            model: model.to_string(),
+            prompt_preview: preview(prompt, PREVIEW_CHARS),
+            prompt: record.then(|| truncate_middle(prompt, self.tree.config.observation_limit)),
+        }
+    }
+
+    /// The recorded copy of a result (content recording only).
+    fn recorded(&self, text: &str) -> Option<String> {
+        self.tree
+            .config
+            .record_content
+            .then(|| truncate_middle(text, self.tree.config.observation_limit))
     }
 
     /// The traces of the children this run spawned, in completion order.
@@ -52,35 +100,43 @@ impl SubcallHost {
         if self.tree.config.backend.max_depth == 0 {
             return Self::disabled();
         }
-        let route = self.tree.models.sub_route(model.as_deref());
+        let route = match self.tree.models.sub_route(model.as_deref()) {
+            Ok(route) => route,
+            Err(unknown) => return format!("Error: {unknown}"),
+        };
         let label = model.clone().unwrap_or_else(|| "default".to_string());
         let depth = self.depth + 1;
-        self.tree.emit(RunEvent::SubcallStarted {
-            depth,
-            model: label.clone(),
-            prompt_preview: preview(&prompt, PREVIEW_CHARS),
-        });
+        let call_id = next_id();
+        self.tree
+            .emit(self.started_event(call_id, SubcallKind::Llm, None, &label, &prompt));
         let started = Instant::now();
         let result = self
             .tree
             .call_model(&route, vec![Message::user(prompt)], self.deadline)
             .await;
-        let (text, error) = match result {
-            Ok(response) => (self.truncate(response.text), None),
+        let (text, error, usage) = match result {
+            Ok(response) => (self.truncate(response.text), None, Some(response.usage)),
             Err(CallFailure::Deadline) => (
                 "Error: LLM query failed - run deadline reached".to_string(),
                 Some("deadline reached".to_string()),
+                None,
             ),
             Err(CallFailure::Llm(e)) => (
                 format!("Error: LLM query failed - {e}"),
                 Some(e.to_string()),
+                None,
             ),
         };
         self.tree.emit(RunEvent::SubcallCompleted {
+            run_id: self.run_id,
+            call_id,
+            child_run_id: None,
             depth,
             model: label,
             duration: started.elapsed(),
             error,
+            usage,
+            response: self.recorded(&text),
         });
         text
     }
@@ -105,16 +161,27 @@ impl SubcallHost {
         if next_depth >= backend.max_depth {
             return self.query(prompt, model).await;
         }
+        if let Err(unknown) = self.tree.models.check_root(model.as_deref()) {
+            return format!("Error: {unknown}");
+        }
         if let Err(e) = self.tree.budget.reserve_child() {
             return format!("Error: {e}");
         }
         let label = model.clone().unwrap_or_else(|| "default".to_string());
         let prompt_preview = preview(&prompt, PREVIEW_CHARS);
-        self.tree.emit(RunEvent::SubcallStarted {
-            depth: next_depth,
-            model: label.clone(),
-            prompt_preview: prompt_preview.clone(),
-        });
+        let call_id = next_id();
+        let ids = RunIds {
+            run_id: next_id(),
+            parent_run_id: Some(self.run_id),
+            call_id: Some(call_id),
+        };
+        self.tree.emit(self.started_event(
+            call_id,
+            SubcallKind::Rlm,
+            Some(ids.run_id),
+            &label,
+            &prompt,
+        ));
         let started = Instant::now();
         let deadline = self.deadline.child(backend.per_child_timeout);
         let query = if prompt.chars().count() <= self.tree.config.child_query_chars {
@@ -126,6 +193,7 @@ impl SubcallHost {
         // The one place recursion is boxed: a child run is a whole run at depth + 1.
         let child = Box::pin(run_tree(
             self.tree.clone(),
+            ids,
             next_depth,
             model,
             ReplValue::Str(prompt),
@@ -195,10 +263,15 @@ impl SubcallHost {
                 children,
             });
         self.tree.emit(RunEvent::SubcallCompleted {
+            run_id: self.run_id,
+            call_id,
+            child_run_id: Some(ids.run_id),
             depth: next_depth,
             model: label,
             duration,
             error,
+            usage: None,
+            response: self.recorded(&text),
         });
         text
     }

@@ -1,6 +1,6 @@
 //! The iterative loop of one run (root or child).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rlm_core::{
@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::config::Route;
 use crate::final_text::{TextFinal, find_text_final};
 use crate::host::SubcallHost;
-use crate::observe::format_block;
+use crate::observe::{format_block, truncate_middle};
 use crate::parse::{parse_reply, strip_fences};
 use crate::prompts::{self, ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings};
 use crate::tree::{CallFailure, Tree};
@@ -33,6 +33,67 @@ pub(crate) struct RunOutput {
     pub messages: Vec<Message>,
 }
 
+/// Who a run is: its id, and for a child the run and sub-call that spawned it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunIds {
+    pub run_id: u64,
+    pub parent_run_id: Option<u64>,
+    pub call_id: Option<u64>,
+}
+
+impl RunIds {
+    /// A root run with a fresh id.
+    pub fn root() -> Self {
+        Self {
+            run_id: crate::tree::next_id(),
+            parent_run_id: None,
+            call_id: None,
+        }
+    }
+}
+
+/// Iterations and own usage so far, kept where the [`FinishGuard`] can read them.
+type Progress = Arc<Mutex<(u32, Usage)>>;
+
+/// Emits `RunFinished` for a run dropped before it ended (its child timeout, the run deadline,
+/// cancellation), so every started run has a finish in its trajectory.
+struct FinishGuard {
+    tree: Arc<Tree>,
+    ids: RunIds,
+    depth: u32,
+    started: Instant,
+    deadline: Deadline,
+    progress: Progress,
+    armed: bool,
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (iterations, usage) = *self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let (outcome, error) = if self.deadline.expired() {
+            (RunOutcomeKind::Timeout, "deadline reached")
+        } else {
+            (
+                RunOutcomeKind::Cancelled,
+                "the run was dropped before it ended",
+            )
+        };
+        self.tree.emit(RunEvent::RunFinished {
+            run_id: self.ids.run_id,
+            depth: self.depth,
+            outcome,
+            iterations,
+            usage,
+            duration: self.started.elapsed(),
+            error: Some(error.to_string()),
+            answer: None,
+        });
+    }
+}
+
 /// Why a turn ended the run early.
 enum Stop {
     Finished(String),
@@ -43,6 +104,7 @@ enum Stop {
 
 struct Run {
     tree: Arc<Tree>,
+    run_id: u64,
     depth: u32,
     route: Route,
     deadline: Deadline,
@@ -52,11 +114,15 @@ struct Run {
     iterations: u32,
     own_usage: Usage,
     consecutive_errors: u32,
+    /// Messages already reported in `ModelResponded` events (content recording only).
+    reported: usize,
+    progress: Progress,
 }
 
 /// Runs the loop at `depth` over `context`. Never fails: setup errors are a `Failed` outcome.
 pub(crate) async fn run_tree(
     tree: Arc<Tree>,
+    ids: RunIds,
     depth: u32,
     model: Option<String>,
     context: ReplValue,
@@ -69,11 +135,24 @@ pub(crate) async fn run_tree(
         tracing::info_span!("rlm.run", rlm.depth = depth, gen_ai.request.model = %route.name());
     let info = ContextInfo::of(&context);
     tree.emit(RunEvent::RunStarted {
+        run_id: ids.run_id,
+        parent_run_id: ids.parent_run_id,
+        call_id: ids.call_id,
         depth,
         model: route.name(),
         query_preview: preview(&query, 80),
         context_chars: info.total_chars,
     });
+    let progress: Progress = Arc::default();
+    let mut guard = FinishGuard {
+        tree: tree.clone(),
+        ids,
+        depth,
+        started,
+        deadline,
+        progress: progress.clone(),
+        armed: true,
+    };
     let out = async {
         // A code block never outlives the run: its time limit is capped by the time left.
         let mut repl_config = tree.config.repl.clone();
@@ -108,9 +187,10 @@ pub(crate) async fn run_tree(
                 tree.config.run.max_iterations,
             )),
         ];
-        let host = Arc::new(SubcallHost::new(tree.clone(), depth, deadline));
+        let host = Arc::new(SubcallHost::new(tree.clone(), ids.run_id, depth, deadline));
         let run = Run {
             tree: tree.clone(),
+            run_id: ids.run_id,
             depth,
             route,
             deadline,
@@ -120,6 +200,8 @@ pub(crate) async fn run_tree(
             iterations: 0,
             own_usage: Usage::default(),
             consecutive_errors: 0,
+            reported: 0,
+            progress,
         };
         run.drive().await
     }
@@ -129,12 +211,17 @@ pub(crate) async fn run_tree(
         duration: started.elapsed(),
         ..out
     };
+    guard.armed = false;
+    let record = tree.config.record_content;
     tree.emit(RunEvent::RunFinished {
+        run_id: ids.run_id,
         depth,
         outcome: out.outcome,
         iterations: out.iterations,
         usage: out.own_usage,
         duration: out.duration,
+        error: out.error.clone(),
+        answer: record.then(|| out.answer.clone()),
     });
     out
 }
@@ -159,7 +246,9 @@ impl Run {
         let mut stop = None;
         while self.iterations < max {
             self.iterations += 1;
+            self.note_progress();
             self.tree.emit(RunEvent::IterationStarted {
+                run_id: self.run_id,
                 depth: self.depth,
                 iteration: self.iterations,
             });
@@ -216,7 +305,13 @@ impl Run {
         }
     }
 
-    async fn ask(&mut self) -> Result<String, Stop> {
+    /// Keeps the iterations and usage where the finish guard can read them.
+    fn note_progress(&self) {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) =
+            (self.iterations, self.own_usage);
+    }
+
+    async fn ask(&mut self, last_chance: bool) -> Result<String, Stop> {
         let started = Instant::now();
         let response = self
             .tree
@@ -224,16 +319,60 @@ impl Run {
             .await
             .map_err(|f| self.call_stop(f))?;
         self.own_usage.add(&response.usage);
+        self.note_progress();
+        let record = self.tree.config.record_content;
+        let messages = if record {
+            self.messages
+                .get(self.reported..)
+                .map(<[Message]>::to_vec)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         self.tree.emit(RunEvent::ModelResponded {
+            run_id: self.run_id,
             depth: self.depth,
             iteration: self.iterations,
             usage: response.usage,
             duration: started.elapsed(),
             code_blocks: parse_reply(&response.text).blocks.len(),
+            last_chance,
+            messages,
+            response: record.then(|| response.text.clone()),
         });
         self.messages
             .push(Message::assistant(response.text.clone()));
+        // The reply is in the event's `response`: the next delta starts after it.
+        self.reported = self.messages.len();
         Ok(response.text)
+    }
+
+    /// Reports one executed block.
+    fn block_executed(&self, index: usize, code: &str, exec: &Execution) {
+        let record = self.tree.config.record_content;
+        let limit = self.tree.config.observation_limit;
+        self.tree.emit(RunEvent::BlockExecuted {
+            run_id: self.run_id,
+            depth: self.depth,
+            iteration: self.iterations,
+            block: index,
+            duration: exec.duration,
+            raised: exec.error.is_some(),
+            finished: exec.final_answer.is_some(),
+            host_calls: exec.host_calls,
+            code: record.then(|| code.to_string()),
+            stdout: record.then(|| truncate_middle(&exec.stdout, limit)),
+            error: exec
+                .error
+                .as_deref()
+                .filter(|_| record)
+                .map(|e| truncate_middle(e, limit)),
+            final_answer: exec
+                .final_answer
+                .as_ref()
+                .filter(|_| record)
+                .map(|f| f.answer().to_string()),
+        });
     }
 
     /// One turn: ask, run the code, feed back what happened. `Some` ends the run.
@@ -241,7 +380,7 @@ impl Run {
         if let Some(stop) = self.check_tree() {
             return Some(stop);
         }
-        let reply = match self.ask().await {
+        let reply = match self.ask(false).await {
             Ok(text) => text,
             Err(stop) => return Some(stop),
         };
@@ -279,20 +418,12 @@ impl Run {
         let mut parts = Vec::with_capacity(count + 1);
         let mut raised = false;
         for (index, code) in parsed.blocks.iter().enumerate() {
-            let exec = match self.execute(code).await {
+            let exec = match self.execute(index, code).await {
                 Ok(exec) => exec,
                 Err(stop) => return Some(stop),
             };
             raised |= exec.error.is_some();
-            let finished = exec.final_answer.is_some();
-            self.tree.emit(RunEvent::BlockExecuted {
-                depth: self.depth,
-                iteration: self.iterations,
-                block: index,
-                duration: exec.duration,
-                raised: exec.error.is_some(),
-                finished,
-            });
+            self.block_executed(index, code, &exec);
             if let Some(answer) = exec.final_answer {
                 if index + 1 < count {
                     tracing::debug!(
@@ -357,14 +488,17 @@ impl Run {
         None
     }
 
-    async fn execute(&mut self, code: &str) -> Result<Execution, Stop> {
+    async fn execute(&mut self, index: usize, code: &str) -> Result<Execution, Stop> {
+        self.host.set_position(self.iterations, index);
         let host: Arc<dyn ReplHost> = self.host.clone();
         let tree = self.tree.clone();
         let deadline = self.deadline;
-        let fut = self
-            .repl
-            .execute(code, host)
-            .instrument(tracing::info_span!("rlm.repl.execute"));
+        let span = tracing::info_span!("rlm.repl.execute", rlm.block = index);
+        if self.tree.config.trace_content {
+            // Opt-in only (`trace_content`).
+            span.in_scope(|| tracing::debug!(code = %code, "code"));
+        }
+        let fut = self.repl.execute(code, host).instrument(span);
         // The block is abandoned when the deadline passes or the whole tree must stop.
         let result = tokio::select! {
             r = fut => r,
@@ -409,17 +543,18 @@ impl Run {
             }
             _ => self.messages.push(Message::user(prompts::last_chance())),
         }
-        let reply = self.ask().await?;
+        let reply = self.ask(true).await?;
         // A FINAL written inside a code fence is code, never text: scan the prose only.
         let prose = strip_fences(&reply);
-        if let Some(text_final) = find_text_final(&prose) {
-            if let Ok(answer) = self.resolve_text_final(text_final).await {
-                return Ok(answer);
-            }
+        if let Some(text_final) = find_text_final(&prose)
+            && let Ok(answer) = self.resolve_text_final(text_final).await
+        {
+            return Ok(answer);
         }
         // The model wrote code anyway: run it once, and accept a finish from it.
-        for code in parse_reply(&reply).blocks {
-            let exec = self.execute(&code).await?;
+        for (index, code) in parse_reply(&reply).blocks.into_iter().enumerate() {
+            let exec = self.execute(index, &code).await?;
+            self.block_executed(index, &code, &exec);
             if let Some(answer) = exec.final_answer {
                 return Ok(answer.into_answer());
             }

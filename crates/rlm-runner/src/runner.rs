@@ -9,7 +9,7 @@ use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline, EventSink, S
 use serde::Serialize;
 
 use crate::config::{Models, RunnerConfig};
-use crate::run::{RunOutput, run_tree};
+use crate::run::{RunIds, RunOutput, run_tree};
 use crate::tree::Tree;
 
 /// The result of a completed run.
@@ -101,6 +101,19 @@ impl Runner {
     /// Answers `query` over `context`. Limits and model failures end the run with an outcome
     /// (see [`RunResult::outcome`]); this never returns an error and never panics.
     pub async fn run(&self, context: ReplValue, query: &str) -> RunResult {
+        self.run_until(context, query, std::future::pending::<()>()).await
+    }
+
+    /// Like [`Runner::run`], but `stop` cancels the whole tree when it completes (Ctrl-C, a
+    /// caller's cancellation token): everything in flight is dropped and the result says
+    /// `cancelled`, with the usage so far.
+    pub async fn run_until(
+        &self,
+        context: ReplValue,
+        query: &str,
+        stop: impl Future<Output = ()> + Send,
+    ) -> RunResult {
+        let started = tokio::time::Instant::now();
         let tree = Arc::new(Tree::new(
             self.config.clone(),
             self.models.clone(),
@@ -108,23 +121,32 @@ impl Runner {
             self.subscribers.clone(),
         ));
         let deadline = Deadline::after(self.config.run.timeout);
-        let root = run_tree(tree.clone(), 0, None, context, query.to_string(), deadline);
+        let root = run_tree(
+            tree.clone(),
+            RunIds::root(),
+            0,
+            None,
+            context,
+            query.to_string(),
+            deadline,
+        );
         // The run deadline is hard: whatever the loop is doing when it passes is dropped.
-        let out = match deadline.instant() {
-            Some(at) => tokio::time::timeout_at(at, root).await.ok(),
-            None => Some(root.await),
-        };
-        let out = out.unwrap_or_else(|| RunOutput {
+        let ended_early = |outcome: RunOutcomeKind, error: &str| RunOutput {
             answer: String::new(),
-            outcome: RunOutcomeKind::Timeout,
+            outcome,
             iterations: 0,
-            error: Some("deadline reached".to_string()),
+            error: Some(error.to_string()),
             llm_error: None,
             own_usage: Usage::default(),
             child_traces: Vec::new(),
-            duration: self.config.run.timeout.unwrap_or_default(),
+            duration: started.elapsed(),
             messages: Vec::new(),
-        });
+        };
+        let out = tokio::select! {
+            out = root => out,
+            () = deadline.wait() => ended_early(RunOutcomeKind::Timeout, "deadline reached"),
+            () = stop => ended_early(RunOutcomeKind::Cancelled, "cancelled"),
+        };
         RunResult {
             answer: out.answer,
             outcome: out.outcome,

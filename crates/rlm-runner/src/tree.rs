@@ -2,6 +2,7 @@
 //! the tree-global budget, usage per model, subscribers, and the first fatal error.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +13,15 @@ use rlm_limits::{Deadline, Subscribers, TreeBudget};
 use tracing::Instrument;
 
 use crate::config::{Models, Route, RunnerConfig};
+
+/// Run and sub-call ids: unique within the process, so runs of different trees (or of one
+/// `Runner` used many times) never share an id in one trajectory.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh run or sub-call id.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Shared by all runs of a tree.
 pub(crate) struct Tree {
@@ -111,7 +121,11 @@ impl Tree {
         let request = CompletionRequest {
             model: route.name_override.clone(),
             messages,
-            temperature: self.config.temperature,
+            temperature: if route.sub_call {
+                self.config.sub_temperature.or(self.config.temperature)
+            } else {
+                self.config.temperature
+            },
             max_tokens: self.config.max_output_tokens,
             ..CompletionRequest::default()
         };
@@ -124,6 +138,12 @@ impl Tree {
             gen_ai.usage.input_tokens = tracing::field::Empty,
             gen_ai.usage.output_tokens = tracing::field::Empty,
         );
+        if self.config.trace_content {
+            // Opt-in only (`trace_content`): prompts can hold private data.
+            span.in_scope(
+                || tracing::debug!(gen_ai.prompt = %render_messages(&request.messages), "prompt"),
+            );
+        }
         // Wait for a slot under the concurrency cap first, then reserve: a reservation is only
         // ever held by a call that is being sent, so the budget's overshoot is bounded by the
         // calls in flight, and a call refused by the budget never waited.
@@ -150,6 +170,11 @@ impl Tree {
         };
         match result {
             Ok(response) => {
+                if self.config.trace_content {
+                    span.in_scope(
+                        || tracing::debug!(gen_ai.completion = %response.text, "completion"),
+                    );
+                }
                 span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
                 span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
                 let mut usage = response.usage;
@@ -159,7 +184,9 @@ impl Tree {
                 reservation.settle_with_cost(&usage, cost);
                 let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
                 ledger.entry(name).or_default().add(&usage);
-                Ok(response)
+                drop(ledger);
+                // The caller sees the usage as booked: one call, with its cost when known.
+                Ok(CompletionResponse { usage, ..response })
             }
             Err(err) => {
                 drop(reservation);
@@ -168,6 +195,20 @@ impl Tree {
             }
         }
     }
+}
+
+/// A conversation as text for a log line: `role: content` per message.
+fn render_messages(messages: &[Message]) -> String {
+    let mut out = String::new();
+    for m in messages {
+        if !out.is_empty() {
+            out.push_str("\n---\n");
+        }
+        out.push_str(m.role.as_str());
+        out.push_str(": ");
+        out.push_str(&m.content);
+    }
+    out
 }
 
 /// Seconds with millisecond precision, for messages.

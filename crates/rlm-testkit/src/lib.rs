@@ -4,9 +4,10 @@
 //! `mock` feature), `tokio` and `serde_json`; it must not depend on a provider, a REPL backend or
 //! the runner, so that any of them can use it in their tests.
 //!
-//! - [`FakeServer`]: a fake OpenAI-compatible HTTP/1.1 server on 127.0.0.1 with scripted
-//!   [`Reply`]s and faults (error statuses with headers, stalls, dropped connections, truncated
-//!   and trickled bodies, non-JSON bodies), counting requests, concurrency and connections.
+//! - [`FakeServer`]: a fake LLM HTTP/1.1 server on 127.0.0.1 with scripted [`Reply`]s and
+//!   faults (error statuses with headers, stalls, dropped connections, truncated and trickled
+//!   bodies, non-JSON bodies), counting requests, concurrency and connections. Every `POST` path
+//!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]).
 //! - [`ScriptedModel`]: an in-process [`rlm_core::LanguageModel`] answering from a script.
 //! - The mockall mocks of the core traits: [`MockLanguageModel`], [`MockRepl`],
 //!   [`MockReplHost`], [`MockReplFactory`] (and [`mockall`] itself, for its predicates).
@@ -35,12 +36,15 @@
 pub mod conversation;
 mod http;
 mod reply;
+pub mod schema;
 mod scripted;
 mod server;
+mod wire;
 
 pub use reply::{RecordedRequest, Reply, Script};
 pub use scripted::{ScriptedModel, Step};
 pub use server::{FakeServer, FakeServerBuilder, ServerStats};
+pub use wire::Wire;
 
 pub use mockall;
 pub use rlm_core::{MockLanguageModel, MockRepl, MockReplFactory, MockReplHost};

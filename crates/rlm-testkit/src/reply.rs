@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::wire::{self, Wire};
+
 /// One request as the fake server received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
@@ -40,16 +42,36 @@ impl RecordedRequest {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The `model` field of a JSON body.
+    /// The `model` field of a JSON body, else the model in a Gemini path
+    /// (`/v1beta/models/{model}:generateContent`).
     pub fn model(&self) -> Option<&str> {
-        self.json.as_ref()?.get("model")?.as_str()
+        self.json
+            .as_ref()
+            .and_then(|j| j.get("model"))
+            .and_then(Value::as_str)
+            .or_else(|| wire::gemini_path_model(&self.path))
     }
 
-    /// The `content` of every message in a chat-completions JSON body, in order.
+    /// The text of every message in a JSON body, in order: each `messages[].content` string
+    /// (OpenAI, Anthropic), or the joined `parts[].text` of each of Gemini's `contents[]`.
     pub fn message_contents(&self) -> Vec<String> {
-        let Some(messages) = self
-            .json
-            .as_ref()
+        let json = self.json.as_ref();
+        if let Some(contents) = json
+            .and_then(|j| j.get("contents"))
+            .and_then(Value::as_array)
+        {
+            return contents
+                .iter()
+                .filter_map(|c| c.get("parts")?.as_array())
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text")?.as_str())
+                        .collect()
+                })
+                .collect();
+        }
+        let Some(messages) = json
             .and_then(|j| j.get("messages"))
             .and_then(Value::as_array)
         else {
@@ -72,10 +94,20 @@ pub(crate) struct ChatReply {
     pub(crate) completion_tokens: u64,
     pub(crate) cached_tokens: Option<u64>,
     pub(crate) cost: Option<f64>,
+    /// Anthropic's `cache_creation_input_tokens`.
+    pub(crate) cache_creation_tokens: Option<u64>,
+    pub(crate) wire: Wire,
 }
 
 impl ChatReply {
     pub(crate) fn to_json(&self, request: &RecordedRequest, id: u64) -> Value {
+        match self.wire {
+            Wire::Anthropic => {
+                return wire::anthropic_json(self, wire::reply_model(self, request), id);
+            }
+            Wire::Gemini => return wire::gemini_json(self, wire::reply_model(self, request), id),
+            Wire::OpenAi => {}
+        }
         let model = self
             .model
             .clone()
@@ -171,19 +203,65 @@ impl Reply {
     /// `finish_reason` `stop`, the request's `model` echoed (or [`Reply::DEFAULT_MODEL`]), and
     /// usage of [`Reply::DEFAULT_PROMPT_TOKENS`] / [`Reply::DEFAULT_COMPLETION_TOKENS`].
     pub fn text(text: impl Into<String>) -> Self {
+        Self::completion(Wire::OpenAi, text)
+    }
+
+    /// A completion of `text` in the given wire format (see [`Reply::text`],
+    /// [`Reply::anthropic_text`], [`Reply::gemini_text`]).
+    pub fn completion(wire: Wire, text: impl Into<String>) -> Self {
         Self::new(Kind::Response {
             status: 200,
             body: Body::Chat(ChatReply {
                 text: text.into(),
                 model: None,
-                finish_reason: Some("stop".to_string()),
+                finish_reason: Some(wire.default_finish_reason().to_string()),
                 prompt_tokens: Self::DEFAULT_PROMPT_TOKENS,
                 completion_tokens: Self::DEFAULT_COMPLETION_TOKENS,
                 cached_tokens: None,
                 cost: None,
+                cache_creation_tokens: None,
+                wire,
             }),
         })
         .header("content-type", "application/json")
+    }
+
+    /// HTTP 200 with an Anthropic Messages API response: `content: [{"type": "text", "text"}]`
+    /// (empty when `text` is empty), `stop_reason` `end_turn`, the request's `model` echoed, and
+    /// usage as [`Reply::text`]. The modifiers apply: [`Reply::usage`] gives the whole prompt
+    /// (the cached parts are taken out of `input_tokens`, as the API reports them),
+    /// [`Reply::cached_tokens`] sets `cache_read_input_tokens`,
+    /// [`Reply::cache_creation_tokens`] `cache_creation_input_tokens`, and
+    /// [`Reply::finish_reason`] `stop_reason` (`max_tokens`, `refusal`, ...).
+    pub fn anthropic_text(text: impl Into<String>) -> Self {
+        Self::completion(Wire::Anthropic, text)
+    }
+
+    /// HTTP 200 with a Gemini `generateContent` response: one candidate with
+    /// `content.parts: [{"text"}]` (no `content` when `text` is empty), `finishReason` `STOP`,
+    /// `modelVersion` from the request path, and `usageMetadata` (`promptTokenCount`,
+    /// `candidatesTokenCount`, and `cachedContentTokenCount` with [`Reply::cached_tokens`]).
+    /// [`Reply::finish_reason`] sets `finishReason` (`MAX_TOKENS`, `SAFETY`, ...).
+    pub fn gemini_text(text: impl Into<String>) -> Self {
+        Self::completion(Wire::Gemini, text)
+    }
+
+    /// A response with this status and an Anthropic error body:
+    /// `{"type": "error", "error": {"type": kind, "message": message}, "request_id": ...}`
+    /// (kinds: `invalid_request_error`, `authentication_error`, `rate_limit_error`,
+    /// `overloaded_error`, ...).
+    pub fn anthropic_error(code: u16, kind: &str, message: &str) -> Self {
+        Self::status(code, wire::anthropic_error_json(kind, message).to_string())
+    }
+
+    /// A response with this status and a Google API error body:
+    /// `{"error": {"code": code, "message": message, "status": status}}` (statuses:
+    /// `INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...).
+    pub fn gemini_error(code: u16, status: &str, message: &str) -> Self {
+        Self::status(
+            code,
+            wire::gemini_error_json(code, status, message).to_string(),
+        )
     }
 
     /// HTTP 200 with this JSON body, sent as is (for bodies [`Reply::text`] cannot express:
@@ -317,8 +395,9 @@ impl Reply {
         }
     }
 
-    /// Sets `usage.prompt_tokens` and `usage.completion_tokens` (only [`Reply::text`]
-    /// completions carry usage; other replies ignore this).
+    /// Sets `usage.prompt_tokens` and `usage.completion_tokens` (only completions
+    /// ([`Reply::text`], [`Reply::anthropic_text`], [`Reply::gemini_text`]) carry usage; other
+    /// replies ignore this).
     pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64) -> Self {
         if let Some(chat) = self.chat_mut() {
             chat.prompt_tokens = prompt_tokens;
@@ -327,10 +406,19 @@ impl Reply {
         self
     }
 
-    /// Sets `usage.prompt_tokens_details.cached_tokens` ([`Reply::text`] only).
+    /// Sets `usage.prompt_tokens_details.cached_tokens` (Anthropic: `cache_read_input_tokens`;
+    /// Gemini: `cachedContentTokenCount`); completions only.
     pub fn cached_tokens(mut self, cached: u64) -> Self {
         if let Some(chat) = self.chat_mut() {
             chat.cached_tokens = Some(cached);
+        }
+        self
+    }
+
+    /// Sets Anthropic's `usage.cache_creation_input_tokens` ([`Reply::anthropic_text`] only).
+    pub fn cache_creation_tokens(mut self, tokens: u64) -> Self {
+        if let Some(chat) = self.chat_mut() {
+            chat.cache_creation_tokens = Some(tokens);
         }
         self
     }
@@ -343,7 +431,8 @@ impl Reply {
         self
     }
 
-    /// Sets `finish_reason`; `None` sends `null`, as Ollama does ([`Reply::text`] only).
+    /// Sets `finish_reason` (Anthropic: `stop_reason`; Gemini: `finishReason`); `None` sends
+    /// `null`, as Ollama does. Completions only.
     pub fn finish_reason(mut self, reason: Option<&str>) -> Self {
         if let Some(chat) = self.chat_mut() {
             chat.finish_reason = reason.map(str::to_string);
@@ -351,7 +440,7 @@ impl Reply {
         self
     }
 
-    /// Names this model in the completion instead of echoing the request's ([`Reply::text`]
+    /// Names this model in the completion instead of echoing the request's (completions
     /// only).
     pub fn model(mut self, model: impl Into<String>) -> Self {
         if let Some(chat) = self.chat_mut() {
@@ -377,7 +466,7 @@ impl Reply {
 
 type ReplyFn = Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>;
 
-/// What the fake server answers to `POST /v1/chat/completions`: a FIFO queue of replies, then
+/// What the fake server answers to every `POST` (whatever its path): a FIFO queue of replies, then
 /// (when the queue is empty) a function of the request, if one is set. With nothing left the
 /// server answers HTTP 500 `fake server: script exhausted` rather than hanging.
 ///

@@ -14,9 +14,6 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{self, RawRequest, ReadError};
 use crate::reply::{Body, Kind, RecordedRequest, Reply, Script};
 
-/// The path the server answers with the script.
-const CHAT_PATH: &str = "/v1/chat/completions";
-
 /// Counters of a [`FakeServer`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServerStats {
@@ -111,11 +108,13 @@ impl FakeServerBuilder {
     }
 }
 
-/// A fake OpenAI-compatible HTTP/1.1 server on `127.0.0.1` (never any other address) and an
-/// ephemeral port.
+/// A fake LLM HTTP/1.1 server on `127.0.0.1` (never any other address) and an ephemeral port.
 ///
-/// It answers `POST /v1/chat/completions` from a [`Script`] and every other path with 404. It
-/// counts requests, concurrency and connections, and records every request. Dropping the server
+/// It answers every `POST`, whatever its path (`/v1/chat/completions`, Anthropic's
+/// `/v1/messages`, Gemini's `/v1beta/models/{model}:generateContent`, an Azure deployment
+/// path), from one [`Script`], and any other method with 404. Replies speak OpenAI's format
+/// unless built for another provider ([`Reply::anthropic_text`], [`Reply::gemini_text`]). It
+/// counts requests, concurrency and connections, and records every request with its path. Dropping the server
 /// (or [`FakeServer::shutdown`]) stops accepting and closes every connection.
 ///
 /// Latencies use `tokio::time`, so they follow a paused clock. But beware of pairing a paused
@@ -356,8 +355,7 @@ async fn serve_connection(
         let _in_flight = CountGuard(&state.in_flight);
         state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
 
-        let route = request.method == "POST" && request.path.split('?').next() == Some(CHAT_PATH);
-        let reply = if route {
+        let reply = if request.method == "POST" {
             lock(&state.script).next(&request)
         } else {
             Reply::not_found(&request)

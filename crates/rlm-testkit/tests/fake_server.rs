@@ -328,3 +328,98 @@ async fn the_mockall_mocks_are_reexported() {
         .unwrap();
     assert_eq!(resp.text, "from the mock");
 }
+
+#[tokio::test]
+async fn every_post_path_goes_to_the_script_and_is_recorded() {
+    let server = FakeServer::start([
+        Reply::anthropic_text("hi from claude")
+            .usage(100, 7)
+            .cached_tokens(60)
+            .cache_creation_tokens(30),
+        Reply::gemini_text("hi from gemini")
+            .usage(50, 4)
+            .cached_tokens(20),
+        Reply::anthropic_error(529, "overloaded_error", "Overloaded"),
+        Reply::gemini_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
+        Reply::anthropic_text("").finish_reason(Some("refusal")),
+        Reply::gemini_text("").finish_reason(Some("SAFETY")),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    async fn json_of(resp: reqwest::Response) -> Value {
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+    }
+    let send = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.url()))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let claude = json!({"model": "claude-test", "max_tokens": 10,
+                        "messages": [{"role": "user", "content": "hello"}]});
+    let gemini =
+        json!({"contents": [{"role": "user", "parts": [{"text": "hel"}, {"text": "lo"}]}]});
+    let gemini_path = "/v1beta/models/gemini-test:generateContent";
+
+    let resp = send("/v1/messages", claude.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = json_of(resp).await;
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["model"], "claude-test");
+    assert_eq!(body["content"][0]["text"], "hi from claude");
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["usage"]["input_tokens"], 10);
+    assert_eq!(body["usage"]["cache_read_input_tokens"], 60);
+    assert_eq!(body["usage"]["cache_creation_input_tokens"], 30);
+    assert_eq!(body["usage"]["output_tokens"], 7);
+
+    let body: Value = json_of(send(gemini_path, gemini.clone()).await.unwrap()).await;
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"][0]["text"],
+        "hi from gemini"
+    );
+    assert_eq!(body["candidates"][0]["content"]["role"], "model");
+    assert_eq!(body["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(body["modelVersion"], "gemini-test");
+    assert_eq!(body["usageMetadata"]["promptTokenCount"], 50);
+    assert_eq!(body["usageMetadata"]["candidatesTokenCount"], 4);
+    assert_eq!(body["usageMetadata"]["cachedContentTokenCount"], 20);
+
+    let resp = send("/v1/messages", claude.clone()).await.unwrap();
+    assert_eq!(resp.status(), 529);
+    let body: Value = json_of(resp).await;
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "overloaded_error");
+
+    let resp = send(gemini_path, gemini.clone()).await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let body: Value = json_of(resp).await;
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(body["error"]["code"], 429);
+
+    let body: Value = json_of(send("/v1/messages", claude).await.unwrap()).await;
+    assert_eq!(body["content"], json!([]));
+    assert_eq!(body["stop_reason"], "refusal");
+    let body: Value = json_of(send(gemini_path, gemini).await.unwrap()).await;
+    assert!(body["candidates"][0].get("content").is_none());
+    assert_eq!(body["candidates"][0]["finishReason"], "SAFETY");
+
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/v1/messages",
+            gemini_path,
+            "/v1/messages",
+            gemini_path,
+            "/v1/messages",
+            gemini_path
+        ]
+    );
+    assert_eq!(requests[0].model(), Some("claude-test"));
+    assert_eq!(requests[1].model(), Some("gemini-test"));
+    assert_eq!(requests[0].message_contents(), vec!["hello".to_string()]);
+    assert_eq!(requests[1].message_contents(), vec!["hello".to_string()]);
+}

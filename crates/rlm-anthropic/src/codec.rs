@@ -1,0 +1,314 @@
+//! The Messages API wire format: request bodies out, responses in. Pure functions, no HTTP,
+//! so they are tested against recorded fixtures.
+
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
+use rlm_limits::redact::snippet_bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error_body::{self, ErrorInfo};
+
+/// `max_tokens` sent when neither the request nor the client sets one (the API requires it).
+pub const DEFAULT_MAX_TOKENS: u32 = 8192;
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'a str,
+    content: String,
+}
+
+/// The model a request goes to: its own `model`, or `default_model`.
+pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
+    request
+        .model
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .unwrap_or(default_model)
+}
+
+/// Serialises `request` as a Messages API body:
+/// `{"model", "max_tokens", "system", "messages": [{"role", "content"}], "temperature",
+/// "top_p", "stop_sequences"}`.
+///
+/// - System messages, wherever they are, become the top-level `system` field (joined by a blank
+///   line); the API has no `system` role.
+/// - Consecutive messages of the same role are merged into one (joined by a blank line), so the
+///   roles alternate as the API requires.
+/// - `max_tokens` is always sent: the request's, else `default_max_tokens`.
+/// - `seed` is not part of the API and is left out.
+///
+/// Fails with [`LlmError::Config`] when no model is named, there is no user or assistant
+/// message, or a sampling value is not finite.
+pub fn encode_request(
+    request: &CompletionRequest,
+    default_model: &str,
+    default_max_tokens: u32,
+) -> Result<Vec<u8>, LlmError> {
+    let config = |message: String| LlmError::Config { message };
+    let model = request_model(request, default_model);
+    if model.is_empty() {
+        return Err(config(
+            "no model named: set one on the client or the request".into(),
+        ));
+    }
+    for (name, value) in [
+        ("temperature", request.temperature),
+        ("top_p", request.top_p),
+    ] {
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(config(format!("{name} must be a finite number")));
+        }
+    }
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let mut messages: Vec<WireMessage<'_>> = Vec::new();
+    for message in request.messages.iter().filter(|m| m.role != Role::System) {
+        match messages.last_mut() {
+            Some(last) if last.role == message.role.as_str() => {
+                last.content.push_str("\n\n");
+                last.content.push_str(&message.content);
+            }
+            _ => messages.push(WireMessage {
+                role: message.role.as_str(),
+                content: message.content.clone(),
+            }),
+        }
+    }
+    if messages.is_empty() {
+        return Err(config(
+            "the request has no user or assistant message (the Messages API needs one)".into(),
+        ));
+    }
+    let wire = WireRequest {
+        model,
+        max_tokens: request.max_tokens.unwrap_or(default_max_tokens),
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        messages,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stop_sequences: &request.stop,
+    };
+    serde_json::to_vec(&wire).map_err(|e| config(format!("could not encode the request: {e}")))
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    content: Option<Vec<WireBlock>>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireBlock {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
+    LlmError::InvalidResponse {
+        reason: reason.into(),
+        body: snippet_bytes(body),
+    }
+}
+
+/// Maps a `stop_reason` to a [`FinishReason`]: `end_turn` and `stop_sequence` are
+/// [`FinishReason::Stop`], `max_tokens` and `model_context_window_exceeded`
+/// [`FinishReason::Length`], `refusal` [`FinishReason::ContentFilter`], `tool_use`
+/// [`FinishReason::ToolCalls`], a missing one [`FinishReason::Unknown`], anything else (such as
+/// `pause_turn`) [`FinishReason::Other`].
+pub fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
+    match stop_reason {
+        None | Some("") => FinishReason::Unknown,
+        Some("end_turn" | "stop_sequence") => FinishReason::Stop,
+        Some("max_tokens" | "model_context_window_exceeded") => FinishReason::Length,
+        Some("refusal") => FinishReason::ContentFilter,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some(other) => FinishReason::Other(other.to_string()),
+    }
+}
+
+/// Decodes the body of an HTTP 2xx response. HTTP 200 is not yet success:
+///
+/// - a body that is not JSON: [`LlmError::InvalidResponse`] with the first 2 KiB;
+/// - an error object (`{"type": "error", "error": {...}}`): classified like a status error by
+///   its type (`overloaded_error` as a 529, `api_error` as a 500, ...; see
+///   [`error_body::classify_body_error`]);
+/// - `stop_reason` `max_tokens` (or `model_context_window_exceeded`): [`LlmError::Truncated`];
+///   `refusal`: [`LlmError::ContentFilter`];
+/// - no text block, or only empty ones: [`LlmError::EmptyCompletion`].
+///
+/// The text is the `text` blocks joined; `thinking` and `tool_use` blocks are left out. Usage:
+/// the API's `input_tokens` counts only the uncached part of the prompt, so `input_tokens` here
+/// is `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`, and
+/// `cached_tokens` is `cache_read_input_tokens`. `requested_model` fills in `model` when the
+/// server leaves it out.
+pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
+    if let Some(info) = ErrorInfo::from_json(&value) {
+        return Err(error_body::classify_body_error(
+            &info,
+            &String::from_utf8_lossy(body),
+        ));
+    }
+    let wire: WireResponse = serde_json::from_value(value)
+        .map_err(|e| invalid(format!("body is not a Messages API response ({e})"), body))?;
+    let usage = wire.usage.unwrap_or_default();
+    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
+    let usage = Usage {
+        input_tokens: usage
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(usage.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(cache_read),
+        output_tokens: usage.output_tokens.unwrap_or(0),
+        cached_tokens: cache_read,
+        cost: None,
+        calls: 1,
+    };
+    let raw_reason = wire.stop_reason.filter(|r| !r.is_empty());
+    let finish = finish_reason(raw_reason.as_deref());
+    match finish {
+        FinishReason::Length => {
+            return Err(LlmError::Truncated {
+                reason: format!(
+                    "stop_reason {}: max_tokens or the context window was reached",
+                    raw_reason.as_deref().unwrap_or("max_tokens")
+                ),
+            });
+        }
+        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
+        _ => {}
+    }
+    let Some(blocks) = wire.content else {
+        return Err(invalid("the response has no content", body));
+    };
+    let text: String = blocks
+        .iter()
+        .filter(|b| b.kind.as_deref() == Some("text"))
+        .filter_map(|b| b.text.as_deref())
+        .collect();
+    if text.is_empty() {
+        return Err(LlmError::EmptyCompletion {
+            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
+        });
+    }
+    Ok(CompletionResponse {
+        model: wire
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+        text,
+        finish_reason: finish,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rlm_core::Message;
+
+    use super::*;
+
+    fn encode(request: &CompletionRequest) -> Value {
+        serde_json::from_slice(&encode_request(request, "claude-test", 100).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn system_is_hoisted_and_same_roles_merge() {
+        let request = CompletionRequest::new(vec![
+            Message::system("a"),
+            Message::user("u1"),
+            Message::user("u2"),
+            Message::system("b"),
+            Message::assistant("x"),
+            Message::assistant("y"),
+            Message::user("u3"),
+        ]);
+        let body = encode(&request);
+        assert_eq!(body["system"], "a\n\nb");
+        assert_eq!(
+            body["messages"],
+            serde_json::json!([
+                {"role": "user", "content": "u1\n\nu2"},
+                {"role": "assistant", "content": "x\n\ny"},
+                {"role": "user", "content": "u3"},
+            ])
+        );
+        assert_eq!(body["max_tokens"], 100);
+    }
+
+    #[test]
+    fn invalid_requests_are_config_errors() {
+        let only_system = CompletionRequest::new(vec![Message::system("s")]);
+        let nan = CompletionRequest {
+            top_p: Some(f32::INFINITY),
+            ..CompletionRequest::new(vec![Message::user("u")])
+        };
+        for (request, model) in [
+            (&only_system, "m"),
+            (&nan, "m"),
+            (&CompletionRequest::new(vec![Message::user("u")]), ""),
+        ] {
+            assert!(matches!(
+                encode_request(request, model, 1),
+                Err(LlmError::Config { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn stop_reasons_map_to_finish_reasons() {
+        let cases: &[(Option<&str>, FinishReason)] = &[
+            (None, FinishReason::Unknown),
+            (Some("end_turn"), FinishReason::Stop),
+            (Some("stop_sequence"), FinishReason::Stop),
+            (Some("max_tokens"), FinishReason::Length),
+            (Some("model_context_window_exceeded"), FinishReason::Length),
+            (Some("refusal"), FinishReason::ContentFilter),
+            (Some("tool_use"), FinishReason::ToolCalls),
+            (Some("pause_turn"), FinishReason::Other("pause_turn".into())),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&finish_reason(*raw), want, "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Model routing: `--model` and `--sub-model` as `provider:model` or a model name of
+//! `--provider`, each built into the right client (OpenAI-compatible, Anthropic, Gemini or an
+//! Azure OpenAI deployment) with its keys and endpoint from the provider's variables.
+
+use std::sync::Arc;
+
+use rlm::LanguageModel;
+use rlm::anthropic::AnthropicClient;
+use rlm::gemini::GeminiClient;
+use rlm::limits::RetryPolicy;
+use rlm::openai::OpenAiClient;
+
+use crate::Failure;
+use crate::args::{Provider, RunArgs};
+
+impl Provider {
+    /// All providers, for parsing `provider:model`.
+    const ALL: [Provider; 4] = [
+        Provider::Openai,
+        Provider::Anthropic,
+        Provider::Gemini,
+        Provider::Azure,
+    ];
+
+    /// The name used in `provider:model` and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Openai => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+            Provider::Azure => "azure",
+        }
+    }
+
+    /// The variable holding the provider's key.
+    pub fn key_var(self) -> &'static str {
+        match self {
+            Provider::Openai => "OPENAI_API_KEY",
+            Provider::Anthropic => "ANTHROPIC_API_KEY",
+            Provider::Gemini => "GEMINI_API_KEY",
+            Provider::Azure => "AZURE_OPENAI_API_KEY",
+        }
+    }
+
+    /// The variable holding the provider's endpoint.
+    pub fn url_var(self) -> &'static str {
+        match self {
+            Provider::Openai => "OPENAI_BASE_URL",
+            Provider::Anthropic => "ANTHROPIC_BASE_URL",
+            Provider::Gemini => "GEMINI_BASE_URL",
+            Provider::Azure => "AZURE_OPENAI_ENDPOINT",
+        }
+    }
+}
+
+/// A model as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub provider: Provider,
+    pub name: String,
+}
+
+/// Parses `provider:model`, or a plain model name of `default`. Only a known provider before
+/// the first colon counts as one, so Ollama's `llama3.1:8b` is a model name (and
+/// `openai:llama3.1:8b` the same model, explicitly).
+pub fn parse_spec(spec: &str, default: Provider) -> Result<ModelSpec, String> {
+    let spec = spec.trim();
+    let (provider, name) = match spec.split_once(':') {
+        Some((prefix, rest)) => match Provider::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(prefix.trim()))
+        {
+            Some(provider) => (provider, rest.trim()),
+            None => (default, spec),
+        },
+        None => (default, spec),
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "no model name in {spec:?}: write provider:model, such as anthropic:claude-sonnet-4-5"
+        ));
+    }
+    Ok(ModelSpec {
+        provider,
+        name: name.to_string(),
+    })
+}
+
+/// A client built for one model.
+pub struct Built {
+    pub model: Arc<dyn LanguageModel>,
+    pub provider: Provider,
+    /// Where its requests go, as shown in messages.
+    pub endpoint: String,
+}
+
+/// The root model and the optional sub model.
+pub struct Models {
+    pub root: Built,
+    pub sub: Option<Built>,
+}
+
+impl Models {
+    /// Builds the clients named by `--model` and `--sub-model`. `--base-url` goes to the root
+    /// model's provider, and to the sub model when it uses the same provider; a sub model of
+    /// another provider takes its endpoint from that provider's variable.
+    pub fn from_args(args: &RunArgs) -> Result<Models, Failure> {
+        let spec = |text: &str| parse_spec(text, args.provider).map_err(|e| Failure::new(2, e));
+        let root_spec = spec(&args.model)?;
+        let root = build(args, &root_spec, args.base_url.as_deref())?;
+        let sub = match &args.sub_model {
+            Some(text) => {
+                let sub_spec = spec(text)?;
+                let base_url = args
+                    .base_url
+                    .as_deref()
+                    .filter(|_| sub_spec.provider == root_spec.provider);
+                Some(build(args, &sub_spec, base_url)?)
+            }
+            None => None,
+        };
+        Ok(Models { root, sub })
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Built> {
+        std::iter::once(&self.root).chain(self.sub.as_ref())
+    }
+
+    /// The providers in use, root first, each once.
+    fn providers(&self) -> Vec<Provider> {
+        let mut providers: Vec<Provider> = Vec::new();
+        for built in self.all() {
+            if !providers.contains(&built.provider) {
+                providers.push(built.provider);
+            }
+        }
+        providers
+    }
+
+    /// The provider whose endpoint is `url` (the root's when none matches).
+    pub fn provider_of(&self, url: &str) -> Provider {
+        self.all()
+            .find(|b| b.endpoint == url)
+            .map_or(self.root.provider, |b| b.provider)
+    }
+
+    /// Who refused a key or ran out of quota: the root endpoint when one provider is in use,
+    /// else the providers by name.
+    pub fn who(&self) -> String {
+        match self.providers().as_slice() {
+            [_] => self.root.endpoint.clone(),
+            many => many
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        }
+    }
+
+    /// The key variables of the providers in use, `A` or `A or B`.
+    pub fn key_vars(&self) -> String {
+        self.providers()
+            .iter()
+            .map(|p| p.key_var())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
+fn config_failure(error: rlm::LlmError) -> Failure {
+    match error {
+        rlm::LlmError::Config { message } => Failure::new(4, message),
+        other => Failure::new(4, other.to_string()),
+    }
+}
+
+/// Builds one client with the shared flags (`--request-timeout`, `--max-retries`).
+fn build(args: &RunArgs, spec: &ModelSpec, base_url: Option<&str>) -> Result<Built, Failure> {
+    let retry = args.max_retries.map(|max_retries| RetryPolicy {
+        max_retries,
+        ..RetryPolicy::default()
+    });
+    macro_rules! configure {
+        ($builder:expr) => {{
+            let mut builder = $builder.env();
+            if let Some(url) = base_url {
+                builder = builder.base_url(url);
+            }
+            if let Some(policy) = &retry {
+                builder = builder.retry_policy(policy.clone());
+            }
+            if let Some(timeout) = args.request_timeout {
+                builder = builder.timeout(timeout);
+            }
+            builder.build().map_err(config_failure)?
+        }};
+    }
+    let name = spec.name.as_str();
+    let (model, endpoint): (Arc<dyn LanguageModel>, String) = match spec.provider {
+        Provider::Openai => {
+            let client = configure!(OpenAiClient::builder(name));
+            let endpoint = client.endpoint().to_string();
+            (Arc::new(client), endpoint)
+        }
+        Provider::Azure => {
+            let client = configure!(OpenAiClient::azure_builder(name));
+            let endpoint = client.endpoint().to_string();
+            (Arc::new(client), endpoint)
+        }
+        Provider::Anthropic => {
+            let client = configure!(AnthropicClient::builder(name));
+            let endpoint = client.endpoint().to_string();
+            (Arc::new(client), endpoint)
+        }
+        Provider::Gemini => {
+            let client = configure!(GeminiClient::builder(name));
+            let endpoint = client.endpoint().to_string();
+            (Arc::new(client), endpoint)
+        }
+    };
+    Ok(Built {
+        model,
+        provider: spec.provider,
+        endpoint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, default: Provider, want: Result<(Provider, &str), ()>) {
+        let got = parse_spec(text, default)
+            .map(|s| (s.provider, s.name))
+            .map_err(|_| ());
+        let want = want.map(|(p, n)| (p, n.to_string()));
+        assert_eq!(got, want, "{text}");
+    }
+
+    #[test]
+    fn provider_prefixes_and_plain_names() {
+        use Provider::*;
+        check("gpt-5-mini", Openai, Ok((Openai, "gpt-5-mini")));
+        check(
+            "claude-sonnet-4-5",
+            Anthropic,
+            Ok((Anthropic, "claude-sonnet-4-5")),
+        );
+        check(
+            "anthropic:claude-sonnet-4-5",
+            Openai,
+            Ok((Anthropic, "claude-sonnet-4-5")),
+        );
+        check(
+            "gemini:gemini-2.5-flash",
+            Openai,
+            Ok((Gemini, "gemini-2.5-flash")),
+        );
+        check("azure:my-deployment", Openai, Ok((Azure, "my-deployment")));
+        check("OpenAI:gpt-5", Anthropic, Ok((Openai, "gpt-5")));
+        // A colon after an unknown prefix is part of the name (Ollama tags).
+        check("llama3.1:8b", Openai, Ok((Openai, "llama3.1:8b")));
+        check("openai:llama3.1:8b", Gemini, Ok((Openai, "llama3.1:8b")));
+        check("anthropic:", Openai, Err(()));
+        check("  ", Openai, Err(()));
+    }
+}

@@ -1,0 +1,474 @@
+//! The client over real loopback HTTP against the testkit's fake server speaking Gemini's
+//! `generateContent`: the retry table, the call deadline, the headers sent, and typed outcomes.
+//!
+//! Real time with 1 ms backoffs; assertions are on outcomes and request counts, not durations.
+//! Where the wait itself matters (Retry-After honoured), the client's hidden `sleep_hook`
+//! records the waits it asks for (tokio's paused clock does not work with real sockets).
+
+// Test code: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rlm_core::{
+    CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
+};
+use rlm_gemini::GeminiClient;
+use rlm_limits::RetryPolicy;
+use rlm_testkit::{FakeServer, Reply, Script};
+use serde_json::json;
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(4),
+        jitter: true,
+        max_retry_after: Duration::from_secs(60),
+        call_timeout: Some(Duration::from_secs(30)),
+    }
+}
+
+fn client_with(server: &FakeServer, policy: RetryPolicy) -> GeminiClient {
+    GeminiClient::builder("gemini-test")
+        .base_url(server.url())
+        .api_key("AIza-test-key")
+        .retry_policy(policy)
+        .build()
+        .unwrap()
+}
+
+fn request() -> CompletionRequest {
+    CompletionRequest::new(vec![Message::user("hello")])
+}
+
+/// What a call should end in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Ok,
+    Http(u16),
+    Auth(u16),
+    Quota,
+    Context,
+    TooLong,
+    Connect,
+    Truncated,
+    Empty,
+    Filter,
+    Invalid,
+}
+
+fn outcome(result: &Result<CompletionResponse, LlmError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        Err(LlmError::Http { status, .. }) => Outcome::Http(*status),
+        Err(LlmError::Authentication { status, .. }) => Outcome::Auth(*status),
+        Err(LlmError::QuotaExhausted { .. }) => Outcome::Quota,
+        Err(LlmError::ContextLengthExceeded { .. }) => Outcome::Context,
+        Err(LlmError::RetryAfterTooLong { .. }) => Outcome::TooLong,
+        Err(LlmError::Connect { .. }) => Outcome::Connect,
+        Err(LlmError::Truncated { .. }) => Outcome::Truncated,
+        Err(LlmError::EmptyCompletion { .. }) => Outcome::Empty,
+        Err(LlmError::ContentFilter) => Outcome::Filter,
+        Err(LlmError::InvalidResponse { .. }) => Outcome::Invalid,
+        Err(other) => panic!("unexpected error {other:?}"),
+    }
+}
+
+/// Runs one call against `replies` (then `ok` forever) and checks the outcome and how many
+/// requests the server saw.
+async fn check(name: &str, replies: Vec<Reply>, expected: Outcome, expected_requests: u64) {
+    let server =
+        FakeServer::start(Script::queue(replies).then_fn(|_| Reply::gemini_text("ok"))).await;
+    let client = client_with(&server, fast_policy());
+    let result = client.complete(request()).await;
+    assert_eq!(outcome(&result), expected, "{name}: {result:?}");
+    if let Ok(resp) = &result {
+        assert_eq!(resp.text, "ok", "{name}");
+    }
+    assert_eq!(
+        server.request_count(),
+        expected_requests,
+        "{name}: request count"
+    );
+    drop(client);
+    assert!(
+        server.wait_connections_closed(Duration::from_secs(5)).await,
+        "{name}: a connection stayed open"
+    );
+}
+
+#[tokio::test]
+async fn retry_table() {
+    use Outcome::*;
+    let err = Reply::gemini_error;
+    let per_minute = Reply::status(
+        429,
+        json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                         "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]}]}})
+        .to_string(),
+    );
+    let per_day = Reply::status(
+        429,
+        json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                         "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}})
+        .to_string(),
+    );
+    let bad_key = Reply::status(
+        400,
+        json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "API key not valid. Please pass a valid API key.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}})
+        .to_string(),
+    );
+    let cases: Vec<(&str, Vec<Reply>, Outcome, u64)> = vec![
+        ("408 retried", vec![Reply::status(408, "timeout")], Ok, 2),
+        ("429 per-minute quota retried", vec![per_minute], Ok, 2),
+        (
+            "429 bare resource exhausted retried",
+            vec![err(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Resource has been exhausted (e.g. check quota).",
+            )],
+            Ok,
+            2,
+        ),
+        (
+            "500 internal retried",
+            vec![err(500, "INTERNAL", "An internal error has occurred.")],
+            Ok,
+            2,
+        ),
+        (
+            "503 overloaded retried",
+            vec![err(
+                503,
+                "UNAVAILABLE",
+                "The model is overloaded. Please try again later.",
+            )],
+            Ok,
+            2,
+        ),
+        (
+            "504 deadline retried",
+            vec![err(504, "DEADLINE_EXCEEDED", "Deadline expired")],
+            Ok,
+            2,
+        ),
+        (
+            "retries exhausted returns the last error",
+            vec![err(503, "UNAVAILABLE", "The model is overloaded."); 3],
+            Http(503),
+            3,
+        ),
+        (
+            "400 not retried",
+            vec![err(
+                400,
+                "INVALID_ARGUMENT",
+                "Invalid value at 'generation_config.temperature'",
+            )],
+            Http(400),
+            1,
+        ),
+        (
+            "404 not retried",
+            vec![err(
+                404,
+                "NOT_FOUND",
+                "models/gemini-nope is not found for API version v1beta",
+            )],
+            Http(404),
+            1,
+        ),
+        ("400 bad key is authentication", vec![bad_key], Auth(400), 1),
+        (
+            "403 authentication",
+            vec![err(403, "PERMISSION_DENIED", "Permission denied")],
+            Auth(403),
+            1,
+        ),
+        ("429 daily quota", vec![per_day], Quota, 1),
+        (
+            "429 credits depleted",
+            vec![err(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Your prepayment credits are depleted. Please go to AI Studio to manage your project and billing.",
+            )],
+            Quota,
+            1,
+        ),
+        (
+            "400 input token count",
+            vec![err(
+                400,
+                "INVALID_ARGUMENT",
+                "The input token count (1358426) exceeds the maximum number of tokens allowed (1048576).",
+            )],
+            Context,
+            1,
+        ),
+        (
+            "retry-after above cap fails fast",
+            vec![err(429, "RESOURCE_EXHAUSTED", "slow down").header("retry-after", "3600")],
+            TooLong,
+            1,
+        ),
+        (
+            "drop before headers retried",
+            vec![Reply::drop_before_headers()],
+            Ok,
+            2,
+        ),
+        ("drop mid body retried", vec![Reply::drop_mid_body()], Ok, 2),
+        (
+            "always dropped ends in connect error",
+            vec![Reply::drop_before_headers(); 3],
+            Connect,
+            3,
+        ),
+        (
+            "200 error object 503 retried",
+            vec![Reply::json(
+                json!({"error": {"code": 503, "status": "UNAVAILABLE", "message": "busy"}}),
+            )],
+            Ok,
+            2,
+        ),
+        (
+            "200 MAX_TOKENS",
+            vec![Reply::gemini_text("half an ans").finish_reason(Some("MAX_TOKENS"))],
+            Truncated,
+            1,
+        ),
+        (
+            "200 SAFETY",
+            vec![Reply::gemini_text("").finish_reason(Some("SAFETY"))],
+            Filter,
+            1,
+        ),
+        (
+            "200 prompt blocked",
+            vec![Reply::json(
+                json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
+            )],
+            Filter,
+            1,
+        ),
+        ("200 no text", vec![Reply::gemini_text("")], Empty, 1),
+        (
+            "200 html body",
+            vec![Reply::raw("<html><body>Welcome to nginx</body></html>")],
+            Invalid,
+            1,
+        ),
+    ];
+    for (name, replies, expected, requests) in cases {
+        check(name, replies, expected, requests).await;
+    }
+}
+
+#[tokio::test]
+async fn success_sends_the_generate_content_request_and_decodes_usage() {
+    let server = FakeServer::start(Script::always(
+        Reply::gemini_text("4").usage(3000, 1).cached_tokens(2000),
+    ))
+    .await;
+    let client = GeminiClient::builder("gemini-default")
+        .base_url(server.url())
+        .api_key("AIza-test-key")
+        .header("x-goog-user-project", "my-project")
+        .retry_policy(fast_policy())
+        .build()
+        .unwrap();
+    assert_eq!(client.model_name(), "gemini-default");
+    let req = CompletionRequest {
+        messages: vec![Message::system("Be brief."), Message::user("2+2?")],
+        temperature: Some(0.0),
+        max_tokens: Some(64),
+        ..CompletionRequest::default()
+    }
+    .with_model("gemini-override");
+    let resp = client.complete(req).await.unwrap();
+    assert_eq!(resp.text, "4");
+    assert_eq!(resp.model, "gemini-override");
+    assert_eq!(resp.finish_reason, FinishReason::Stop);
+    assert_eq!(
+        (
+            resp.usage.input_tokens,
+            resp.usage.output_tokens,
+            resp.usage.cached_tokens
+        ),
+        (3000, 1, 2000)
+    );
+    // The default model, and a name with its collection, go to their own URLs.
+    client.complete(request()).await.unwrap();
+    client
+        .complete(request().with_model("models/gemini-x"))
+        .await
+        .unwrap();
+
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/v1beta/models/gemini-override:generateContent",
+            "/v1beta/models/gemini-default:generateContent",
+            "/v1beta/models/gemini-x:generateContent",
+        ]
+    );
+    let sent = &requests[0];
+    assert_eq!(sent.method, "POST");
+    assert_eq!(sent.header("x-goog-api-key"), Some("AIza-test-key"));
+    assert_eq!(sent.header("x-goog-user-project"), Some("my-project"));
+    assert_eq!(sent.header("authorization"), None);
+    assert!(
+        !sent.path.contains("key="),
+        "the key must never be in the URL"
+    );
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    assert!(
+        sent.header("user-agent")
+            .is_some_and(|ua| ua.starts_with("rlm-gemini/"))
+    );
+    assert_eq!(
+        sent.json,
+        Some(
+            json!({"contents": [{"role": "user", "parts": [{"text": "2+2?"}]}],
+                    "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                    "generationConfig": {"temperature": 0.0, "maxOutputTokens": 64}})
+        )
+    );
+}
+
+#[tokio::test]
+async fn connect_refused_is_a_connect_error_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = GeminiClient::builder("m")
+        .base_url(&base)
+        .retry_policy(fast_policy())
+        .build()
+        .unwrap();
+    match client.complete(request()).await {
+        Err(LlmError::Connect { url, message }) => {
+            assert_eq!(url, format!("{base}/v1beta/models/m:generateContent"));
+            assert!(!message.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stall_ends_in_timeout_at_the_call_deadline() {
+    let server = FakeServer::start(Script::always(Reply::stall())).await;
+    let policy = RetryPolicy {
+        call_timeout: Some(Duration::from_millis(300)),
+        ..fast_policy()
+    };
+    let client = client_with(&server, policy);
+    match client.complete(request()).await {
+        Err(LlmError::Timeout { url, .. }) => assert!(url.ends_with(":generateContent")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.request_count(), 1);
+    drop(client);
+    assert!(server.wait_connections_closed(Duration::from_secs(5)).await);
+}
+
+/// A call whose waits between attempts are recorded (and skipped) through the client's test
+/// hook: returns the result, the waits the client asked for, and the request count.
+async fn recorded_call(
+    replies: Vec<Reply>,
+    policy: RetryPolicy,
+) -> (Result<CompletionResponse, LlmError>, Vec<Duration>, u64) {
+    let server =
+        FakeServer::start(Script::queue(replies).then_fn(|_| Reply::gemini_text("ok"))).await;
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&waits);
+    let client = GeminiClient::builder("gemini-test")
+        .base_url(server.url())
+        .retry_policy(policy)
+        .sleep_hook(move |wait| {
+            log.lock().unwrap().push(wait);
+            std::future::ready(())
+        })
+        .build()
+        .unwrap();
+    let result = client.complete(request()).await;
+    let waits = waits.lock().unwrap().clone();
+    (result, waits, server.request_count())
+}
+
+#[tokio::test]
+async fn retry_after_and_retry_delay_are_honoured() {
+    let per_minute = Reply::status(
+        429,
+        json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]}})
+        .to_string(),
+    );
+    let (result, waits, requests) = recorded_call(
+        vec![
+            Reply::gemini_error(503, "UNAVAILABLE", "busy").header("retry-after", "2"),
+            per_minute,
+        ],
+        fast_policy(),
+    )
+    .await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert_eq!(requests, 3);
+    assert_eq!(waits, vec![Duration::from_secs(2), Duration::from_secs(7)]);
+}
+
+#[tokio::test]
+async fn without_retry_after_the_policy_backoff_is_used() {
+    let policy = RetryPolicy {
+        jitter: false,
+        ..RetryPolicy::default()
+    };
+    let replies = vec![
+        Reply::gemini_error(503, "UNAVAILABLE", "busy"),
+        Reply::gemini_error(500, "INTERNAL", "oops"),
+    ];
+    let (result, waits, requests) = recorded_call(replies, policy).await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert_eq!(requests, 3);
+    assert_eq!(
+        waits,
+        vec![Duration::from_millis(500), Duration::from_secs(1)]
+    );
+}
+
+#[tokio::test]
+async fn a_daily_quota_is_not_retried_even_with_a_retry_delay() {
+    let per_day = Reply::status(
+        429,
+        json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                 "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "5s"}]}})
+        .to_string(),
+    );
+    let (result, waits, requests) = recorded_call(vec![per_day], fast_policy()).await;
+    assert!(
+        matches!(result, Err(LlmError::QuotaExhausted { .. })),
+        "{result:?}"
+    );
+    assert!(result.unwrap_err().is_fatal_for_run());
+    assert_eq!(requests, 1);
+    assert!(waits.is_empty());
+}
