@@ -147,6 +147,8 @@
 //! from `cargo run --release -p rlm-repl-python --example slice_bench`.
 
 mod codec;
+mod exchange;
+mod factory;
 mod interpreter;
 mod names;
 mod options;
@@ -156,8 +158,9 @@ mod repl;
 mod spawn;
 mod workdir;
 
+pub use factory::PythonReplFactory;
 pub use options::{Isolation, PythonOptions, SandboxUser};
-pub use repl::{PythonRepl, PythonReplFactory};
+pub use repl::PythonRepl;
 
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "python";

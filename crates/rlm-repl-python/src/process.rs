@@ -121,6 +121,7 @@ impl Driver {
                     Ok(Ok(other)) => format!("unexpected first message {other:?}"),
                 };
                 let status = driver.kill_and_reap().await;
+                driver.finish_stderr().await;
                 return Err(backend(format!(
                     "the python driver did not start ({why}; {}){}",
                     describe_exit(status),
@@ -186,11 +187,15 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let status = self.kill_and_reap().await;
-        // What it wrote last may still be in the pipe: let the drain reach the end.
+        self.finish_stderr().await;
+        status
+    }
+
+    /// What a dead process wrote last may still be in the pipe: lets the drain reach its end.
+    async fn finish_stderr(&mut self) {
         if let Some(drain) = self.drain.take() {
             let _ = tokio::time::timeout(STDERR_WAIT, drain).await;
         }
-        status
     }
 
     /// Kills the group and reaps the interpreter; its exit status when it could be reaped.

@@ -1,4 +1,5 @@
-//! [`PythonRepl`], the [`Repl`] implementation, and its [`PythonReplFactory`].
+//! [`PythonRepl`], the [`Repl`] implementation: the session's interpreter, its injected values,
+//! restarts after timeouts, crashes and cancellation, and the isolation report.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,27 +8,20 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rlm_core::{
-    Execution, FinalAnswer, Repl, ReplConfig, ReplError, ReplFactory, ReplHost, ReplValue,
-    VariableInfo,
+    Execution, FinalAnswer, Repl, ReplConfig, ReplError, ReplHost, ReplValue, VariableInfo,
 };
-use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
-use crate::codec::ChannelError;
+use crate::BACKEND_NAME;
+use crate::exchange::{self, End, Exchange, Injected};
 use crate::interpreter;
 use crate::names;
 use crate::options::{Isolation, PythonOptions, SandboxUser};
 use crate::process::{self, Driver, Spec};
-use crate::protocol::{self, Done, LoadKind, Message, Ready, Reply, Request};
+use crate::protocol::{self, LoadKind, Message, Ready, Request};
 use crate::spawn::{self, Jail};
 use crate::workdir::SessionDir;
-use crate::{BACKEND_NAME, CAPABILITIES};
 
-/// After `FINAL` the block gets this long to return (code that catches the internal stop
-/// exception keeps running); then the process is killed. The finish stands either way.
-const FINISH_GRACE: Duration = Duration::from_secs(1);
-/// How long the driver may take to hand over its output before a timeout kill.
-const SALVAGE_WAIT: Duration = Duration::from_millis(200);
 /// Extra room over `max_output_bytes` for lines the runtime forces into the output.
 const FORCED_OUTPUT_SLACK: usize = 64 * 1024;
 /// Each injected value adds this many times its file size to the address-space limit.
@@ -42,7 +36,7 @@ variables such as `context` were loaded again).";
 const CANCELLED_NOTE: &str = "[rlm] The previous execution was cancelled, so the Python process was restarted: \
 variables, functions and imports from earlier blocks are lost (injected variables such as `context` were loaded again).";
 
-fn backend(message: String) -> ReplError {
+pub(crate) fn backend(message: String) -> ReplError {
     ReplError::Backend {
         backend: BACKEND_NAME.to_string(),
         message,
@@ -62,19 +56,9 @@ static WARNED_NO_PIDNS: AtomicBool = AtomicBool::new(false);
 static WARNED_ROOT_KEPT: AtomicBool = AtomicBool::new(false);
 static WARNED_NO_RAISE: AtomicBool = AtomicBool::new(false);
 
-/// A value injected with `set_variable`, kept in a backing file so a fresh interpreter can load
-/// it again after a timeout or crash without the host holding a copy.
-#[derive(Debug)]
-struct Injected {
-    name: String,
-    path: PathBuf,
-    kind: LoadKind,
-    bytes: u64,
-}
-
 /// A persistent Python session in an OS-isolated CPython subprocess.
 ///
-/// Create one with [`PythonRepl::start`] (or through [`PythonReplFactory`]) inside a tokio
+/// Create one with [`PythonRepl::start`] (or through [`crate::PythonReplFactory`]) inside a tokio
 /// runtime with I/O enabled, and drive it through the [`Repl`] trait. Dropping it kills the
 /// interpreter's process group and removes its directory.
 pub struct PythonRepl {
@@ -110,52 +94,6 @@ impl std::fmt::Debug for PythonRepl {
     }
 }
 
-/// How an execution's exchange with the driver ended.
-enum End {
-    /// The driver answered `done` and is ready for more.
-    Alive,
-    /// The process was killed at the time limit (or after the grace that follows a finish).
-    TimedOut,
-    /// The process died by itself.
-    Died,
-    /// The driver broke the protocol and was killed.
-    Broken(String),
-}
-
-/// Everything one execution collected.
-struct Exchange {
-    stdout: String,
-    truncated: bool,
-    error: Option<String>,
-    finish: Option<FinalAnswer>,
-    answer: Option<String>,
-    host_calls: u32,
-    end: End,
-}
-
-impl Exchange {
-    fn new() -> Self {
-        Self {
-            stdout: String::new(),
-            truncated: false,
-            error: None,
-            finish: None,
-            answer: None,
-            host_calls: 0,
-            end: End::Alive,
-        }
-    }
-
-    fn done(&mut self, done: Done) {
-        self.stdout = done.stdout;
-        self.truncated = done.truncated;
-        self.error = done.error;
-        self.answer = done.answer;
-        // The driver's own count is informative only; the host counts calls it answered.
-        let _ = done.host_calls;
-    }
-}
-
 impl PythonRepl {
     /// Finds the interpreter, creates the session directory and starts a confined interpreter
     /// holding the runtime scaffold (`llm_query`, ..., `FINAL`, `FINAL_VAR`, `SHOW_VARS`, `answer`).
@@ -168,7 +106,7 @@ impl PythonRepl {
         Self::start_with(config, options, python).await
     }
 
-    async fn start_with(
+    pub(crate) async fn start_with(
         config: ReplConfig,
         options: PythonOptions,
         python: PathBuf,
@@ -266,7 +204,7 @@ impl PythonRepl {
         let jail = self.jail();
         let (mut driver, ready) = Driver::start(&self.spec(), jail).await?;
         for value in &self.injected {
-            load(&mut driver, value, self.op_timeout()).await?;
+            exchange::load(&mut driver, value, self.op_timeout()).await?;
         }
         self.isolation = Some(self.report(&ready, &driver));
         self.address_space = jail.address_space;
@@ -357,7 +295,7 @@ impl PythonRepl {
     async fn request(&mut self, request: &Request<'_>) -> Result<Message, ReplError> {
         let timeout = self.op_timeout();
         let mut driver = self.take_driver().await?;
-        match exchange(&mut driver, request, timeout).await {
+        match exchange::exchange(&mut driver, request, timeout).await {
             Ok(message) => {
                 self.put_back(driver, true).await;
                 Ok(message)
@@ -395,7 +333,7 @@ impl PythonRepl {
         self.fresh = false;
         let note = self.note.take();
         let mut x = Exchange::new();
-        drive(&mut driver, code, host.as_ref(), &self.config, &mut x).await;
+        exchange::drive(&mut driver, code, host.as_ref(), &self.config, &mut x).await;
         let limit = self.config.execution_timeout;
         let lost = format!(
             "the next block runs in a fresh interpreter: variables, functions and imports from \
@@ -472,207 +410,8 @@ impl PythonRepl {
     }
 }
 
-fn sandbox_user(options: &PythonOptions) -> Option<SandboxUser> {
+pub(crate) fn sandbox_user(options: &PythonOptions) -> Option<SandboxUser> {
     options.sandbox_user.filter(|_| spawn::is_root())
-}
-
-/// Sends `request` and reads one message, within `timeout`.
-async fn exchange(
-    driver: &mut Driver,
-    request: &Request<'_>,
-    timeout: Duration,
-) -> Result<Message, String> {
-    let work = async {
-        driver.send(request).await?;
-        driver.recv().await
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(message)) => Ok(message),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-    }
-}
-
-/// Loads one injected value.
-async fn load(driver: &mut Driver, value: &Injected, timeout: Duration) -> Result<(), ReplError> {
-    let path = value.path.to_string_lossy();
-    let request = Request::Load {
-        name: &value.name,
-        path: &path,
-        kind: value.kind,
-    };
-    match exchange(driver, &request, timeout).await {
-        Ok(Message::Ok) => Ok(()),
-        Ok(Message::Error { message }) => Err(ReplError::Conversion {
-            message: format!("could not load {}: {message}", value.name),
-        }),
-        Ok(other) => Err(backend(format!("unexpected answer to a load: {other:?}"))),
-        Err(why) => Err(backend(format!(
-            "could not load {}: {why}{}",
-            value.name,
-            driver.last_words()
-        ))),
-    }
-}
-
-/// Runs one block: sends it, answers host calls, and collects the result into `x`.
-async fn drive(
-    driver: &mut Driver,
-    code: &str,
-    host: &dyn ReplHost,
-    config: &ReplConfig,
-    x: &mut Exchange,
-) {
-    let mut budget = config.execution_timeout;
-    let sent = Instant::now();
-    match tokio::time::timeout(budget, driver.send(&Request::Exec { code })).await {
-        Ok(Ok(())) => {}
-        Ok(Err(ChannelError::Frame(e))) => {
-            // Nothing reached the driver: the session is intact.
-            x.error = Some(format!("ValueError: the code block cannot be sent: {e}"));
-            return;
-        }
-        Ok(Err(_)) => {
-            x.end = End::Died;
-            return;
-        }
-        Err(_) => {
-            x.end = End::TimedOut;
-            return;
-        }
-    }
-    budget = budget.saturating_sub(sent.elapsed());
-    loop {
-        let waited = Instant::now();
-        let message = tokio::time::timeout(budget, driver.recv()).await;
-        budget = budget.saturating_sub(waited.elapsed());
-        let message = match message {
-            Err(_) => {
-                salvage(driver, x).await;
-                return;
-            }
-            Ok(Err(ChannelError::Closed | ChannelError::Io(_))) => {
-                x.end = End::Died;
-                return;
-            }
-            Ok(Err(ChannelError::Frame(e))) => {
-                x.end = End::Broken(e.to_string());
-                return;
-            }
-            Ok(Ok(message)) => message,
-        };
-        match message {
-            Message::Done(done) => {
-                x.done(done);
-                return;
-            }
-            Message::Call(call) => {
-                let call = match call.into_call() {
-                    Ok(call) => call,
-                    Err(why) => {
-                        x.end = End::Broken(why);
-                        return;
-                    }
-                };
-                // The host is authoritative for the cap: code can tamper with the driver's.
-                let reply = if x.host_calls >= config.max_host_calls {
-                    Err(format!(
-                        "host-call limit reached: an execution may make at most {} llm_query/rlm_query calls",
-                        config.max_host_calls
-                    ))
-                } else {
-                    x.host_calls += 1;
-                    Ok(host.call(call).await)
-                };
-                let request = match &reply {
-                    Ok(value) => Request::Reply(Reply {
-                        value: Some(value),
-                        error: None,
-                    }),
-                    Err(error) => Request::Reply(Reply {
-                        value: None,
-                        error: Some(error),
-                    }),
-                };
-                let sending = Instant::now();
-                let sent = tokio::time::timeout(budget, driver.send(&request)).await;
-                budget = budget.saturating_sub(sending.elapsed());
-                match sent {
-                    Ok(Ok(())) => {}
-                    Ok(Err(ChannelError::Frame(e))) => {
-                        // The reply is over the frame cap: the driver still waits for one.
-                        let error = format!("the reply is too large to send: {e}");
-                        let fallback = Request::Reply(Reply {
-                            value: None,
-                            error: Some(&error),
-                        });
-                        if driver.send(&fallback).await.is_err() {
-                            x.end = End::Died;
-                            return;
-                        }
-                    }
-                    Ok(Err(_)) => {
-                        x.end = End::Died;
-                        return;
-                    }
-                    Err(_) => {
-                        x.end = End::TimedOut;
-                        return;
-                    }
-                }
-            }
-            Message::Final(finish) => match finish.into_finish() {
-                Ok(finish) => {
-                    if x.finish.is_none() {
-                        x.finish = Some(finish);
-                        budget = budget.min(FINISH_GRACE);
-                    }
-                }
-                Err(why) => {
-                    x.end = End::Broken(why);
-                    return;
-                }
-            },
-            Message::Error { message } => {
-                // The block ran but its result could not be sent (too large).
-                x.error = Some(message);
-                return;
-            }
-            Message::Out(_) => {}
-            other => {
-                x.end = End::Broken(format!("unexpected message {other:?}"));
-                return;
-            }
-        }
-    }
-}
-
-/// At the time limit: ask the driver for the output so far, then kill the process group. A
-/// `done` that arrives meanwhile means the block made it after all.
-async fn salvage(driver: &mut Driver, x: &mut Exchange) {
-    driver.request_salvage();
-    let deadline = Instant::now() + SALVAGE_WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, driver.recv()).await {
-            Ok(Ok(Message::Out(out))) => {
-                x.stdout = out.stdout;
-                x.truncated = out.truncated;
-            }
-            Ok(Ok(Message::Done(done))) => {
-                x.done(done);
-                return;
-            }
-            Ok(Ok(Message::Final(finish))) => {
-                if x.finish.is_none() {
-                    x.finish = finish.into_finish().ok();
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    x.end = End::TimedOut;
 }
 
 #[async_trait]
@@ -801,66 +540,11 @@ impl PythonRepl {
         let timeout = self.op_timeout();
         let mut driver = self.take_driver().await?;
         let result = match self.injected.last() {
-            Some(value) => load(&mut driver, value, timeout).await,
+            Some(value) => exchange::load(&mut driver, value, timeout).await,
             None => Ok(()),
         };
         let healthy = !matches!(result, Err(ReplError::Backend { .. }));
         self.put_back(driver, healthy).await;
         result
-    }
-}
-
-/// Creates [`PythonRepl`] sessions. The interpreter is looked up once, on the first `create`.
-#[derive(Debug, Default)]
-pub struct PythonReplFactory {
-    options: PythonOptions,
-    python: OnceCell<PathBuf>,
-}
-
-impl PythonReplFactory {
-    /// A factory with the default (hardened) [`PythonOptions`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A factory with the given options.
-    pub fn with_options(options: PythonOptions) -> Self {
-        Self {
-            options,
-            python: OnceCell::new(),
-        }
-    }
-
-    /// The options sessions are created with.
-    pub fn options(&self) -> &PythonOptions {
-        &self.options
-    }
-
-    /// Starts a session and returns it with its concrete type (for [`PythonRepl::isolation`]).
-    ///
-    /// # Errors
-    /// As [`PythonRepl::start`].
-    pub async fn start(&self, config: &ReplConfig) -> Result<PythonRepl, ReplError> {
-        let python = self
-            .python
-            .get_or_try_init(|| interpreter::resolve(&self.options, sandbox_user(&self.options)))
-            .await?
-            .clone();
-        PythonRepl::start_with(config.clone(), self.options.clone(), python).await
-    }
-}
-
-#[async_trait]
-impl ReplFactory for PythonReplFactory {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
-    async fn create(&self, config: &ReplConfig) -> Result<Box<dyn Repl>, ReplError> {
-        Ok(Box::new(self.start(config).await?))
-    }
-
-    fn capabilities(&self) -> String {
-        CAPABILITIES.to_string()
     }
 }

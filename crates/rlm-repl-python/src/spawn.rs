@@ -80,7 +80,7 @@ pub(crate) fn confine(cmd: &mut Command, jail: Jail) {
             0,
         ],
     };
-    // SAFETY: getppid has no preconditions.
+    // SAFETY: getpid has no preconditions and cannot fail.
     let parent = unsafe { libc::getpid() };
     let hook = move || -> io::Result<()> {
         // Runs in the forked child, before exec: only raw system calls, no allocation.
@@ -203,7 +203,8 @@ pub(crate) fn request_salvage(pid: u32) {
     if let Ok(pid) = libc::pid_t::try_from(pid)
         && pid > 1
     {
-        // SAFETY: kill has no memory-safety preconditions; `pid` is our unreaped child.
+        // SAFETY: kill has no memory-safety preconditions; `pid` is the interpreter of a group
+        // whose leader we have not reaped (the caller checks), so it is still ours.
         unsafe {
             libc::kill(pid, libc::SIGUSR1);
         }
