@@ -650,7 +650,10 @@ async fn model_argument_selects_a_named_model() {
         "small-answered|root-answered|Error: unknown model 'other-name'; registered models: [small, test-model]"
     );
     let asked: Vec<Option<String>> = root.requests().iter().map(|q| q.model.clone()).collect();
-    assert!(!asked.contains(&Some("other-name".to_string())), "{asked:?}");
+    assert!(
+        !asked.contains(&Some("other-name".to_string())),
+        "{asked:?}"
+    );
     assert!(
         r.usage.contains_key("small") && !r.usage.contains_key("other-name"),
         "{:?}",
@@ -668,10 +671,15 @@ async fn unknown_model_name_returns_an_error_listing_the_registered_models() {
         Call::Plain { .. } => "root-answered".to_string(),
     });
     let named = |name: &'static str| -> Arc<dyn LanguageModel> {
-        Arc::new(ScriptedModel::from_fn(name, |_: &CompletionRequest| "named"))
+        Arc::new(ScriptedModel::from_fn(
+            name,
+            |_: &CompletionRequest| "named",
+        ))
     };
-    let sub: Arc<dyn LanguageModel> =
-        Arc::new(ScriptedModel::from_fn("sub-model", |_: &CompletionRequest| "sub"));
+    let sub: Arc<dyn LanguageModel> = Arc::new(ScriptedModel::from_fn(
+        "sub-model",
+        |_: &CompletionRequest| "sub",
+    ));
     let root_dyn: Arc<dyn LanguageModel> = root.clone();
     let runner = Runner::new(
         Models::new(root_dyn)
@@ -686,8 +694,7 @@ async fn unknown_model_name_returns_an_error_listing_the_registered_models() {
     )
     .unwrap();
     let r = runner.run(ReplValue::from("c"), "q").await;
-    let error =
-        "Error: unknown model 'gpt-typo'; registered models: [claude, gpt-5-mini, sub-model, test-model]";
+    let error = "Error: unknown model 'gpt-typo'; registered models: [claude, gpt-5-mini, sub-model, test-model]";
     assert_eq!(r.answer, format!("{error}|{error}|{error}"));
     // Nothing was sent for the unknown name: one root turn, no child, no sub-call.
     assert_eq!(root.requests().len(), 1);
@@ -721,7 +728,9 @@ async fn sub_temperature_applies_to_plain_sub_calls_only() {
         sub_temperature: Some(0.1),
         ..RunnerConfig::default()
     };
-    let r = runner(root.clone(), cfg).run(ReplValue::from("c"), "q").await;
+    let r = runner(root.clone(), cfg)
+        .run(ReplValue::from("c"), "q")
+        .await;
     assert_eq!(r.answer, "sub");
     let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
     assert_eq!(temps, vec![Some(0.7), Some(0.1)]);
@@ -735,7 +744,9 @@ async fn sub_temperature_applies_to_plain_sub_calls_only() {
         temperature: Some(0.7),
         ..RunnerConfig::default()
     };
-    runner(root.clone(), cfg).run(ReplValue::from("c"), "q").await;
+    runner(root.clone(), cfg)
+        .run(ReplValue::from("c"), "q")
+        .await;
     let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
     assert_eq!(temps, vec![Some(0.7), Some(0.7)]);
 }
@@ -862,7 +873,10 @@ async fn finishing_in_the_last_iteration_is_finished() {
         "c",
     )
     .await;
-    assert_eq!((r.answer.as_str(), r.outcome, r.iterations), ("just in time", RunOutcomeKind::Finished, 2));
+    assert_eq!(
+        (r.answer.as_str(), r.outcome, r.iterations),
+        ("just in time", RunOutcomeKind::Finished, 2)
+    );
 }
 
 #[tokio::test]
@@ -877,7 +891,10 @@ async fn roles_alternate_up_to_the_last_chance_call() {
     let mut cfg = RunnerConfig::default();
     cfg.run.max_iterations = 2;
     let r = runner(m.clone(), cfg).run(ReplValue::from("c"), "q").await;
-    assert_eq!((r.answer.as_str(), r.outcome), ("done", RunOutcomeKind::IterationLimit));
+    assert_eq!(
+        (r.answer.as_str(), r.outcome),
+        ("done", RunOutcomeKind::IterationLimit)
+    );
     for request in m.requests() {
         let roles: Vec<rlm_core::Role> = request.messages.iter().map(|m| m.role).collect();
         assert_eq!(roles[0], rlm_core::Role::System);
@@ -896,7 +913,11 @@ async fn run_timeout_stops_a_busy_loop() {
     let r = run(|_| repl("while True:\n    pass"), cfg, "c").await;
     assert_eq!(r.outcome, RunOutcomeKind::Timeout);
     // The block's own limit (60 s by default) is capped by the run's time left.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -904,14 +925,20 @@ async fn run_until_cancels_the_tree_and_reports_usage_so_far() {
     let m = Arc::new(
         ScriptedModel::from_fn("m", |req: &CompletionRequest| match classify(req) {
             Call::Plain { .. } => "x".to_string(),
-            Call::Turn { .. } => repl("r = llm_query_batched(['a'] * 4)\nprint(llm_query('slow one'))"),
+            Call::Turn { .. } => {
+                repl("r = llm_query_batched(['a'] * 4)\nprint(llm_query('slow one'))")
+            }
         })
         .with_latency(Duration::from_millis(200)),
     );
     let runner = runner(m, RunnerConfig::default());
     // Root turn 0-200 ms, batch 200-400 ms, last call from 400 ms: stop in the middle of it.
     let r = runner
-        .run_until(ReplValue::from("c"), "q", tokio::time::sleep(Duration::from_millis(500)))
+        .run_until(
+            ReplValue::from("c"),
+            "q",
+            tokio::time::sleep(Duration::from_millis(500)),
+        )
         .await;
     assert_eq!(r.outcome, RunOutcomeKind::Cancelled);
     // The root turn and the batch of four completed before the stop; the last call did not.

@@ -25,7 +25,8 @@ tasks:
   test [args]          run every test of the workspace, doc tests included
                        (cargo nextest when installed, else cargo test); `-p CRATE`,
                        `--package CRATE` and `--exclude CRATE` narrow the run, other
-                       arguments go to the test runner (nextest or cargo test)
+                       arguments go to the test runner (nextest or cargo test); then each
+                       facade feature (openai, anthropic, gemini, monty, python) alone
   lint                 rustfmt check, clippy -D warnings, rustdoc -D warnings, layer check
   layers               the layer check alone (see xtask/src/layers.rs)
   deny [--offline]     cargo deny check (licenses, bans, sources, advisories);
@@ -37,6 +38,7 @@ tasks:
                        `cargo publish --dry-run` over them in dependency order
   publish              the same for real (refuses when the git tree is dirty)
   bench                run the CLI against the fake server and report wall time, peak RSS and the ratio to the ideal
+                       (`--trace`: with a trajectory file and progress on, the cost of watching)
   help                 this message
 ";
 

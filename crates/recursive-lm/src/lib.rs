@@ -133,10 +133,19 @@ impl Rlm {
         query: &str,
         stop: impl std::future::Future<Output = ()> + Send,
     ) -> Result<Completion, RlmError> {
-        let result = self.runner.run_until(context.into().into_value(), query, stop).await;
+        let result = self
+            .runner
+            .run_until(context.into().into_value(), query, stop)
+            .await;
         if result.outcome == RunOutcomeKind::Failed {
-            let message = result.error.clone().unwrap_or_else(|| "unknown error".into());
-            return Err(RlmError::Failed { message, completion: Box::new(result) });
+            let message = result
+                .error
+                .clone()
+                .unwrap_or_else(|| "unknown error".into());
+            return Err(RlmError::Failed {
+                message,
+                completion: Box::new(result),
+            });
         }
         Ok(result)
     }

@@ -22,7 +22,10 @@ async fn openai_feature_gives_the_openai_client() {
         .base_url(server.base_url())
         .build()
         .unwrap();
-    assert_eq!(client.complete(request()).await.unwrap().text, "from openai");
+    assert_eq!(
+        client.complete(request()).await.unwrap().text,
+        "from openai"
+    );
 }
 
 #[cfg(feature = "anthropic")]
@@ -34,7 +37,10 @@ async fn anthropic_feature_gives_the_anthropic_client() {
         .api_key("sk-ant-test")
         .build()
         .unwrap();
-    assert_eq!(client.complete(request()).await.unwrap().text, "from claude");
+    assert_eq!(
+        client.complete(request()).await.unwrap().text,
+        "from claude"
+    );
     assert_eq!(server.requests()[0].path, "/v1/messages");
 }
 
@@ -47,7 +53,10 @@ async fn gemini_feature_gives_the_gemini_client() {
         .api_key("AIza-test")
         .build()
         .unwrap();
-    assert_eq!(client.complete(request()).await.unwrap().text, "from gemini");
+    assert_eq!(
+        client.complete(request()).await.unwrap().text,
+        "from gemini"
+    );
     assert_eq!(
         server.requests()[0].path,
         "/v1beta/models/gemini-test:generateContent"

@@ -301,3 +301,44 @@ async fn without_a_trajectory_events_carry_no_content() {
         .count();
     assert_eq!(children, 2);
 }
+
+#[tokio::test]
+async fn a_child_cut_off_by_its_timeout_still_finishes_in_the_trajectory() {
+    // Every answer takes 150 ms; the child needs two turns but has 200 ms.
+    let model = Arc::new(
+        ScriptedModel::from_fn("slow", |req: &CompletionRequest| match classify(req) {
+            Call::Turn { query, .. } if query == "q" => repl("FINAL(rlm_query('child task'))"),
+            Call::Turn { turn: 0, .. } => repl("x = 1"),
+            _ => repl("FINAL(x)"),
+        })
+        .with_latency(std::time::Duration::from_millis(150)),
+    );
+    let path = tmp("timeout.jsonl");
+    let rlm = Rlm::builder(model)
+        .max_depth(2)
+        .per_child_timeout(Some(std::time::Duration::from_millis(200)))
+        .trajectory(Arc::new(TrajectoryWriter::create(&path).unwrap()))
+        .build()
+        .unwrap();
+    let done = rlm.completion("c", "q").await.unwrap();
+    assert!(
+        done.answer.starts_with("Error: child timeout"),
+        "{}",
+        done.answer
+    );
+    let t = trajectory::read_file(&path).unwrap();
+    let call = t.runs[0].subcalls().next().unwrap();
+    assert!(call.error.as_deref().unwrap().contains("child timeout"));
+    let child = call.child.as_ref().unwrap();
+    let finish = child
+        .finish
+        .as_ref()
+        .expect("a dropped child still has a finish");
+    assert_eq!(finish.outcome, RunOutcomeKind::Timeout);
+    assert_eq!(finish.iterations, 2, "it was in its second turn");
+    assert_eq!(finish.usage.calls, 1, "one turn answered before the cut");
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    for record in lines(&path) {
+        assert_eq!(validate(&schema, &record), Vec::<String>::new());
+    }
+}

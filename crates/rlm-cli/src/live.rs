@@ -302,7 +302,8 @@ impl LiveTree {
             .name("rlm-live".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(TICK);
+                    // Parked rather than asleep, so `finish` wakes it at once.
+                    std::thread::park_timeout(TICK);
                     let Some(tree) = weak.upgrade() else { break };
                     if tree.stopped.load(Ordering::Acquire) {
                         break;
@@ -345,6 +346,7 @@ impl LiveTree {
         }
         let ticker = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = ticker {
+            handle.thread().unpark();
             let _ = handle.join();
         }
         self.render();

@@ -18,9 +18,11 @@ pub enum Reporter {
 }
 
 impl Reporter {
-    /// The live tree when stderr is a terminal, plain lines otherwise.
+    /// The live tree when stderr is a terminal, plain lines otherwise (and when `RUST_LOG`
+    /// is set, so log lines do not fight the redrawn tree).
     pub fn for_stderr(max_iterations: u32) -> Self {
-        if std::io::stderr().is_terminal() {
+        let logging = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+        if std::io::stderr().is_terminal() && !logging {
             Reporter::Live(LiveTree::start(max_iterations))
         } else {
             Reporter::Lines(Arc::new(Progress))

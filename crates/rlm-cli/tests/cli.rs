@@ -357,8 +357,16 @@ async fn ctrl_c_cancels_the_whole_tree() {
         .unwrap()
         .unwrap();
     assert_eq!(out.status.code(), Some(130), "stderr: {}", stderr(&out));
-    assert!(stderr(&out).contains("[rlm] cancelled after"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("1 LLM calls"), "what it had is reported: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[rlm] cancelled after"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 LLM calls"),
+        "what it had is reported: {}",
+        stderr(&out)
+    );
     assert_eq!(stdout(&out), "");
     assert!(
         srv.wait_connections_closed(std::time::Duration::from_secs(2))

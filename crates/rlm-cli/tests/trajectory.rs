@@ -45,9 +45,14 @@ fn command(args: &[&str]) -> tokio::process::Command {
 }
 
 async fn rlm(args: &[&str]) -> Output {
-    tokio::time::timeout(Duration::from_secs(120), command(args).output())
+    bounded(&mut command(args)).await
+}
+
+/// Runs a command to its end, within two minutes.
+async fn bounded(cmd: &mut tokio::process::Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
-        .expect("rlm finished within 120 s")
+        .expect("the command finished within 120 s")
         .unwrap()
 }
 
@@ -438,11 +443,8 @@ async fn rust_log_shows_spans_and_content_only_on_opt_in() {
     let srv = tree_server().await;
     let url = srv.base_url();
     let context = tmp("spans.txt", "some context");
-    let out = command(&run_args(&url, &context, &["--quiet"]))
-        .env("RUST_LOG", "debug")
-        .output()
-        .await
-        .unwrap();
+    let out =
+        bounded(command(&run_args(&url, &context, &["--quiet"])).env("RUST_LOG", "debug")).await;
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let err = stderr(&out);
     for span in [
@@ -466,11 +468,11 @@ async fn rust_log_shows_spans_and_content_only_on_opt_in() {
         "logs never go to stdout"
     );
 
-    let out = command(&run_args(&url, &context, &["--quiet", "--log-content"]))
-        .env("RUST_LOG", "rlm_runner=debug")
-        .output()
-        .await
-        .unwrap();
+    let out = bounded(
+        command(&run_args(&url, &context, &["--quiet", "--log-content"]))
+            .env("RUST_LOG", "rlm_runner=debug"),
+    )
+    .await;
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("gen_ai.prompt"), "{err}");

@@ -119,7 +119,7 @@ mod repl;
 mod run;
 mod scaffold;
 
-pub use repl::{MontyRepl, MontyReplFactory};
+pub use repl::{MAX_SINGLE_ALLOCATION, MontyRepl, MontyReplFactory};
 
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "monty";

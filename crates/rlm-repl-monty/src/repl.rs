@@ -53,6 +53,9 @@ struct Epilogue {
     timeout: Duration,
 }
 
+/// The largest single result a block may build (4 GiB); bigger ones raise `MemoryError`.
+pub const MAX_SINGLE_ALLOCATION: usize = 4 << 30;
+
 impl MontyRepl {
     /// Starts a session: an interpreter holding the runtime scaffold (`FINAL`, `FINAL_VAR`,
     /// `SHOW_VARS`, the sub-call functions) and `answer = {"content": "", "ready": False}`.
@@ -62,6 +65,10 @@ impl MontyRepl {
     pub fn new(config: ReplConfig) -> Result<Self, ReplError> {
         let limits = ResourceLimits::default()
             .max_duration(config.execution_timeout)
+            // Without monty-alloc as the global allocator this only pre-checks single large
+            // results (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host
+            // process; gradual growth is bounded by the time limit.
+            .max_memory(MAX_SINGLE_ALLOCATION)
             .max_suspensions(usize::try_from(config.max_host_calls).unwrap_or(usize::MAX));
         let mut interp = Interpreter::new(
             "rlm.py",

@@ -157,8 +157,9 @@ pub(crate) async fn run_tree(
         // A code block never outlives the run: its time limit is capped by the time left.
         let mut repl_config = tree.config.repl.clone();
         if let Some(left) = deadline.remaining() {
-            repl_config.execution_timeout =
-                repl_config.execution_timeout.min(left.max(Duration::from_millis(1)));
+            repl_config.execution_timeout = repl_config
+                .execution_timeout
+                .min(left.max(Duration::from_millis(1)));
         }
         let mut repl = match tree.repls.create(&repl_config).await {
             Ok(repl) => repl,

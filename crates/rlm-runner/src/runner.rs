@@ -101,7 +101,8 @@ impl Runner {
     /// Answers `query` over `context`. Limits and model failures end the run with an outcome
     /// (see [`RunResult::outcome`]); this never returns an error and never panics.
     pub async fn run(&self, context: ReplValue, query: &str) -> RunResult {
-        self.run_until(context, query, std::future::pending::<()>()).await
+        self.run_until(context, query, std::future::pending::<()>())
+            .await
     }
 
     /// Like [`Runner::run`], but `stop` cancels the whole tree when it completes (Ctrl-C, a
