@@ -41,7 +41,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 /// The model name sent to the fake server (it echoes it).
 const MODEL: &str = "bench-model";
 
-const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace]";
+const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
 
 /// The task's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,8 @@ struct Options {
     strict: bool,
     /// Watch the runs: `--trace FILE` and progress on (the cost of watching).
     trace: bool,
+    /// The CLI's `--sandbox` (default: the CLI's default, Monty).
+    sandbox: Option<String>,
 }
 
 impl Options {
@@ -62,6 +64,7 @@ impl Options {
             out: None,
             strict: false,
             trace: false,
+            sandbox: None,
         };
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
@@ -87,6 +90,7 @@ impl Options {
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
                 "--strict" if inline.is_none() => opts.strict = true,
                 "--trace" if inline.is_none() => opts.trace = true,
+                "--sandbox" => opts.sandbox = Some(value()?),
                 other => bail!(
                     "unknown argument `{other}`\n{USAGE}\nscenarios: {}",
                     names()
@@ -161,7 +165,10 @@ pub fn run(args: &[String]) -> Result<()> {
         build_took,
         errors,
     };
-    let text = report::render(&report);
+    let mut text = report::render(&report);
+    if let Some(sandbox) = &opts.sandbox {
+        text.push_str(&format!("\nsandbox: `--sandbox {sandbox}`\n"));
+    }
     print!("{text}");
     if let Some(out) = &opts.out {
         std::fs::write(out, &text).with_context(|| format!("could not write {}", out.display()))?;
@@ -250,6 +257,7 @@ fn measure(
         scenario,
         &context,
         trace.as_deref(),
+        opts.sandbox.as_deref(),
     );
     eprintln!("$ {}", cmd::display(&command));
     let exe_name = rlm.file_name().and_then(|n| n.to_str()).unwrap_or("rlm");
@@ -327,6 +335,7 @@ fn cli_command(
     scenario: &Scenario,
     context: &ContextFile,
     trace: Option<&Path>,
+    sandbox: Option<&str>,
 ) -> Command {
     let mut command = Command::new(rlm);
     command
@@ -343,6 +352,9 @@ fn cli_command(
         ])
         .args(&scenario.flags)
         .arg("--json");
+    if let Some(sandbox) = sandbox {
+        command.args(["--sandbox", sandbox]);
+    }
     match trace {
         Some(file) => command.arg("--trace").arg(file),
         None => command.arg("--quiet"),
@@ -444,6 +456,7 @@ mod tests {
                 out: Some("b.md".into()),
                 strict: true,
                 trace: false,
+                sandbox: None,
             }
         );
         assert!(Options::parse(&args(&["--trace"])).unwrap().trace);

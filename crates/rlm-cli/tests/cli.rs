@@ -374,3 +374,21 @@ async fn ctrl_c_cancels_the_whole_tree() {
         "every connection closed"
     );
 }
+
+#[tokio::test]
+async fn python_sandbox_runs_full_cpython() {
+    let file = tmp("py.txt", "alpha\nbeta\ngamma\n");
+    // Code Monty cannot run (class inheritance, a generator, `%` formatting, textwrap): the
+    // CPython sandbox runs it, and the sub-call still reaches the fake server.
+    let srv = server(|c| match c {
+        Call::Turn { .. } => repl(
+            "import textwrap\nclass Base:\n    pass\nclass Lines(Base):\n    def __init__(self, t):\n        self.t = t\n    def each(self):\n        yield from self.t.splitlines()\nn = sum(1 for _ in Lines(context).each())\nFINAL('%d lines, %s' % (n, llm_query(textwrap.shorten(context, 8))))",
+        ),
+        Call::Plain { prompt } => format!("seen[{prompt}]"),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--sandbox", "python"])).await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "3 lines, seen[[...]]\n");
+}
