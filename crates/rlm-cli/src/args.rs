@@ -105,6 +105,10 @@ pub struct RunArgs {
     /// Cost budget in USD of the whole tree.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+    /// A model's price in USD per million tokens, used for the cost budget when the provider
+    /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
+    #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
+    pub price: Vec<(String, rlm::ModelPrice)>,
     /// LLM calls in the whole tree.
     #[arg(long)]
     pub max_llm_calls: Option<u64>,
@@ -149,6 +153,31 @@ pub struct RunArgs {
     /// No progress on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+fn parse_price(s: &str) -> Result<(String, rlm::ModelPrice), String> {
+    let usage = || format!("{s:?} is not MODEL=INPUT,CACHED_INPUT,OUTPUT (USD per million tokens)");
+    let (model, prices) = s.split_once('=').ok_or_else(usage)?;
+    let numbers: Vec<f64> = prices
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| usage())?;
+    match numbers[..] {
+        [input, cached_input, output]
+            if !model.trim().is_empty() && numbers.iter().all(|n| n.is_finite() && *n >= 0.0) =>
+        {
+            Ok((
+                model.trim().to_string(),
+                rlm::ModelPrice {
+                    input,
+                    cached_input,
+                    output,
+                },
+            ))
+        }
+        _ => Err(usage()),
+    }
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {

@@ -132,6 +132,9 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }
+    for (model, price) in &args.price {
+        builder = builder.price(model.clone(), *price);
+    }
     if let Some(prompt) = system_prompt {
         builder = builder.system_prompt(prompt);
     }

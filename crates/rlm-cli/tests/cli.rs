@@ -392,3 +392,46 @@ async fn python_sandbox_runs_full_cpython() {
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "3 lines, seen[[...]]\n");
 }
+
+#[tokio::test]
+async fn cost_budget_uses_the_price_table_when_the_endpoint_reports_no_cost() {
+    let file = tmp("price.txt", "c");
+    // Every call reports 1,000 prompt tokens and no cost; at $100 per million input tokens each
+    // call costs $0.10, so a $0.35 budget allows four calls.
+    let srv = FakeServer::start(Script::from_fn(
+        |req: &RecordedRequest| match classify_http(req) {
+            Call::Turn { .. } => {
+                Reply::text(repl("for i in range(100):\n    llm_query(str(i))")).usage(1000, 0)
+            }
+            Call::Plain { .. } => Reply::text("x").usage(1000, 0),
+        },
+    ))
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &[
+            "--quiet",
+            "--json",
+            "--max-cost",
+            "0.35",
+            "--price",
+            "fake-model=100,10,400",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["outcome"], "budget");
+    assert_eq!(srv.stats().requests, 4);
+    let cost = v["total_usage"]["cost"].as_f64().unwrap();
+    assert!((cost - 0.4).abs() < 1e-9, "cost {cost}");
+    let bad = rlm(&run_args(&url, &file, &["--price", "fake-model=1,2"])).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("MODEL=INPUT,CACHED_INPUT,OUTPUT"),
+        "{}",
+        stderr(&bad)
+    );
+}
