@@ -18,7 +18,8 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Needle,
-    Fanout,
+    /// One `llm_query_batched` of this many prompts.
+    Fanout(usize),
     Depth2,
     BigContext,
 }
@@ -92,7 +93,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "fanout-256",
-            kind: Kind::Fanout,
+            kind: Kind::Fanout(256),
             query: "How many of the 256 sub-answers came back in order?",
             context: small_context(),
             flags: flags(&[
@@ -106,6 +107,19 @@ pub fn all() -> Vec<Scenario> {
             goal: Goal::WallRatio {
                 max: 1.15,
                 peak_concurrency: Some(64),
+            },
+        },
+        Scenario {
+            // Issue 5's load case: 500 batched prompts under a tree-wide cap of 32 in flight.
+            name: "fanout-500-cap32",
+            kind: Kind::Fanout(500),
+            query: "How many of the 500 sub-answers came back in order?",
+            context: small_context(),
+            flags: flags(&[("--max-batch-workers", 64), ("--max-concurrency", 32)]),
+            path: vec![Step::Round, Step::fanout(500, 32, vec![Step::Round])],
+            goal: Goal::WallRatio {
+                max: 1.3,
+                peak_concurrency: Some(32),
             },
         },
         Scenario {
@@ -204,7 +218,7 @@ impl Scenario {
     pub fn expected_answer(&self, context: &ContextFile) -> String {
         match self.kind {
             Kind::Needle => NEEDLE_VALUE.to_owned(),
-            Kind::Fanout => "256".to_owned(),
+            Kind::Fanout(n) => n.to_string(),
             Kind::Depth2 => (0..8)
                 .map(|i| format!("done-{i}"))
                 .collect::<Vec<_>>()
@@ -217,7 +231,7 @@ impl Scenario {
     pub fn reply(&self, context: &ContextFile, call: &Call) -> String {
         let reply = match self.kind {
             Kind::Needle => self.needle_reply(call),
-            Kind::Fanout => self.fanout_reply(call),
+            Kind::Fanout(n) => self.fanout_reply(n, call),
             Kind::Depth2 => self.depth2_reply(call),
             Kind::BigContext => self.big_context_reply(context, call),
         };
@@ -250,17 +264,17 @@ impl Scenario {
         }
     }
 
-    fn fanout_reply(&self, call: &Call) -> Option<String> {
+    fn fanout_reply(&self, n: usize, call: &Call) -> Option<String> {
         if let Call::Plain { prompt } = call {
             let n: u32 = prompt.strip_prefix('q')?.parse().ok()?;
             return Some(format!("a{n}"));
         }
         match self.root_turn(call)? {
             // Counts the answers that are `a<i>` in slot i: right and in input order.
-            (0, _) => Some(repl(
-                "r = llm_query_batched([f'q{i}' for i in range(256)])\n\
-                 FINAL(sum(1 for i, x in enumerate(r) if x == f'a{i}'))",
-            )),
+            (0, _) => Some(repl(&format!(
+                "r = llm_query_batched([f'q{{i}}' for i in range({n})])\n\
+                 FINAL(sum(1 for i, x in enumerate(r) if x == f'a{{i}}'))"
+            ))),
             _ => None,
         }
     }
@@ -340,6 +354,7 @@ mod tests {
             [
                 ("needle-10mb", 2, 2),
                 ("fanout-256", 5, 257),
+                ("fanout-500-cap32", 17, 501),
                 ("depth2-8children", 4, 25),
                 ("context-100mb", 3, 3),
             ]
