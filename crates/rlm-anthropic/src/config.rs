@@ -2,13 +2,12 @@
 //! headers, validated once in [`AnthropicClientBuilder::build`].
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rlm_core::LlmError;
-use rlm_limits::RetryPolicy;
-use rlm_limits::http_retry::{self, SleepFn};
+use rlm_limits::ProviderSettings;
+use rlm_limits::provider::config_error as config;
 pub use rlm_limits::redact::ApiKey;
 
 use crate::client::{AnthropicClient, Parts};
@@ -50,40 +49,17 @@ const ANTHROPIC_HOST: &str = "api.anthropic.com";
 #[derive(Clone)]
 pub struct AnthropicClientBuilder {
     model: String,
-    base_url: Option<String>,
-    api_key: Option<ApiKey>,
-    env_base_url: Option<String>,
-    env_api_key: Option<ApiKey>,
-    retry: RetryPolicy,
-    timeout: Option<Duration>,
-    connect_timeout: Duration,
-    headers: Vec<(String, String)>,
+    settings: ProviderSettings,
     max_tokens: u32,
-    sleep: Option<SleepFn>,
 }
 
 impl fmt::Debug for AnthropicClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials: names only.
-        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("AnthropicClientBuilder")
             .field("model", &self.model)
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key)
-            .field("env_base_url", &self.env_base_url)
-            .field("env_api_key", &self.env_api_key)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("headers", &header_names)
+            .field("settings", &self.settings)
             .field("max_tokens", &self.max_tokens)
             .finish()
-    }
-}
-
-fn config(message: impl Into<String>) -> LlmError {
-    LlmError::Config {
-        message: message.into(),
     }
 }
 
@@ -91,30 +67,20 @@ impl AnthropicClientBuilder {
     pub(crate) fn new(model: impl Into<String>) -> Self {
         Self {
             model: model.into(),
-            base_url: None,
-            api_key: None,
-            env_base_url: None,
-            env_api_key: None,
-            retry: RetryPolicy::default(),
-            timeout: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            headers: Vec::new(),
+            settings: ProviderSettings::new(DEFAULT_CONNECT_TIMEOUT),
             max_tokens: DEFAULT_MAX_TOKENS,
-            sleep: None,
         }
     }
 
-    /// The base URL (default `https://api.anthropic.com`); requests go to
-    /// `{base_url}/v1/messages`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = Some(base_url.into());
-        self
-    }
-
-    /// The API key, sent as `x-api-key`.
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.api_key = Some(key.into());
-        self
+    rlm_limits::provider_setters! {
+        /// The base URL (default `https://api.anthropic.com`); requests go to
+        /// `{base_url}/v1/messages`.
+        base_url;
+        /// The API key, sent as `x-api-key`.
+        api_key;
+        /// An extra header sent with every request (`anthropic-beta`, a gateway's token, ...).
+        /// Values are treated as sensitive: never printed, scrubbed from errors.
+        header;
     }
 
     /// Reads `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` from the process environment, as
@@ -126,57 +92,13 @@ impl AnthropicClientBuilder {
     /// Like [`AnthropicClientBuilder::env`] with another source of variables: `lookup(name)`
     /// returns the value of `name`. Empty values count as unset.
     pub fn env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        self.env_api_key = get(API_KEY_ENV).map(ApiKey::from);
-        self.env_base_url = get(BASE_URL_ENV);
+        self.settings.read_env(&lookup, API_KEY_ENV, BASE_URL_ENV);
         self
     }
 
     /// `max_tokens` of requests that set none (default 8192; the API requires a value).
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.max_tokens = max_tokens;
-        self
-    }
-
-    /// How failed calls are retried, and the per-call deadline (`call_timeout`).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// The deadline of one call including its retries and backoff; overrides the retry policy's
-    /// `call_timeout`.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Time allowed to open a connection (default 5 s); a connect timeout is retried.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// An extra header sent with every request (`anthropic-beta`, a gateway's token, ...).
-    /// Values are treated as sensitive: never printed, scrubbed from errors.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Test hook: performs the waits between attempts instead of `tokio::time::sleep`, so a
-    /// test can record how long the client asked to wait. Not part of the stable API.
-    #[doc(hidden)]
-    pub fn sleep_hook<F, Fut>(mut self, sleep: F) -> Self
-    where
-        F: Fn(Duration) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.sleep = Some(http_retry::sleep_fn(sleep));
         self
     }
 
@@ -194,9 +116,10 @@ impl AnthropicClientBuilder {
             return Err(config("max_tokens must be at least 1"));
         }
         let base = self
-            .base_url
-            .or(self.env_base_url)
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+            .settings
+            .chosen_base_url()
+            .unwrap_or(DEFAULT_BASE_URL)
+            .to_string();
         let mut endpoint = reqwest::Url::parse(base.trim()).map_err(|e| {
             config(format!(
                 "invalid base URL (set {BASE_URL_ENV} or base_url): {e}"
@@ -213,7 +136,7 @@ impl AnthropicClientBuilder {
             .map_err(|()| config("base URL cannot take a path"))?
             .pop_if_empty()
             .extend(["v1", "messages"]);
-        let api_key = self.api_key.or(self.env_api_key).filter(|k| !k.is_blank());
+        let api_key = self.settings.chosen_api_key();
         if api_key.is_none() && endpoint.host_str() == Some(ANTHROPIC_HOST) {
             return Err(config(format!(
                 "no API key for {ANTHROPIC_HOST}: set {API_KEY_ENV} or pass one with api_key(..)"
@@ -232,7 +155,7 @@ impl AnthropicClientBuilder {
             value.set_sensitive(true);
             headers.insert(HeaderName::from_static("x-api-key"), value);
         }
-        for (name, value) in &self.headers {
+        for (name, value) in &self.settings.headers {
             let name = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| config(format!("invalid header name {name:?}")))?;
             let mut value = HeaderValue::from_str(value.trim())
@@ -242,22 +165,15 @@ impl AnthropicClientBuilder {
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.settings.connect_timeout)
             // Small JSON requests must not wait for the peer's delayed ACK.
             .tcp_nodelay(true)
             .user_agent(concat!("rlm-anthropic/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("could not build the HTTP client: {e}")))?;
 
-        let mut retry = self.retry;
-        if let Some(timeout) = self.timeout {
-            retry.call_timeout = Some(timeout);
-        }
-        let (extra_header_names, extra_secrets) = self
-            .headers
-            .into_iter()
-            .map(|(n, v)| (n, v.trim().to_string()))
-            .unzip();
+        let retry = self.settings.effective_retry();
+        let (extra_header_names, extra_secrets) = self.settings.header_names_and_secrets();
         Ok(AnthropicClient::from_parts(Parts {
             model: self.model,
             endpoint,
@@ -267,7 +183,7 @@ impl AnthropicClientBuilder {
             retry,
             max_tokens: self.max_tokens,
             http,
-            sleep: self.sleep,
+            sleep: self.settings.sleep,
         }))
     }
 }

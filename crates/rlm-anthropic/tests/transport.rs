@@ -8,7 +8,6 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rlm_anthropic::AnthropicClient;
@@ -16,19 +15,9 @@ use rlm_core::{
     CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
 };
 use rlm_limits::RetryPolicy;
-use rlm_testkit::{FakeServer, Reply, Script};
+use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy};
+use rlm_testkit::{FakeServer, Reply};
 use serde_json::json;
-
-fn fast_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(4),
-        jitter: true,
-        max_retry_after: Duration::from_secs(60),
-        call_timeout: Some(Duration::from_secs(30)),
-    }
-}
 
 fn client_with(server: &FakeServer, policy: RetryPolicy) -> AnthropicClient {
     AnthropicClient::builder("claude-test")
@@ -39,64 +28,14 @@ fn client_with(server: &FakeServer, policy: RetryPolicy) -> AnthropicClient {
         .unwrap()
 }
 
-fn request() -> CompletionRequest {
-    CompletionRequest::new(vec![Message::user("hello")])
-}
-
-/// What a call should end in.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Outcome {
-    Ok,
-    Http(u16),
-    Auth(u16),
-    Quota,
-    Context,
-    TooLong,
-    Connect,
-    Truncated,
-    Empty,
-    Filter,
-    Invalid,
-}
-
-fn outcome(result: &Result<CompletionResponse, LlmError>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Ok,
-        Err(LlmError::Http { status, .. }) => Outcome::Http(*status),
-        Err(LlmError::Authentication { status, .. }) => Outcome::Auth(*status),
-        Err(LlmError::QuotaExhausted { .. }) => Outcome::Quota,
-        Err(LlmError::ContextLengthExceeded { .. }) => Outcome::Context,
-        Err(LlmError::RetryAfterTooLong { .. }) => Outcome::TooLong,
-        Err(LlmError::Connect { .. }) => Outcome::Connect,
-        Err(LlmError::Truncated { .. }) => Outcome::Truncated,
-        Err(LlmError::EmptyCompletion { .. }) => Outcome::Empty,
-        Err(LlmError::ContentFilter) => Outcome::Filter,
-        Err(LlmError::InvalidResponse { .. }) => Outcome::Invalid,
-        Err(other) => panic!("unexpected error {other:?}"),
-    }
-}
-
 /// Runs one call against `replies` (then `ok` forever) and checks the outcome and how many
 /// requests the server saw.
 async fn check(name: &str, replies: Vec<Reply>, expected: Outcome, expected_requests: u64) {
-    let server =
-        FakeServer::start(Script::queue(replies).then_fn(|_| Reply::anthropic_text("ok"))).await;
-    let client = client_with(&server, fast_policy());
-    let result = client.complete(request()).await;
-    assert_eq!(outcome(&result), expected, "{name}: {result:?}");
-    if let Ok(resp) = &result {
-        assert_eq!(resp.text, "ok", "{name}");
-    }
-    assert_eq!(
-        server.request_count(),
-        expected_requests,
-        "{name}: request count"
-    );
-    drop(client);
-    assert!(
-        server.wait_connections_closed(Duration::from_secs(5)).await,
-        "{name}: a connection stayed open"
-    );
+    provider_tests::check(ok, client_with, name, replies, expected, expected_requests).await;
+}
+
+fn ok() -> Reply {
+    Reply::anthropic_text("ok")
 }
 
 #[tokio::test]
@@ -336,41 +275,18 @@ async fn success_sends_the_messages_request_and_decodes_usage() {
 
 #[tokio::test]
 async fn connect_refused_is_a_connect_error_naming_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = provider_tests::refused_base_url();
     let client = AnthropicClient::builder("m")
         .base_url(&base)
         .retry_policy(fast_policy())
         .build()
         .unwrap();
-    match client.complete(request()).await {
-        Err(LlmError::Connect { url, message }) => {
-            assert_eq!(url, format!("{base}/v1/messages"));
-            assert!(!message.is_empty());
-        }
-        other => panic!("{other:?}"),
-    }
+    provider_tests::assert_connect_error(&client, &format!("{base}/v1/messages")).await;
 }
 
 #[tokio::test]
 async fn stall_ends_in_timeout_at_the_call_deadline() {
-    let server = FakeServer::start(Script::always(Reply::stall())).await;
-    let policy = RetryPolicy {
-        call_timeout: Some(Duration::from_millis(300)),
-        ..fast_policy()
-    };
-    let client = client_with(&server, policy);
-    match client.complete(request()).await {
-        Err(LlmError::Timeout { url, .. }) => assert!(url.ends_with("/v1/messages")),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(server.request_count(), 1);
-    drop(client);
-    assert!(server.wait_connections_closed(Duration::from_secs(5)).await);
+    provider_tests::assert_stall_times_out(client_with, "/v1/messages").await;
 }
 
 /// A call whose waits between attempts are recorded (and skipped) through the client's test
@@ -379,22 +295,15 @@ async fn recorded_call(
     replies: Vec<Reply>,
     policy: RetryPolicy,
 ) -> (Result<CompletionResponse, LlmError>, Vec<Duration>, u64) {
-    let server =
-        FakeServer::start(Script::queue(replies).then_fn(|_| Reply::anthropic_text("ok"))).await;
-    let waits = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&waits);
-    let client = AnthropicClient::builder("claude-test")
-        .base_url(server.url())
-        .retry_policy(policy)
-        .sleep_hook(move |wait| {
-            log.lock().unwrap().push(wait);
-            std::future::ready(())
-        })
-        .build()
-        .unwrap();
-    let result = client.complete(request()).await;
-    let waits = waits.lock().unwrap().clone();
-    (result, waits, server.request_count())
+    let build = |server: &FakeServer, waits: &Waits| {
+        AnthropicClient::builder("claude-test")
+            .base_url(server.url())
+            .retry_policy(policy)
+            .sleep_hook(waits.hook())
+            .build()
+            .unwrap()
+    };
+    provider_tests::recorded_call(ok, build, replies).await
 }
 
 #[tokio::test]

@@ -5,64 +5,26 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, Usage};
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Message};
 use rlm_gemini::codec::{decode_response, encode_request};
 use rlm_gemini::error_body::classify_status;
+use rlm_testkit::provider_tests::{self, Fixtures, usage};
 
-fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-/// Compares `actual` with the golden file `rel`, or rewrites it when `UPDATE_EXPECT=1`.
-fn check(rel: &str, actual: &str) {
-    let path = fixture_path(rel);
-    if std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_EXPECT=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "{rel} differs (run with UPDATE_EXPECT=1 to accept the new output)"
-    );
+fn fixtures() -> Fixtures {
+    Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
 
 fn check_request(name: &str, request: &CompletionRequest) {
-    let text = String::from_utf8(encode_request(request).unwrap()).unwrap();
-    serde_json::from_str::<serde_json::Value>(&text).unwrap();
-    check(&format!("requests/{name}.json"), &format!("{text}\n"));
+    fixtures().check_request_body(name, encode_request(request).unwrap());
 }
 
 #[test]
 fn golden_request_bodies() {
-    let minimal = CompletionRequest::new(vec![Message::user("hi")]);
-    check_request("minimal", &minimal);
-
-    let full = CompletionRequest {
-        model: Some("gemini-2.5-pro".into()),
-        messages: vec![
-            Message::system("You are an RLM."),
-            Message::user("Count the lines."),
-            Message::assistant("```repl\nprint(1)\n```"),
-            Message::user("Output: 1"),
-        ],
-        temperature: Some(0.2),
-        top_p: Some(0.9),
-        max_tokens: Some(256),
-        stop: vec!["```\n".into(), "FINAL(".into()],
-        seed: Some(7),
-    };
-    check_request("full_sampling", &full);
+    for (name, request) in provider_tests::golden_requests("gemini-2.5-pro") {
+        check_request(name, &request);
+    }
 
     let unmerged = CompletionRequest::new(vec![
         Message::system("first system"),
@@ -74,25 +36,11 @@ fn golden_request_bodies() {
         Message::user("next"),
     ]);
     check_request("merged_roles", &unmerged);
-
-    let escaping =
-        CompletionRequest::new(vec![Message::user("She said \"hi\"\tthen left ☃ 🦀 \u{1}")]);
-    check_request("escaping", &escaping);
 }
 
 fn decode(name: &str) -> Result<CompletionResponse, LlmError> {
-    let body = std::fs::read(fixture_path(&format!("responses/{name}"))).unwrap();
+    let body = fixtures().read(&format!("responses/{name}"));
     decode_response(&body, "requested-model")
-}
-
-fn usage(input: u64, output: u64, cached: u64) -> Usage {
-    Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cached_tokens: cached,
-        cost: None,
-        calls: 1,
-    }
 }
 
 #[test]
@@ -190,7 +138,7 @@ fn http_200_is_not_yet_success() {
 #[test]
 fn recorded_error_bodies_are_typed() {
     let classify = |status: u16, name: &str| {
-        let body = std::fs::read_to_string(fixture_path(&format!("errors/{name}"))).unwrap();
+        let body = fixtures().read_string(&format!("errors/{name}"));
         classify_status(status, &body, None)
     };
     let kind = |error: &LlmError| match error {

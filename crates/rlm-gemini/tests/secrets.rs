@@ -4,27 +4,21 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message};
 use rlm_gemini::{GeminiClient, GeminiClientBuilder};
 use rlm_limits::RetryPolicy;
+use rlm_testkit::provider_tests::{self, Secrets};
 use rlm_testkit::{FakeServer, Reply, Script};
 
 const KEY: &str = "AIzaSy-SENTINEL-123";
 const PROMPT: &str = "PROMPT-SENTINEL-456";
-
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 1,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        call_timeout: Some(Duration::from_secs(30)),
-        ..RetryPolicy::default()
-    }
-}
+const SECRETS: Secrets<'static> = Secrets {
+    key: KEY,
+    key_part: "AIzaSy-SENT",
+    prompt: PROMPT,
+    auth_body: "key *** refused",
+};
 
 /// Echoes the `x-goog-api-key` header back in every kind of failure, by turns.
 fn echo_script() -> Script {
@@ -61,72 +55,14 @@ fn echo_script() -> Script {
     })
 }
 
-/// A buffer the tracing subscriber writes to.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 async fn assert_never_shown(builder: GeminiClientBuilder, server: &FakeServer) {
     let shown_builder = format!("{builder:?}");
     assert!(!shown_builder.contains(KEY), "{shown_builder}");
-    let client = builder.retry_policy(policy()).build().unwrap();
-    let shown_client = format!("{client:?}");
-    assert!(
-        !shown_client.contains(KEY) && shown_client.contains("ApiKey(***)"),
-        "{shown_client}"
-    );
-
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let mut kinds = Vec::new();
-    for _ in 0..7 {
-        let err = client
-            .complete(CompletionRequest::new(vec![Message::user(PROMPT)]))
-            .await
-            .unwrap_err();
-        for shown in [err.to_string(), format!("{err:?}"), format!("{err:#?}")] {
-            assert!(!shown.contains(KEY), "key in error: {shown}");
-            assert!(
-                !shown.contains("AIzaSy-SENT"),
-                "part of the key in error: {shown}"
-            );
-        }
-        kinds.push(std::mem::discriminant(&err));
-        if let LlmError::Authentication { body, .. } = &err {
-            assert!(body.contains("key *** refused"), "{body}");
-        }
-    }
-    kinds.dedup();
-    assert!(
-        kinds.len() >= 6,
-        "expected many kinds of error, got {kinds:?}"
-    );
-
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("gen_ai.chat"),
-        "no llm span in traces: {logs}"
-    );
-    assert!(
-        !logs.contains(KEY) && !logs.contains(PROMPT),
-        "secret or prompt in traces: {logs}"
-    );
+    let client = builder
+        .retry_policy(provider_tests::one_retry_policy())
+        .build()
+        .unwrap();
+    provider_tests::assert_errors_never_show_the_key(&client, SECRETS).await;
 
     let requests = server.requests();
     assert!(!requests.is_empty());
@@ -161,11 +97,7 @@ async fn key_from_the_environment_is_sent_but_never_shown() {
 
 #[tokio::test]
 async fn connect_errors_do_not_show_a_key_in_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = provider_tests::refused_port();
     let client = GeminiClient::builder("m")
         .base_url(format!("http://user:{KEY}@127.0.0.1:{port}/?key={KEY}"))
         .api_key(KEY)
@@ -173,15 +105,7 @@ async fn connect_errors_do_not_show_a_key_in_the_url() {
         .build()
         .unwrap();
     assert!(!client.endpoint().contains(KEY), "{}", client.endpoint());
-    let err = client
-        .complete(CompletionRequest::new(vec![Message::user("hi")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LlmError::Connect { .. }), "{err:?}");
-    assert!(
-        !err.to_string().contains(KEY) && !format!("{err:?}").contains(KEY),
-        "{err:?}"
-    );
+    provider_tests::assert_connect_error_hides_the_key(&client, KEY).await;
 }
 
 #[tokio::test]
@@ -192,31 +116,17 @@ async fn a_successful_call_traces_model_and_tokens_but_not_the_prompt() {
         .api_key(KEY)
         .build()
         .unwrap();
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("rlm_gemini=trace")
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    client
-        .complete(CompletionRequest::new(vec![Message::user(PROMPT)]))
-        .await
-        .unwrap();
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    for needle in [
-        "gen_ai.chat",
-        "gen_ai.provider.name=\"gcp.gemini\"",
-        "gen_ai.request.model=\"traced-gemini\"",
-        "gen_ai.usage.input_tokens=321",
-        "gen_ai.usage.output_tokens=7",
-    ] {
-        assert!(
-            logs.contains(needle),
-            "{needle} missing from traces: {logs}"
-        );
-    }
-    assert!(!logs.contains(KEY) && !logs.contains(PROMPT), "{logs}");
+    provider_tests::assert_traced_call(
+        &client,
+        "rlm_gemini=trace",
+        SECRETS,
+        &[
+            "gen_ai.chat",
+            "gen_ai.provider.name=\"gcp.gemini\"",
+            "gen_ai.request.model=\"traced-gemini\"",
+            "gen_ai.usage.input_tokens=321",
+            "gen_ai.usage.output_tokens=7",
+        ],
+    )
+    .await;
 }

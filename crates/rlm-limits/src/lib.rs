@@ -16,6 +16,8 @@
 //!   transports (Retry-After and `x-should-retry` parsing, retryable statuses, the retry loop
 //!   with backoff, jitter and one deadline per call), pure functions and tokio time, no HTTP
 //!   client.
+//! - [`ProviderSettings`]: the settings every provider's client builder shares (endpoint, key,
+//!   environment fallbacks, retry policy, timeouts, extra headers) and [`provider_setters!`].
 //! - [`redact`]: [`redact::ApiKey`], body snippets and the [`redact::Scrubber`] that keeps keys
 //!   out of errors.
 //! - [`ChildTrace`], [`EventSink`], [`Subscribers`], [`SubcallCallbacks`]: what happened, told to
@@ -40,6 +42,7 @@ mod events;
 pub mod http_retry;
 mod limits;
 mod pricing;
+pub mod provider;
 pub mod redact;
 mod retry;
 pub mod spans;
@@ -50,6 +53,7 @@ pub use deadline::Deadline;
 pub use events::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use limits::{BackendLimits, ConfigError, RunLimits};
 pub use pricing::{ModelPrice, PriceTable};
+pub use provider::ProviderSettings;
 pub use retry::RetryPolicy;
 pub use trace::{ChildTrace, preview};
 

@@ -2,13 +2,12 @@
 //! OpenAI deployment settings), validated once in [`OpenAiClientBuilder::build`].
 
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use rlm_core::LlmError;
-use rlm_limits::RetryPolicy;
-use rlm_limits::http_retry::{self, SleepFn};
+use rlm_limits::ProviderSettings;
+use rlm_limits::provider::config_error as config;
 pub use rlm_limits::redact::ApiKey;
 
 use crate::client::OpenAiClient;
@@ -54,16 +53,8 @@ const OPENAI_HOST: &str = "api.openai.com";
 #[derive(Clone)]
 pub struct OpenAiClientBuilder {
     model: String,
-    base_url: Option<String>,
-    api_key: Option<ApiKey>,
-    env_base_url: Option<String>,
-    env_api_key: Option<ApiKey>,
-    retry: RetryPolicy,
-    timeout: Option<Duration>,
-    connect_timeout: Duration,
-    headers: Vec<(String, String)>,
+    settings: ProviderSettings,
     max_tokens_field: MaxTokensField,
-    sleep: Option<SleepFn>,
     /// Azure OpenAI: the model is a deployment name, the key goes in `api-key`.
     azure: bool,
     api_version: Option<String>,
@@ -72,18 +63,9 @@ pub struct OpenAiClientBuilder {
 
 impl fmt::Debug for OpenAiClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Header values may be credentials: names only.
-        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("OpenAiClientBuilder")
             .field("model", &self.model)
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key)
-            .field("env_base_url", &self.env_base_url)
-            .field("env_api_key", &self.env_api_key)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("headers", &header_names)
+            .field("settings", &self.settings)
             .field("max_tokens_field", &self.max_tokens_field)
             .field("azure", &self.azure)
             .field("api_version", &self.api_version)
@@ -91,26 +73,12 @@ impl fmt::Debug for OpenAiClientBuilder {
     }
 }
 
-fn config(message: impl Into<String>) -> LlmError {
-    LlmError::Config {
-        message: message.into(),
-    }
-}
-
 impl OpenAiClientBuilder {
     pub(crate) fn new(model: impl Into<String>) -> Self {
         Self {
             model: model.into(),
-            base_url: None,
-            api_key: None,
-            env_base_url: None,
-            env_api_key: None,
-            retry: RetryPolicy::default(),
-            timeout: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            headers: Vec::new(),
+            settings: ProviderSettings::new(DEFAULT_CONNECT_TIMEOUT),
             max_tokens_field: MaxTokensField::default(),
-            sleep: None,
             azure: false,
             api_version: None,
             env_api_version: None,
@@ -132,19 +100,17 @@ impl OpenAiClientBuilder {
         self
     }
 
-    /// The OpenAI-compatible base URL, such as `https://openrouter.ai/api/v1` or
-    /// `http://localhost:8000/v1`; requests go to `{base_url}/chat/completions`. For Azure
-    /// OpenAI this is the resource endpoint (`https://RESOURCE.openai.azure.com`); requests go
-    /// to `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = Some(base_url.into());
-        self
-    }
-
-    /// The API key, sent as `Authorization: Bearer <key>` (as `api-key: <key>` to Azure).
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.api_key = Some(key.into());
-        self
+    rlm_limits::provider_setters! {
+        /// The OpenAI-compatible base URL, such as `https://openrouter.ai/api/v1` or
+        /// `http://localhost:8000/v1`; requests go to `{base_url}/chat/completions`. For Azure
+        /// OpenAI this is the resource endpoint (`https://RESOURCE.openai.azure.com`); requests go
+        /// to `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`.
+        base_url;
+        /// The API key, sent as `Authorization: Bearer <key>` (as `api-key: <key>` to Azure).
+        api_key;
+        /// An extra header sent with every request (OpenRouter's `HTTP-Referer`, a gateway's
+        /// `api-key`, ...). Values are treated as sensitive and never printed.
+        header;
     }
 
     /// Reads `OPENAI_API_KEY` and `OPENAI_BASE_URL` from the process environment, as fallbacks
@@ -157,63 +123,19 @@ impl OpenAiClientBuilder {
     /// Like [`OpenAiClientBuilder::env`] with another source of variables (a map in tests, a
     /// config file): `lookup(name)` returns the value of `name`. Empty values count as unset.
     pub fn env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
         let (key_var, url_var) = if self.azure {
             (AZURE_API_KEY_ENV, AZURE_ENDPOINT_ENV)
         } else {
             (API_KEY_ENV, BASE_URL_ENV)
         };
-        self.env_api_key = get(key_var).map(ApiKey::from);
-        self.env_base_url = get(url_var);
-        self.env_api_version = get(API_VERSION_ENV);
-        self
-    }
-
-    /// How failed calls are retried, and the per-call deadline (`call_timeout`).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// The deadline of one call including its retries and backoff; overrides the retry policy's
-    /// `call_timeout`.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Time allowed to open a connection (default 5 s); a connect timeout is retried.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// An extra header sent with every request (OpenRouter's `HTTP-Referer`, a gateway's
-    /// `api-key`, ...). Values are treated as sensitive and never printed.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.settings.read_env(&lookup, key_var, url_var);
+        self.env_api_version = ProviderSettings::env_value(&lookup, API_VERSION_ENV);
         self
     }
 
     /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
     pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
         self.max_tokens_field = field;
-        self
-    }
-
-    /// Test hook: performs the waits between attempts instead of `tokio::time::sleep`, so a
-    /// test can record how long the client asked to wait. Not part of the stable API.
-    #[doc(hidden)]
-    pub fn sleep_hook<F, Fut>(mut self, sleep: F) -> Self
-    where
-        F: Fn(Duration) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.sleep = Some(http_retry::sleep_fn(sleep));
         self
     }
 
@@ -234,8 +156,8 @@ impl OpenAiClientBuilder {
         } else {
             (BASE_URL_ENV, API_KEY_ENV)
         };
-        let base = match self.base_url.or(self.env_base_url) {
-            Some(base) => base,
+        let base = match self.settings.chosen_base_url() {
+            Some(base) => base.to_string(),
             None if self.azure => {
                 return Err(config(format!(
                     "no Azure OpenAI endpoint: set {AZURE_ENDPOINT_ENV} or pass one with base_url(..)"
@@ -269,8 +191,8 @@ impl OpenAiClientBuilder {
         let base = endpoint.clone();
         let azure_deployment = self.azure.then(|| self.model.trim().to_string());
         crate::client::set_path(&mut endpoint, azure_deployment.as_deref())?;
-        let api_key = self.api_key.or(self.env_api_key).filter(|k| !k.is_blank());
-        let has_auth_header = self.headers.iter().any(|(n, _)| {
+        let api_key = self.settings.chosen_api_key();
+        let has_auth_header = self.settings.headers.iter().any(|(n, _)| {
             let n = n.trim();
             n.eq_ignore_ascii_case("api-key") || n.eq_ignore_ascii_case("authorization")
         });
@@ -301,7 +223,7 @@ impl OpenAiClientBuilder {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        for (name, value) in &self.headers {
+        for (name, value) in &self.settings.headers {
             let name = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| config(format!("invalid header name {name:?}")))?;
             let mut value = HeaderValue::from_str(value.trim())
@@ -311,22 +233,15 @@ impl OpenAiClientBuilder {
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.settings.connect_timeout)
             // Small JSON requests must not wait for the peer's delayed ACK.
             .tcp_nodelay(true)
             .user_agent(concat!("rlm-openai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("could not build the HTTP client: {e}")))?;
 
-        let mut retry = self.retry;
-        if let Some(timeout) = self.timeout {
-            retry.call_timeout = Some(timeout);
-        }
-        let (extra_header_names, extra_secrets) = self
-            .headers
-            .into_iter()
-            .map(|(n, v)| (n, v.trim().to_string()))
-            .unzip();
+        let retry = self.settings.effective_retry();
+        let (extra_header_names, extra_secrets) = self.settings.header_names_and_secrets();
         Ok(OpenAiClient::from_parts(crate::client::Parts {
             model: self.model,
             base,
@@ -337,7 +252,7 @@ impl OpenAiClientBuilder {
             retry,
             max_tokens_field: self.max_tokens_field,
             http,
-            sleep: self.sleep,
+            sleep: self.settings.sleep,
             azure: self.azure,
         }))
     }

@@ -4,68 +4,28 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, Usage};
 use rlm_openai::MaxTokensField;
 use rlm_openai::codec::{decode_response, encode_request};
+use rlm_testkit::provider_tests::{self, Fixtures};
 
-fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-/// Compares `actual` with the golden file `rel`, or rewrites it when `UPDATE_EXPECT=1`.
-fn check(rel: &str, actual: &str) {
-    let path = fixture_path(rel);
-    if std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_EXPECT=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "{rel} differs (run with UPDATE_EXPECT=1 to accept the new output)"
-    );
+fn fixtures() -> Fixtures {
+    Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
 
 fn check_request(name: &str, request: &CompletionRequest, field: MaxTokensField) {
-    let body = encode_request(request, "gpt-4o-mini", field).unwrap();
-    let text = String::from_utf8(body).unwrap();
-    serde_json::from_str::<serde_json::Value>(&text).unwrap();
-    check(&format!("requests/{name}.json"), &format!("{text}\n"));
+    fixtures().check_request_body(name, encode_request(request, "gpt-4o-mini", field).unwrap());
 }
 
 #[test]
 fn golden_request_bodies() {
-    let minimal = CompletionRequest::new(vec![Message::user("hi")]);
-    check_request("minimal", &minimal, MaxTokensField::MaxTokens);
-
-    let full = CompletionRequest {
-        model: Some("qwen2.5-7b".into()),
-        messages: vec![
-            Message::system("You are an RLM."),
-            Message::user("Count the lines."),
-            Message::assistant("```repl\nprint(1)\n```"),
-            Message::user("Output: 1"),
-        ],
-        temperature: Some(0.2),
-        top_p: Some(0.9),
-        max_tokens: Some(256),
-        stop: vec!["```\n".into(), "FINAL(".into()],
-        seed: Some(7),
-    };
-    check_request("full_sampling", &full, MaxTokensField::MaxTokens);
+    for (name, request) in provider_tests::golden_requests("qwen2.5-7b") {
+        check_request(name, &request, MaxTokensField::MaxTokens);
+    }
 
     let newer = CompletionRequest {
         max_tokens: Some(1024),
-        ..minimal.clone()
+        ..CompletionRequest::new(vec![Message::user("hi")])
     }
     .with_model("o4-mini");
     check_request(
@@ -73,14 +33,10 @@ fn golden_request_bodies() {
         &newer,
         MaxTokensField::MaxCompletionTokens,
     );
-
-    let escaping =
-        CompletionRequest::new(vec![Message::user("She said \"hi\"\tthen left ☃ 🦀 \u{1}")]);
-    check_request("escaping", &escaping, MaxTokensField::MaxTokens);
 }
 
 fn decode(name: &str) -> Result<CompletionResponse, LlmError> {
-    let body = std::fs::read(fixture_path(&format!("responses/{name}"))).unwrap();
+    let body = fixtures().read(&format!("responses/{name}"));
     decode_response(&body, "requested-model")
 }
 
@@ -290,8 +246,7 @@ fn reasoning_content_stays_out_of_the_text_and_missing_usage_is_zero() {
 
 #[test]
 fn azure_content_filter_refusal_is_typed() {
-    let body =
-        std::fs::read_to_string(fixture_path("responses/azure_content_filter_400.json")).unwrap();
+    let body = fixtures().read_string("responses/azure_content_filter_400.json");
     assert_eq!(
         rlm_openai::error_body::classify_status(400, &body, None),
         LlmError::ContentFilter

@@ -1,13 +1,15 @@
 //! `rlm-testkit`: test support for the recursive-lm runtime (unpublished).
 //!
 //! Layer: beside the runtime, used only as a dev-dependency. It depends on `rlm-core` (with its
-//! `mock` feature), `tokio` and `serde_json`; it must not depend on a provider, a REPL backend or
+//! `mock` feature), `rlm-limits` (for `RetryPolicy`), `tokio` and `serde_json`; it must not depend on a provider, a REPL backend or
 //! the runner, so that any of them can use it in their tests.
 //!
 //! - [`FakeServer`]: a fake LLM HTTP/1.1 server on 127.0.0.1 with scripted [`Reply`]s and
 //!   faults (error statuses with headers, stalls, dropped connections, truncated and trickled
 //!   bodies, non-JSON bodies), counting requests, concurrency and connections. Every `POST` path
 //!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]).
+//! - [`provider_tests`]: the helpers the providers' transport tests share (retry policy,
+//!   outcomes, a checked call, recorded waits), parameterised by a closure building the client.
 //! - [`ScriptedModel`]: an in-process [`rlm_core::LanguageModel`] answering from a script.
 //! - The mockall mocks of the core traits: [`MockLanguageModel`], [`MockRepl`],
 //!   [`MockReplHost`], [`MockReplFactory`] (and [`mockall`] itself, for its predicates).
@@ -35,6 +37,7 @@
 
 pub mod conversation;
 mod http;
+pub mod provider_tests;
 mod reply;
 pub mod schema;
 mod scripted;
