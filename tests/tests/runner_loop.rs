@@ -944,3 +944,32 @@ async fn run_until_cancels_the_tree_and_reports_usage_so_far() {
     // The root turn and the batch of four completed before the stop; the last call did not.
     assert_eq!(r.total_usage().calls, 5, "{:?}", r.usage);
 }
+
+#[tokio::test]
+async fn a_long_child_prompt_stays_out_of_the_childs_window() {
+    let long = format!("child:{}", "x".repeat(5_000));
+    let long_code = format!("FINAL(rlm_query('{long}'))");
+    let m = model(move |c| match c {
+        Call::Turn { query, .. } if query == "the question" => repl(&long_code),
+        Call::Turn { query, .. } => {
+            // The child reads its task from `context`; the 5,000-character prompt is not its query.
+            assert!(
+                query.starts_with("The task and its material are in `context`"),
+                "{}",
+                &query[..60.min(query.len())]
+            );
+            repl("FINAL(str(len(context)))")
+        }
+        Call::Plain { .. } => String::new(),
+    });
+    let r = runner(m.clone(), depth2(BackendLimits::default()))
+        .run(ReplValue::from("c"), "the question")
+        .await;
+    assert_eq!(r.answer, "5006");
+    let child_request = m
+        .requests()
+        .into_iter()
+        .find(|q| !q.messages[1].content.contains("the question"))
+        .unwrap();
+    assert!(!child_request.messages[1].content.contains(&"x".repeat(100)));
+}
