@@ -95,31 +95,6 @@ async fn past_the_host_call_cap_sub_calls_raise_runtime_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_moves_between_tasks() {
-    let mut r = repl();
-    exec_ok(&mut r, "n = 1", "").await;
-    let mut r = tokio::spawn(async move {
-        exec_ok(&mut r, "n += 1", "").await;
-        r
-    })
-    .await
-    .unwrap();
-    exec_ok(&mut r, "print(n)", "2\n").await;
-}
-
-#[tokio::test]
-async fn sessions_are_independent() {
-    let (mut a, mut b) = (repl(), repl());
-    exec_ok(&mut a, "x = 'a'", "").await;
-    let out = exec(&mut b, "print(x)").await;
-    assert!(
-        out.error
-            .unwrap()
-            .ends_with("NameError: name 'x' is not defined")
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_cancelled_while_running_comes_back_when_the_step_ends() {
     let mut r = repl_with(quick(1500));
     exec_ok(&mut r, "kept = 1", "").await;

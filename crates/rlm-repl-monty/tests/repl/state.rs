@@ -69,19 +69,6 @@ async fn errors_raised_in_functions_from_earlier_blocks_show_both_frames() {
 }
 
 #[tokio::test]
-async fn output_is_captured_per_execution() {
-    let mut r = repl();
-    exec_ok(
-        &mut r,
-        "print('one')\nprint('a', 2, sep='-', end='!\\n')",
-        "one\na-2!\n",
-    )
-    .await;
-    exec_ok(&mut r, "print('two')", "two\n").await;
-    exec_ok(&mut r, "x = 1", "").await;
-}
-
-#[tokio::test]
 async fn output_past_the_cap_is_dropped_and_flagged_and_the_code_goes_on() {
     let mut r = repl_with(ReplConfig {
         max_output_bytes: 10,
