@@ -14,6 +14,12 @@ pub trait LanguageModel: Send + Sync {
     /// The model used when a request does not name one.
     fn model_name(&self) -> &str;
 
+    /// The provider, as OpenTelemetry's `gen_ai.provider.name` names it (`openai`, `anthropic`,
+    /// `gcp.gemini`, `azure.ai.openai`); `unknown` for models that are not a provider.
+    fn provider_name(&self) -> &str {
+        "unknown"
+    }
+
     /// Completes one request.
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError>;
 }
@@ -22,6 +28,10 @@ pub trait LanguageModel: Send + Sync {
 impl<T: LanguageModel + ?Sized> LanguageModel for std::sync::Arc<T> {
     fn model_name(&self) -> &str {
         (**self).model_name()
+    }
+
+    fn provider_name(&self) -> &str {
+        (**self).provider_name()
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
