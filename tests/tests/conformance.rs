@@ -792,21 +792,8 @@ mod cases {
 
     pub async fn reserved_and_invalid_names_are_refused(f: Factory) {
         let mut r = repl(&f).await;
-        for name in [
-            "llm_query",
-            "llm_query_batched",
-            "rlm_query",
-            "rlm_query_batched",
-            "FINAL",
-            "FINAL_VAR",
-            "SHOW_VARS",
-            "answer",
-            "__rlm_vars",
-            "1x",
-            "a b",
-            "class",
-            "",
-        ] {
+        let others = ["answer", "__rlm_vars", "1x", "a b", "class", ""];
+        for name in rlm_core::HOST_FUNCTIONS.iter().chain(&others) {
             let err = r.set_variable(name, ReplValue::Int(1)).await.unwrap_err();
             assert!(
                 matches!(err, ReplError::InvalidName { .. }),

@@ -11,6 +11,8 @@
 //!   implements, and the [`ReplHost`] trait through which code in the REPL calls back into the
 //!   runtime (`llm_query`, `rlm_query` and their batched forms);
 //! - the lifecycle [`RunEvent`]s;
+//! - the runtime's names in the REPL and Python's name rules ([`names`]: [`HOST_FUNCTIONS`],
+//!   identifiers, reserved names), shared by both REPL backends and the CLI;
 //! - typed errors ([`LlmError`], [`ReplError`]).
 //!
 //! ```
@@ -39,6 +41,7 @@ mod error;
 mod event;
 mod message;
 mod model;
+pub mod names;
 mod repl;
 mod value;
 
@@ -47,8 +50,9 @@ pub use error::{LlmError, ReplError};
 pub use event::{RunEvent, RunOutcomeKind, SubcallKind};
 pub use message::{Message, Role};
 pub use model::LanguageModel;
+pub use names::HOST_FUNCTIONS;
 pub use repl::{
-    Execution, FinalAnswer, HOST_FUNCTIONS, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
+    Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
     ReplHost, VariableInfo,
 };
 pub use value::ReplValue;

@@ -5,7 +5,7 @@
 //! `SHOW_VARS` and the `answer` dict need only the REPL's own state) and reports a finish in
 //! [`Execution::final_answer`]. Sub-calls (`llm_query`, `llm_query_batched`, `rlm_query`,
 //! `rlm_query_batched`) pause the interpreter and are answered, asynchronously, by the
-//! [`ReplHost`]; the interpreter resumes with the reply.
+//! [`ReplHost`]; the interpreter resumes with the reply. The names live in [`crate::names`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,18 +14,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{ReplError, ReplValue};
-
-/// Every name the runtime defines inside the REPL. User code cannot rebind them for good: a
-/// backend restores them before each execution.
-pub const HOST_FUNCTIONS: &[&str] = &[
-    "llm_query",
-    "llm_query_batched",
-    "rlm_query",
-    "rlm_query_batched",
-    "FINAL",
-    "FINAL_VAR",
-    "SHOW_VARS",
-];
 
 /// A call from code in the REPL to the runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

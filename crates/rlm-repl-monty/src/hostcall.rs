@@ -7,19 +7,7 @@
 
 use monty_types::{ExcType, MontyException, MontyObject};
 use rlm_core::HostCall;
-
-/// The sub-call functions answered by the [`rlm_core::ReplHost`].
-pub(crate) const SUB_CALLS: &[&str] = &[
-    "llm_query",
-    "llm_query_batched",
-    "rlm_query",
-    "rlm_query_batched",
-];
-
-/// Whether `name` is a sub-call function.
-pub(crate) fn is_sub_call(name: &str) -> bool {
-    SUB_CALLS.contains(&name)
-}
+pub(crate) use rlm_core::names::is_sub_call;
 
 /// What the interpreter should get back for a sub-call before (or instead of) asking the host.
 pub(crate) enum Parsed {

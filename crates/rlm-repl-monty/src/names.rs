@@ -1,4 +1,5 @@
-//! Names: identifier validation, the names the runtime reserves, and a light scan of fed code.
+//! Names: the CPython builtins the variable probe must tell apart, and a light scan of fed code.
+//! The identifier and reserved-name rules are [`rlm_core::names`], re-exported here.
 //!
 //! Monty 0.0.23 has no `globals()`/`dir()`, so the session keeps the set of identifiers it has
 //! seen in fed code (a superset of the globals that can exist) and probes them with generated
@@ -7,21 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use rlm_core::{HOST_FUNCTIONS, ReplError};
-
-/// The name of the answer dict the runtime keeps in every session.
-pub(crate) const ANSWER: &str = "answer";
-
-/// Prefix of the scaffold's private helpers (`__rlm_vars`, `__rlm_final`, ...).
-pub(crate) const PRIVATE_PREFIX: &str = "__rlm";
-
-/// Python's hard keywords: never identifiers.
-const KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield",
-];
+pub(crate) use rlm_core::names::{
+    ANSWER, KEYWORDS, PRIVATE_PREFIX, check_readable, check_settable, is_host_function,
+    is_identifier, is_reserved,
+};
 
 /// CPython's public builtins. A candidate with one of these names is a user variable only when
 /// the probe shows it was rebound to something that is not a builtin function or type.
@@ -174,59 +164,9 @@ const BUILTINS: &[&str] = &[
     "zip",
 ];
 
-/// Whether `name` is a valid Python identifier (and not a keyword).
-pub(crate) fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    (first == '_' || first.is_alphabetic())
-        && chars.all(|c| c == '_' || c.is_alphanumeric())
-        && !KEYWORDS.contains(&name)
-}
-
 /// Whether `name` is one of CPython's builtins.
 pub(crate) fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
-}
-
-/// Whether `name` is a host function (`llm_query`, `FINAL`, ...).
-pub(crate) fn is_host_function(name: &str) -> bool {
-    HOST_FUNCTIONS.contains(&name)
-}
-
-/// Whether `name` belongs to the runtime: a host function, `answer`, or a private helper.
-pub(crate) fn is_reserved(name: &str) -> bool {
-    is_host_function(name) || name == ANSWER || name.starts_with(PRIVATE_PREFIX)
-}
-
-/// Checks a name the host wants to bind with `set_variable`.
-pub(crate) fn check_settable(name: &str) -> Result<(), ReplError> {
-    let refuse = |reason: &str| {
-        Err(ReplError::InvalidName {
-            name: name.to_string(),
-            reason: reason.to_string(),
-        })
-    };
-    if !is_identifier(name) {
-        refuse("not a valid Python identifier")
-    } else if is_reserved(name) {
-        refuse("reserved by the runtime")
-    } else {
-        Ok(())
-    }
-}
-
-/// Checks a name the host wants to read with `get_variable`.
-pub(crate) fn check_readable(name: &str) -> Result<(), ReplError> {
-    if is_identifier(name) {
-        Ok(())
-    } else {
-        Err(ReplError::InvalidName {
-            name: name.to_string(),
-            reason: "not a valid Python identifier".to_string(),
-        })
-    }
 }
 
 /// What a scan of one code block found.
@@ -372,27 +312,6 @@ mod tests {
 
     fn idents(code: &str) -> Vec<String> {
         scan(code).identifiers.into_iter().collect()
-    }
-
-    #[test]
-    fn identifiers_are_validated_like_python() {
-        for ok in ["x", "_x", "x1", "données", "match", "_"] {
-            assert!(is_identifier(ok), "{ok}");
-        }
-        for bad in ["", "1x", "a b", "class", "None", "a-b", "x.y"] {
-            assert!(!is_identifier(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn reserved_names_are_refused() {
-        assert!(check_settable("context").is_ok());
-        for name in ["llm_query", "FINAL", "answer", "__rlm_vars", "1x", "def"] {
-            assert!(
-                matches!(check_settable(name), Err(ReplError::InvalidName { .. })),
-                "{name}"
-            );
-        }
     }
 
     #[test]

@@ -19,8 +19,8 @@ use std::time::Duration;
 use monty::MontyRepl as Interpreter;
 use monty_types::{ExcType, MontyException, MontyObject, PrintWriter};
 use rlm_core::VariableInfo;
+use rlm_core::names::SUB_CALLS;
 
-use crate::hostcall::SUB_CALLS;
 use crate::names::{self, ANSWER};
 
 /// Hook called by `FINAL(value)` with `str(value)`.

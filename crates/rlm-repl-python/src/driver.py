@@ -80,15 +80,10 @@ _MAX_ERROR = _CFG["max_error_chars"]
 _DRIVER = __file__
 _PID = os.getpid()
 _LOCK = _thread.allocate_lock()
-_HOST_FUNCTIONS = (
-    "llm_query",
-    "llm_query_batched",
-    "rlm_query",
-    "rlm_query_batched",
-    "FINAL",
-    "FINAL_VAR",
-    "SHOW_VARS",
-)
+# The runtime's names come from the host (rlm_core::names), so both backends reserve the same.
+_HOST_FUNCTIONS = tuple(_CFG["host_functions"])
+_ANSWER = _CFG["answer_variable"]
+_PRIVATE_PREFIX = _CFG["private_prefix"]
 
 
 # ----------------------------------------------------------------------------- framing
@@ -399,7 +394,7 @@ def FINAL(value):
 
 def _is_lookup_name(name):
     return name in _ns and name not in _HOST_FUNCTIONS and not (
-        name.startswith("__rlm") or (len(name) > 4 and name.startswith("__") and name.endswith("__"))
+        name.startswith(_PRIVATE_PREFIX) or (len(name) > 4 and name.startswith("__") and name.endswith("__"))
     )
 
 
@@ -449,17 +444,22 @@ _main = type(sys)("__main__")
 _main.__builtins__ = builtins
 _ns = _main.__dict__
 sys.modules["__main__"] = _main
-_SCAFFOLD = {
-    "llm_query": llm_query,
-    "llm_query_batched": llm_query_batched,
-    "rlm_query": rlm_query,
-    "rlm_query_batched": rlm_query_batched,
-    "FINAL": FINAL,
-    "FINAL_VAR": FINAL_VAR,
-    "SHOW_VARS": SHOW_VARS,
-}
+
+
+def _scaffold():
+    """The host functions by name: every name the host sent must be defined above."""
+    found = {}
+    for name in _HOST_FUNCTIONS:
+        function = globals().get(name)
+        if not callable(function):
+            _fatal("the host function %r is not defined by this driver" % name)
+        found[name] = function
+    return found
+
+
+_SCAFFOLD = _scaffold()
 _ns.update(_SCAFFOLD)
-_ns["answer"] = {"content": "", "ready": False}
+_ns[_ANSWER] = {"content": "", "ready": False}
 
 
 def _epilogue():
@@ -468,7 +468,7 @@ def _epilogue():
         if _ns.get(name) is not function:
             _ns[name] = function
     ready = None
-    answer = _ns.get("answer")
+    answer = _ns.get(_ANSWER)
     pending = False
     if type(answer) is dict:
         try:
@@ -479,7 +479,7 @@ def _epilogue():
         except BaseException:
             ready = None
     if not pending:
-        _ns["answer"] = {"content": "", "ready": False}
+        _ns[_ANSWER] = {"content": "", "ready": False}
     return ready
 
 

@@ -150,7 +150,6 @@ mod codec;
 mod exchange;
 mod factory;
 mod interpreter;
-mod names;
 mod options;
 mod process;
 mod protocol;

@@ -7,7 +7,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rlm_core::ReplError;
+use rlm_core::{ReplError, names};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
@@ -72,6 +72,9 @@ impl Driver {
             "max_host_calls": spec.max_host_calls,
             "max_frame_bytes": spec.max_frame_bytes,
             "max_error_chars": spec.max_output_bytes.max(64 * 1024),
+            "host_functions": names::HOST_FUNCTIONS,
+            "answer_variable": names::ANSWER,
+            "private_prefix": names::PRIVATE_PREFIX,
         });
         let mut cmd = tokio::process::Command::new(&spec.python);
         cmd.arg("-I");

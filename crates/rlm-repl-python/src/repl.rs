@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rlm_core::{
-    Execution, FinalAnswer, Repl, ReplConfig, ReplError, ReplHost, ReplValue, VariableInfo,
+    Execution, FinalAnswer, Repl, ReplConfig, ReplError, ReplHost, ReplValue, VariableInfo, names,
 };
 use tracing::Instrument as _;
 
 use crate::BACKEND_NAME;
 use crate::exchange::{self, End, Exchange, Injected};
 use crate::interpreter;
-use crate::names;
 use crate::options::{Isolation, PythonOptions, SandboxUser};
 use crate::process::{self, Driver, Spec};
 use crate::protocol::{self, LoadKind, Message, Ready, Request};

@@ -219,6 +219,21 @@ mod tests {
     }
 
     #[test]
+    fn the_driver_defines_every_host_function_and_hard_codes_no_name_list() {
+        // The driver binds the names the host sends at start (`rlm_core::names`); it must
+        // define a function for each, and keep no list of its own.
+        for name in rlm_core::HOST_FUNCTIONS {
+            assert!(
+                DRIVER_SOURCE.contains(&format!("\ndef {name}(")),
+                "driver.py defines no {name}()"
+            );
+        }
+        for literal in ["\"__rlm\"", "\"answer\"]", "\"answer\")", "_HOST_FUNCTIONS = ("] {
+            assert!(!DRIVER_SOURCE.contains(literal), "driver.py hard-codes {literal}");
+        }
+    }
+
+    #[test]
     fn the_directory_is_private_and_removed_on_drop() {
         let base = std::env::temp_dir();
         let mut dir = SessionDir::create(&base, None).unwrap();

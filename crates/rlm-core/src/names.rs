@@ -1,0 +1,196 @@
+//! The names the runtime defines inside the REPL, and Python's rules for the names the host may
+//! bind or read. Both REPL backends, the CPython driver script (which gets these lists from the
+//! host when it starts) and the CLI's highlighter use these, so they refuse and reserve the same
+//! names (`docs/design.md` §2.8).
+//!
+//! - Invalid: anything that is not a Python identifier, and the hard [`KEYWORDS`].
+//! - Reserved (refused by `set_variable`): the [`HOST_FUNCTIONS`], the [`ANSWER`] dict and every
+//!   name starting with [`PRIVATE_PREFIX`] (a backend's private helpers).
+//!
+//! ```
+//! use rlm_core::names;
+//!
+//! assert!(names::check_settable("chunks").is_ok());
+//! assert!(names::check_settable("FINAL").is_err()); // reserved
+//! assert!(names::check_readable("answer").is_ok()); // reserved, but readable
+//! assert!(names::check_readable("class").is_err()); // a keyword
+//! assert!(names::is_sub_call("rlm_query_batched"));
+//! ```
+
+use crate::ReplError;
+
+/// Every function the runtime defines inside the REPL: the [`SUB_CALLS`] first, then the finish
+/// functions `FINAL`, `FINAL_VAR` and `SHOW_VARS`. User code cannot rebind them for good: a
+/// backend restores them before each execution.
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "rlm_query_batched",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+];
+
+/// The sub-call functions, answered by the [`crate::ReplHost`]: the first four
+/// [`HOST_FUNCTIONS`], one per [`crate::HostCall`] variant (its `function` tag).
+pub const SUB_CALLS: &[&str] = HOST_FUNCTIONS.split_at(4).0;
+
+/// The name of the answer dict the runtime keeps in every session
+/// (`{"content": "", "ready": False}`).
+pub const ANSWER: &str = "answer";
+
+/// Prefix of a backend's private helpers in the session (`__rlm_vars`, `__rlm_final`, ...).
+pub const PRIVATE_PREFIX: &str = "__rlm";
+
+/// Python's hard keywords: never identifiers. (The soft keywords `match`, `case`, `type` and `_`
+/// are valid names.)
+pub const KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+/// Whether `name` is a valid Python identifier (and not a keyword).
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first == '_' || first.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && !KEYWORDS.contains(&name)
+}
+
+/// Whether `name` is a host function (`llm_query`, `FINAL`, ...).
+pub fn is_host_function(name: &str) -> bool {
+    HOST_FUNCTIONS.contains(&name)
+}
+
+/// Whether `name` is a sub-call function (`llm_query`, `rlm_query` and their batched forms).
+pub fn is_sub_call(name: &str) -> bool {
+    SUB_CALLS.contains(&name)
+}
+
+/// Whether `name` belongs to the runtime: a host function, `answer`, or a private helper.
+pub fn is_reserved(name: &str) -> bool {
+    is_host_function(name) || name == ANSWER || name.starts_with(PRIVATE_PREFIX)
+}
+
+fn invalid(name: &str, reason: &str) -> ReplError {
+    ReplError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Checks a name the host wants to bind with [`crate::Repl::set_variable`].
+///
+/// # Errors
+/// [`ReplError::InvalidName`] when `name` is not an identifier or is reserved.
+pub fn check_settable(name: &str) -> Result<(), ReplError> {
+    if !is_identifier(name) {
+        Err(invalid(name, "not a valid Python identifier"))
+    } else if is_reserved(name) {
+        Err(invalid(name, "reserved by the runtime"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a name the host wants to read with [`crate::Repl::get_variable`] (reserved names may
+/// be read).
+///
+/// # Errors
+/// [`ReplError::InvalidName`] when `name` is not an identifier.
+pub fn check_readable(name: &str) -> Result<(), ReplError> {
+    if is_identifier(name) {
+        Ok(())
+    } else {
+        Err(invalid(name, "not a valid Python identifier"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HostCall;
+
+    #[test]
+    fn identifiers_are_validated_like_python() {
+        for ok in ["x", "_x", "x1", "données", "match", "_"] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in ["", "1x", "a b", "class", "None", "a-b", "x.y"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        assert!(check_settable("context").is_ok());
+        for name in ["llm_query", "FINAL", "answer", "__rlm_vars", "1x", "def"] {
+            assert!(
+                matches!(check_settable(name), Err(ReplError::InvalidName { .. })),
+                "{name}"
+            );
+        }
+        assert!(check_readable("answer").is_ok());
+        assert!(check_readable("no way").is_err());
+    }
+
+    #[test]
+    fn sub_calls_are_the_host_call_tags() {
+        let p = || "p".to_string();
+        let calls = [
+            HostCall::LlmQuery {
+                prompt: p(),
+                model: None,
+            },
+            HostCall::LlmQueryBatched {
+                prompts: vec![p()],
+                model: None,
+            },
+            HostCall::RlmQuery {
+                prompt: p(),
+                model: None,
+            },
+            HostCall::RlmQueryBatched {
+                prompts: vec![p()],
+                model: None,
+            },
+        ];
+        let tags: Vec<String> = calls
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap()["function"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(tags, SUB_CALLS);
+        assert_eq!(
+            &HOST_FUNCTIONS[SUB_CALLS.len()..],
+            ["FINAL", "FINAL_VAR", "SHOW_VARS"]
+        );
+        for name in HOST_FUNCTIONS {
+            assert!(is_identifier(name) && is_reserved(name), "{name}");
+        }
+        assert!(is_identifier(ANSWER) && is_reserved(ANSWER));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn settable_names_are_readable_identifiers_of_the_user(name in "\\PC{0,12}") {
+            if check_settable(&name).is_ok() {
+                proptest::prop_assert!(check_readable(&name).is_ok());
+                proptest::prop_assert!(is_identifier(&name) && !is_reserved(&name));
+            }
+            proptest::prop_assert_eq!(check_readable(&name).is_ok(), is_identifier(&name));
+        }
+
+        #[test]
+        fn private_names_are_always_reserved(suffix in "[A-Za-z0-9_]{0,12}") {
+            let name = format!("{PRIVATE_PREFIX}{suffix}");
+            proptest::prop_assert!(is_reserved(&name));
+            proptest::prop_assert!(check_settable(&name).is_err());
+        }
+    }
+}
