@@ -41,6 +41,7 @@ use std::sync::Arc;
 pub use builder::RlmBuilder;
 pub use context::Context;
 pub use rlm_core as core;
+pub use rlm_core::names;
 pub use rlm_core::{
     CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory,
     ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SubcallKind, Usage,

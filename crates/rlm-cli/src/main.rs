@@ -112,21 +112,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     let models = models::Models::from_args(&args)?;
     let endpoint = models.root.endpoint.clone();
     let mut builder = Rlm::builder(models.root.model.clone())
-        .max_depth(args.max_depth)
-        .max_iterations(args.max_iterations)
-        .max_batch_workers(args.max_batch_workers)
-        .max_children_total(args.max_children_total)
-        .max_children_per_batch(args.max_children_per_batch)
-        .result_truncation_limit(args.result_truncation_limit)
-        .per_child_timeout(args.per_child_timeout)
-        .timeout(args.timeout)
-        .max_tokens(args.max_tokens)
-        .max_cost(args.max_cost)
-        .max_llm_calls(args.max_llm_calls)
-        .max_concurrency(args.max_concurrency)
-        .max_errors(args.max_errors)
-        .execution_timeout(args.execution_timeout)
-        .observation_limit(args.observation_limit)
+        .config(args.limits.runner_config())
         .temperature(args.temperature)
         .sub_temperature(args.sub_temperature);
     if let Some(sub) = &models.sub {
@@ -138,7 +124,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(prompt) = system_prompt {
         builder = builder.system_prompt(prompt);
     }
-    let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.max_iterations));
+    let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.limits.run.max_iterations));
     if let Some(reporter) = &reporter {
         builder = builder.subscribe(reporter.sink());
     }

@@ -3,21 +3,13 @@
 //! with a class; everything is HTML-escaped. Done here rather than in JavaScript so the page
 //! shows highlighted code even with scripts off.
 
-const KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield", "match", "case",
-];
+use rlm::names::{HOST_FUNCTIONS, KEYWORDS};
 
-const FUNCTIONS: &[&str] = &[
-    "llm_query",
-    "llm_query_batched",
-    "rlm_query",
-    "rlm_query_batched",
-    "FINAL",
-    "FINAL_VAR",
-    "SHOW_VARS",
+/// Soft keywords, highlighted like the hard [`KEYWORDS`].
+const SOFT_KEYWORDS: &[&str] = &["match", "case"];
+
+/// Common builtins, highlighted like the runtime's [`HOST_FUNCTIONS`].
+const BUILTINS: &[&str] = &[
     "print",
     "len",
     "range",
@@ -36,6 +28,14 @@ const FUNCTIONS: &[&str] = &[
     "sum",
     "isinstance",
 ];
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word) || SOFT_KEYWORDS.contains(&word)
+}
+
+fn is_function(word: &str) -> bool {
+    HOST_FUNCTIONS.contains(&word) || BUILTINS.contains(&word)
+}
 
 /// `text` with `&`, `<`, `>`, `"` and `'` escaped for HTML.
 pub fn escape(text: &str) -> String {
@@ -131,9 +131,9 @@ pub fn python(code: &str) -> String {
                 span(&mut out, "str", &code[i..end]);
                 i = end;
             } else {
-                if KEYWORDS.contains(&word) {
+                if is_keyword(word) {
                     span(&mut out, "kw", word);
-                } else if FUNCTIONS.contains(&word) {
+                } else if is_function(word) {
                     span(&mut out, "fn", word);
                 } else {
                     out.push_str(&escape(word));
@@ -180,5 +180,9 @@ mod tests {
         );
         check("'open\nx", "<span class=\"str\">&#39;open</span>\nx");
         check("br", "br");
+        check(
+            "match x:\n    case 1: rlm_query_batched(y)",
+            "<span class=\"kw\">match</span> x:\n    <span class=\"kw\">case</span> <span class=\"num\">1</span>: <span class=\"fn\">rlm_query_batched</span>(y)",
+        );
     }
 }
