@@ -1,4 +1,4 @@
-//! The attack set of issue 4 (and `reliability.md` §2.7) against every REPL backend, each with its
+//! The attack set of issue 4 (`docs/design.md` §8) against every REPL backend, each with its
 //! expected safe outcome asserted. After every attack the test process is alive (the test runs
 //! in it), the session still answers (`print('alive')`), and for the CPython backend no process
 //! of the sandbox is left once the session is dropped.

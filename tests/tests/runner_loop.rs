@@ -1,6 +1,6 @@
 //! The RLM loop end to end, in process: a scripted model, the real Monty REPL, the real runner.
 //! Ports the intent of OpenEnv's `TestLocalRLMRunner` and the official library's sub-call and
-//! batching tests, plus the finish rules of DESIGN §2.
+//! batching tests, plus the finish rules of `docs/design.md` §2.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: the benchmark harness (DESIGN §5: performance goals are measured here,
-//! never by timed unit tests).
+//! `cargo xtask bench`: the benchmark harness (`docs/design.md` §6: performance goals are measured
+//! here, never by timed unit tests).
 //!
 //! It builds `rlm` in release mode once, then for each scenario starts the fake
 //! OpenAI-compatible server of `rlm-testkit` in this process (a tokio runtime of its own) with

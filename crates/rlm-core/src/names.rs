@@ -1,7 +1,7 @@
 //! The names the runtime defines inside the REPL, and Python's rules for the names the host may
 //! bind or read. Both REPL backends, the CPython driver script (which gets these lists from the
 //! host when it starts) and the CLI's highlighter use these, so they refuse and reserve the same
-//! names (`docs/design.md` §2.8).
+//! names (`docs/design.md` §2.8 and §7.7).
 //!
 //! - Invalid: anything that is not a Python identifier, and the hard [`KEYWORDS`].
 //! - Reserved (refused by `set_variable`): the [`HOST_FUNCTIONS`], the [`ANSWER`] dict and every

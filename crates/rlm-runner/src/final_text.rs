@@ -1,5 +1,5 @@
 //! Text-level `FINAL(...)` / `FINAL_VAR(...)`: honoured only in replies without code blocks, and
-//! in the last-chance reply when iterations run out (DESIGN §2.2).
+//! in the last-chance reply when iterations run out (`docs/design.md` §2.2).
 //!
 //! The call must start a line (after optional spaces), so prose such as "I will call FINAL(x)
 //! later" does not finish. The argument is read with a balanced-parenthesis, quote-aware

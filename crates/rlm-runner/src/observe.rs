@@ -1,6 +1,6 @@
-//! What the model sees after its code ran (DESIGN §2.3): per block, the code echo, the printed
-//! output, then the error with its traceback; each block's output cut to a limit keeping head
-//! and tail.
+//! What the model sees after its code ran (`docs/design.md` §2.3): per block, the code echo, the
+//! printed output, then the error with its traceback; each block's output cut to a limit keeping
+//! head and tail.
 
 use rlm_core::Execution;
 

@@ -1,8 +1,8 @@
 //! Reply parsing: the fenced code blocks of a model reply, in document order.
 //!
-//! Rules (DESIGN §2.1): fences tagged `repl`, `python`, `py` or `python3` (any case) are code;
-//! other fences are skipped whole; CRLF and lone CR are normalised to LF first; an opening code
-//! fence with no closing fence is reported as unterminated and never run.
+//! Rules (`docs/design.md` §2.1): fences tagged `repl`, `python`, `py` or `python3` (any case) are
+//! code; other fences are skipped whole; CRLF and lone CR are normalised to LF first; an opening
+//! code fence with no closing fence is reported as unterminated and never run.
 
 /// The code-bearing parts of a reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
