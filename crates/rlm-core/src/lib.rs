@@ -52,8 +52,8 @@ pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use names::HOST_FUNCTIONS;
 pub use repl::{
-    Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
-    ReplHost, VariableInfo,
+    Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
+    VariableInfo,
 };
 pub use value::ReplValue;
 

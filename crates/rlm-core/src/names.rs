@@ -163,7 +163,12 @@ mod tests {
         ];
         let tags: Vec<String> = calls
             .iter()
-            .map(|c| serde_json::to_value(c).unwrap()["function"].as_str().unwrap().to_string())
+            .map(|c| {
+                serde_json::to_value(c).unwrap()["function"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(tags, SUB_CALLS);
         assert_eq!(

@@ -77,7 +77,8 @@
 //! - **Scaffold protection.** The runtime's names (`llm_query`, ..., `FINAL`, `FINAL_VAR`,
 //!   `SHOW_VARS` and the private `__rlm_*` helpers) are restored after any block that mentions one
 //!   other than as a plain call: `FINAL = 1` or `def llm_query(p): ...` takes effect for the rest
-//!   of that block only. [`rlm_core::Repl::set_variable`] refuses them and `answer`.
+//!   of that block only. [`rlm_core::Repl::set_variable`] refuses them and `answer`
+//!   ([`rlm_core::names`] holds the names and the rules).
 //! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, `datetime.now()`,
 //!   `date.today()`) raises `PermissionError: operating-system access is disabled in the sandbox`.
 //! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (time

@@ -7,6 +7,9 @@
 # stdin, replies leave on the original stdout; both are moved to private descriptors first, so
 # code writing to file descriptor 1 or 2 (os.write, subprocesses) cannot corrupt the channel.
 #
+# The config holds the limits and the runtime's names, which are defined once on the host
+# (rlm_core::names): the host functions, the answer variable and the private-helper prefix.
+#
 # Requests (externally tagged): {"exec": {"code"}}, {"load": {"name", "path", "kind"}},
 # {"get": {"name"}}, "vars", and {"reply": {"value"} | {"error"}} while a host call waits.
 # Messages: {"ready": {...}}, {"call": {"function", "prompt" | "prompts", "model"}},

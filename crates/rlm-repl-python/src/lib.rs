@@ -83,7 +83,8 @@
 //!   `answer` is then reset to `{"content": "", "ready": False}`, as it is whenever code rebinds
 //!   it to a non-dict.
 //! - **Scaffold protection.** The runtime's names are restored after any block that rebinds or
-//!   deletes them; [`rlm_core::Repl::set_variable`] refuses them and `answer`.
+//!   deletes them; [`rlm_core::Repl::set_variable`] refuses them and `answer`. The names and the
+//!   rules are [`rlm_core::names`]; the driver receives the lists when it starts.
 //! - **Time.** Each execution gets `ReplConfig::execution_timeout` of wall-clock time (time
 //!   waiting on host calls is not counted, as in Monty). Past it the host asks the driver for the
 //!   output printed so far, kills the whole process group, and reports `TimeoutError` saying the
