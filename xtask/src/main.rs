@@ -12,6 +12,7 @@ mod lint;
 mod metadata;
 mod release;
 mod test;
+mod tidy;
 
 use std::path::Path;
 
@@ -26,8 +27,9 @@ tasks:
                        `--package CRATE` and `--exclude CRATE` narrow the run, other
                        arguments go to the test runner (nextest or cargo test); then each
                        facade feature (openai, anthropic, gemini, monty, python) alone
-  lint                 rustfmt check, clippy -D warnings, rustdoc -D warnings, layer check
+  lint                 rustfmt check, clippy -D warnings, rustdoc -D warnings, layer check, tidy
   layers               the layer check alone (see xtask/src/layers.rs)
+  tidy                 unused dependencies and source files over 600 lines (xtask/src/tidy.rs)
   deny [--offline]     cargo deny check (licenses, bans, sources, advisories);
                        --offline skips advisories, which need the RustSec database
   bump <patch|minor|major|X.Y.Z>
@@ -65,6 +67,7 @@ fn run() -> Result<()> {
         "test" => test::run(rest),
         "lint" => no_args(task, rest).and_then(|()| lint::run()),
         "layers" => no_args(task, rest).and_then(|()| layers::run()),
+        "tidy" => no_args(task, rest).and_then(|()| tidy::run()),
         "deny" => deny::run(rest),
         "bump" => release::bump(rest),
         "publish" => release::publish(rest),
