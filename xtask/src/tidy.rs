@@ -118,8 +118,7 @@ pub fn unused_dependencies(krate: &str, deps: &[Dep], texts: &CrateTexts) -> Vec
 pub fn references(text: &str, ident: &str) -> bool {
     text.lines().any(|line| {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("//") && !trimmed.starts_with("///") && !trimmed.starts_with("//!")
-        {
+        if trimmed.starts_with("//") && !trimmed.starts_with("///") && !trimmed.starts_with("//!") {
             return false;
         }
         line.match_indices(ident).any(|(at, _)| {
@@ -131,8 +130,8 @@ pub fn references(text: &str, ident: &str) -> bool {
                 return false;
             }
             let path_root = after.starts_with("::") && !before.ends_with("::");
-            let imported = before.trim_end().ends_with("use")
-                || before.trim_end().ends_with("extern crate");
+            let imported =
+                before.trim_end().ends_with("use") || before.trim_end().ends_with("extern crate");
             path_root || imported
         })
     })

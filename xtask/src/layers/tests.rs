@@ -14,10 +14,7 @@ fn graph(spec: Spec<'_>) -> Graph {
         .iter()
         .map(|(name, deps)| Node {
             name: (*name).to_owned(),
-            publishable: !matches!(
-                *name,
-                "rlm-testkit" | "rlm-tests" | "rlm-bench" | "xtask"
-            ),
+            publishable: !matches!(*name, "rlm-testkit" | "rlm-tests" | "rlm-bench" | "xtask"),
             deps: deps.iter().map(|(d, k)| ((*d).to_owned(), *k)).collect(),
         })
         .collect();
@@ -141,7 +138,10 @@ fn the_new_crates_and_the_old_shortcuts() {
     // The CLI reaches the new crates only through the facade.
     check(
         &graph(&[
-            ("rlm-cli", &[("recursive-lm", N), ("rlm-trajectory", N), ("rlm-http", N)]),
+            (
+                "rlm-cli",
+                &[("recursive-lm", N), ("rlm-trajectory", N), ("rlm-http", N)],
+            ),
             ("recursive-lm", &[("rlm-trajectory", N)]),
             ("rlm-trajectory", &[]),
             ("rlm-http", &[]),
@@ -281,9 +281,12 @@ fn external_bans_look_at_the_resolved_closure_and_features() {
     );
     g.resolved
         .insert("rlm-runner".into(), resolved(&[("monty", &["default"])]));
-    g.crates.push(graph(&[("rlm-limits", &[])]).crates.remove(0));
-    g.resolved
-        .insert("rlm-limits".into(), resolved(&[("reqwest", &["rustls-tls"])]));
+    g.crates
+        .push(graph(&[("rlm-limits", &[])]).crates.remove(0));
+    g.resolved.insert(
+        "rlm-limits".into(),
+        resolved(&[("reqwest", &["rustls-tls"])]),
+    );
     check(
         &g,
         &[

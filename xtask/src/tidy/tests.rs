@@ -127,12 +127,17 @@ fn import_names_follow_lib_names_and_renames() {
 #[test]
 fn test_modules_do_not_count() {
     let mut text = String::from("//! A module.\n\nfn a() {}\n");
-    text.push_str("#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n");
+    text.push_str(
+        "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n",
+    );
     assert_eq!(counted_lines(&text), 3);
     text.push_str("fn after() {}\n");
     assert_eq!(counted_lines(&text), 4);
     // An attribute inside a function is not a test module.
-    assert_eq!(counted_lines("fn f() {\n    #[cfg(test)]\n    let x = 1;\n}\n"), 4);
+    assert_eq!(
+        counted_lines("fn f() {\n    #[cfg(test)]\n    let x = 1;\n}\n"),
+        4
+    );
     assert!(is_test_only("//! Tests.\n\n#![cfg(test)]\n"));
     assert!(!is_test_only("#[cfg(test)]\nmod tests;\n"));
 }
