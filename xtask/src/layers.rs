@@ -1,4 +1,4 @@
-//! The layer check: the architecture invariants of DESIGN.md §3, checked against
+//! The layer check: the architecture invariants of docs/design.md §3, checked against
 //! `cargo metadata` (as rust-analyzer checks its own).
 //!
 //! The rules are data: [`ROLES`] gives every workspace crate a role and each role a rank,
@@ -26,13 +26,17 @@ use crate::metadata::{self, DepKind};
 pub enum Role {
     Core,
     Limits,
+    /// `rlm-http`: the one HTTP transport under the providers.
+    Http,
     Provider,
     ReplBackend,
     Runner,
+    /// `rlm-trajectory`: records runs, above the runner and below the facade.
+    Trajectory,
     Facade,
     Cli,
-    /// Unpublished helpers (`rlm-testkit`, `rlm-tests`, `xtask`): not ranked, may depend on
-    /// anything, and are never a normal dependency of a publishable crate.
+    /// Unpublished helpers (`rlm-testkit`, `rlm-tests`, `rlm-bench`, `xtask`): not ranked, may
+    /// depend on anything, and are never a normal dependency of a publishable crate.
     Helper,
 }
 
@@ -42,10 +46,12 @@ impl Role {
         match self {
             Role::Core => Some(0),
             Role::Limits => Some(1),
-            Role::Provider | Role::ReplBackend => Some(2),
-            Role::Runner => Some(3),
-            Role::Facade => Some(4),
-            Role::Cli => Some(5),
+            Role::Http => Some(2),
+            Role::Provider | Role::ReplBackend => Some(3),
+            Role::Runner => Some(4),
+            Role::Trajectory => Some(5),
+            Role::Facade => Some(6),
+            Role::Cli => Some(7),
             Role::Helper => None,
         }
     }
@@ -56,9 +62,11 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Core => "core",
             Role::Limits => "limits",
+            Role::Http => "HTTP transport",
             Role::Provider => "provider",
             Role::ReplBackend => "REPL backend",
             Role::Runner => "runner",
+            Role::Trajectory => "trajectory",
             Role::Facade => "facade",
             Role::Cli => "CLI",
             Role::Helper => "unpublished helper",
@@ -74,19 +82,23 @@ pub enum Name {
 }
 
 /// Crate names to roles; the first match wins. A workspace crate matching none is a violation:
-/// add it here.
+/// add it here. A listed crate that is not in the workspace is no error (the rules can name a
+/// crate before it exists).
 pub const ROLES: &[(Name, Role)] = &[
     (Name::Exact("rlm-core"), Role::Core),
     (Name::Exact("rlm-limits"), Role::Limits),
+    (Name::Exact("rlm-http"), Role::Http),
     (Name::Prefix("rlm-openai"), Role::Provider),
     (Name::Prefix("rlm-anthropic"), Role::Provider),
     (Name::Prefix("rlm-gemini"), Role::Provider),
     (Name::Prefix("rlm-repl-"), Role::ReplBackend),
     (Name::Exact("rlm-runner"), Role::Runner),
+    (Name::Exact("rlm-trajectory"), Role::Trajectory),
     (Name::Exact("recursive-lm"), Role::Facade),
     (Name::Exact("rlm-cli"), Role::Cli),
     (Name::Exact("rlm-testkit"), Role::Helper),
     (Name::Exact("rlm-tests"), Role::Helper),
+    (Name::Exact("rlm-bench"), Role::Helper),
     (Name::Exact("xtask"), Role::Helper),
 ];
 
@@ -108,14 +120,46 @@ pub const FORBIDDEN: &[(Role, Role, &str)] = &[
         Role::ReplBackend,
         "rlm-runner is generic over the core traits and depends on no REPL backend",
     ),
+    (
+        Role::Runner,
+        Role::Http,
+        "rlm-runner reaches models through the LanguageModel trait, never the HTTP transport",
+    ),
+    (
+        Role::ReplBackend,
+        Role::Http,
+        "REPL backends make no HTTP calls; rlm-http serves the providers",
+    ),
+    (
+        Role::Provider,
+        Role::Runner,
+        "providers are codecs under the runner and must not depend on it",
+    ),
+    (
+        Role::Provider,
+        Role::Trajectory,
+        "providers are codecs under the runner and must not depend on rlm-trajectory",
+    ),
 ];
 
 /// Roles whose normal dependencies on workspace crates are limited to the listed roles.
-pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[(
-    Role::Cli,
-    &[Role::Facade],
-    "rlm-cli depends on the workspace only through the facade",
-)];
+pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[
+    (
+        Role::Cli,
+        &[Role::Facade],
+        "rlm-cli depends on the workspace only through the facade",
+    ),
+    (
+        Role::Http,
+        &[Role::Core, Role::Limits],
+        "rlm-http depends on rlm-core and rlm-limits only",
+    ),
+    (
+        Role::Trajectory,
+        &[Role::Core, Role::Limits, Role::Runner],
+        "rlm-trajectory depends on rlm-core, rlm-limits and rlm-runner only",
+    ),
+];
 
 /// An outside package a crate must not have in its normal dependency closure; with `features`
 /// non-empty, only when one of those features is on.
@@ -129,6 +173,7 @@ pub struct ExternalBan {
 
 const CORE_IS_PURE: &str = "rlm-core holds no HTTP client and no async runtime";
 const RUNNER_IS_GENERIC: &str = "rlm-runner reaches providers and REPLs only through the traits";
+const LIMITS_HAS_NO_HTTP: &str = "rlm-limits holds no HTTP client: the transport is rlm-http";
 
 pub const EXTERNAL_BANS: &[ExternalBan] = &[
     ExternalBan {
@@ -148,6 +193,18 @@ pub const EXTERNAL_BANS: &[ExternalBan] = &[
         package: "tokio",
         features: &["rt", "rt-multi-thread"],
         reason: CORE_IS_PURE,
+    },
+    ExternalBan {
+        krate: "rlm-limits",
+        package: "reqwest",
+        features: &[],
+        reason: LIMITS_HAS_NO_HTTP,
+    },
+    ExternalBan {
+        krate: "rlm-limits",
+        package: "hyper",
+        features: &[],
+        reason: LIMITS_HAS_NO_HTTP,
     },
     ExternalBan {
         krate: "rlm-runner",
@@ -378,212 +435,4 @@ fn parse_tree(text: &str) -> Vec<Resolved> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const N: DepKind = DepKind::Normal;
-    const B: DepKind = DepKind::Build;
-    const D: DepKind = DepKind::Dev;
-
-    type Spec<'a> = &'a [(&'a str, &'a [(&'a str, DepKind)])];
-
-    /// Unpublished crates are the helpers of the real workspace.
-    fn graph(spec: Spec<'_>) -> Graph {
-        let crates = spec
-            .iter()
-            .map(|(name, deps)| Node {
-                name: (*name).to_owned(),
-                publishable: !matches!(*name, "rlm-testkit" | "rlm-tests" | "xtask"),
-                deps: deps.iter().map(|(d, k)| ((*d).to_owned(), *k)).collect(),
-            })
-            .collect();
-        Graph {
-            crates,
-            resolved: BTreeMap::new(),
-        }
-    }
-
-    fn check(graph: &Graph, expected: &[&str]) {
-        assert_eq!(violations(graph), expected);
-    }
-
-    /// The intended workspace, with dev-dependencies that point anywhere.
-    const GOOD: Spec<'static> = &[
-        ("rlm-core", &[("rlm-testkit", D)]),
-        ("rlm-limits", &[("rlm-core", N)]),
-        (
-            "rlm-openai",
-            &[("rlm-core", N), ("rlm-limits", N), ("rlm-testkit", D)],
-        ),
-        ("rlm-repl-monty", &[("rlm-core", N), ("rlm-limits", B)]),
-        (
-            "rlm-runner",
-            &[("rlm-core", N), ("rlm-limits", N), ("rlm-openai", D)],
-        ),
-        (
-            "recursive-lm",
-            &[("rlm-runner", N), ("rlm-openai", N), ("rlm-repl-monty", N)],
-        ),
-        ("rlm-cli", &[("recursive-lm", N), ("rlm-testkit", D)]),
-        ("rlm-testkit", &[("rlm-core", N), ("recursive-lm", N)]),
-        ("rlm-tests", &[("rlm-cli", N), ("rlm-testkit", N)]),
-        ("xtask", &[]),
-    ];
-
-    #[test]
-    fn the_intended_workspace_passes() {
-        check(&graph(GOOD), &[]);
-    }
-
-    #[test]
-    fn edges_that_point_the_wrong_way() {
-        check(
-            &graph(&[("rlm-core", &[("rlm-limits", N)]), ("rlm-limits", &[])]),
-            &[
-                "layer violation: rlm-core depends on rlm-limits (rlm-limits (limits, layer 1) is \
-               not below rlm-core (core, layer 0))",
-            ],
-        );
-        check(
-            &graph(&[("rlm-limits", &[("rlm-runner", B)]), ("rlm-runner", &[])]),
-            &[
-                "layer violation: rlm-limits depends on rlm-runner (rlm-runner (runner, layer 3) \
-               is not below rlm-limits (limits, layer 1))",
-            ],
-        );
-    }
-
-    #[test]
-    fn siblings_runner_and_cli_rules() {
-        check(
-            &graph(&[
-                ("rlm-openai", &[("rlm-repl-monty", N)]),
-                ("rlm-repl-monty", &[]),
-                ("rlm-gemini-live", &[("rlm-anthropic", N)]),
-                ("rlm-anthropic", &[]),
-            ]),
-            &[
-                "layer violation: rlm-openai depends on rlm-repl-monty (providers and REPL \
-                 backends must not depend on each other)",
-                "layer violation: rlm-gemini-live depends on rlm-anthropic (providers and REPL \
-                 backends must not depend on each other)",
-            ],
-        );
-        check(
-            &graph(&[
-                ("rlm-runner", &[("rlm-openai", N), ("rlm-repl-python", N)]),
-                ("rlm-openai", &[]),
-                ("rlm-repl-python", &[]),
-            ]),
-            &[
-                "layer violation: rlm-runner depends on rlm-openai (rlm-runner is generic over \
-                 the core traits and depends on no provider)",
-                "layer violation: rlm-runner depends on rlm-repl-python (rlm-runner is generic \
-                 over the core traits and depends on no REPL backend)",
-            ],
-        );
-        check(
-            &graph(&[
-                ("rlm-cli", &[("recursive-lm", N), ("rlm-core", N)]),
-                ("recursive-lm", &[]),
-                ("rlm-core", &[]),
-            ]),
-            &[
-                "layer violation: rlm-cli depends on rlm-core (rlm-cli depends on the workspace \
-               only through the facade)",
-            ],
-        );
-    }
-
-    #[test]
-    fn helpers_stay_out_of_published_crates() {
-        check(
-            &graph(&[
-                ("rlm-runner", &[("rlm-testkit", N)]),
-                ("rlm-testkit", &[("rlm-runner", N)]),
-            ]),
-            &[
-                "layer violation: rlm-runner depends on rlm-testkit (rlm-testkit is unpublished \
-               and must not be a normal dependency of a publishable crate)",
-            ],
-        );
-        // Any `publish = false` crate counts, whatever its name.
-        let mut g = graph(&[("rlm-core", &[]), ("rlm-limits", &[("rlm-core", N)])]);
-        g.crates[0].publishable = false;
-        check(
-            &g,
-            &[
-                "layer violation: rlm-limits depends on rlm-core (rlm-core is unpublished and \
-               must not be a normal dependency of a publishable crate)",
-            ],
-        );
-    }
-
-    #[test]
-    fn unknown_crates_must_be_given_a_layer() {
-        check(
-            &graph(&[("rlm-cache", &[("rlm-core", N)]), ("rlm-core", &[])]),
-            &["layer violation: rlm-cache has no layer (add it to ROLES in xtask/src/layers.rs)"],
-        );
-    }
-
-    fn resolved(list: &[(&str, &[&str])]) -> Vec<Resolved> {
-        list.iter()
-            .map(|(name, features)| Resolved {
-                name: (*name).to_owned(),
-                features: features.iter().map(|f| (*f).to_owned()).collect(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn external_bans_look_at_the_resolved_closure_and_features() {
-        let mut g = graph(&[("rlm-core", &[]), ("rlm-runner", &[("rlm-core", N)])]);
-        g.resolved.insert(
-            "rlm-core".into(),
-            resolved(&[("serde", &["std"]), ("tokio", &["sync", "macros"])]),
-        );
-        g.resolved
-            .insert("rlm-runner".into(), resolved(&[("tokio", &["rt", "time"])]));
-        check(&g, &[]);
-
-        g.resolved.insert(
-            "rlm-core".into(),
-            resolved(&[("tokio", &["rt-multi-thread", "rt"]), ("hyper", &[])]),
-        );
-        g.resolved
-            .insert("rlm-runner".into(), resolved(&[("monty", &["default"])]));
-        check(
-            &g,
-            &[
-                "layer violation: rlm-core depends on hyper (rlm-core holds no HTTP client and \
-                 no async runtime)",
-                "layer violation: rlm-core depends on tokio with feature rt, rt-multi-thread \
-                 (rlm-core holds no HTTP client and no async runtime)",
-                "layer violation: rlm-runner depends on monty (rlm-runner reaches providers and \
-                 REPLs only through the traits)",
-            ],
-        );
-    }
-
-    #[test]
-    fn parses_cargo_tree_lines() {
-        let text = "rlm-core v0.1.0 (/w/crates/rlm-core)|mock\n\
-                    tokio v1.48.0|bytes,default,rt\n\
-                    tokio v1.48.0|bytes,default,rt (*)\n\
-                    serde v1.0.0|\n";
-        let got: Vec<_> = parse_tree(text)
-            .into_iter()
-            .map(|r| (r.name, r.features.join(",")))
-            .collect();
-        let want: Vec<_> = [
-            ("rlm-core", "mock"),
-            ("tokio", "bytes,default,rt"),
-            ("serde", ""),
-        ]
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-        assert_eq!(got, want);
-    }
-}
+mod tests;

@@ -1,9 +1,10 @@
-//! `cargo xtask lint`: rustfmt, clippy and rustdoc with warnings denied, then the layer check.
+//! `cargo xtask lint`: rustfmt, clippy and rustdoc with warnings denied, then the layer check
+//! and tidy (unused dependencies, long files).
 //! Every step runs even when an earlier one fails; the task fails when any does.
 
 use anyhow::{Result, bail};
 
-use crate::{cmd, layers};
+use crate::{cmd, layers, tidy};
 
 pub fn run() -> Result<()> {
     let mut failed = Vec::new();
@@ -45,6 +46,7 @@ pub fn run() -> Result<()> {
         ])),
     );
     step("layers", layers::run());
+    step("tidy", tidy::run());
 
     if !failed.is_empty() {
         bail!("lint failed: {}", failed.join(", "));

@@ -5,7 +5,6 @@
 //! prints each command before running it, and exits non-zero when anything fails. Run
 //! `cargo xtask help` for the list of tasks.
 
-mod bench;
 mod cmd;
 mod deny;
 mod layers;
@@ -13,6 +12,7 @@ mod lint;
 mod metadata;
 mod release;
 mod test;
+mod tidy;
 
 use std::path::Path;
 
@@ -27,8 +27,9 @@ tasks:
                        `--package CRATE` and `--exclude CRATE` narrow the run, other
                        arguments go to the test runner (nextest or cargo test); then each
                        facade feature (openai, anthropic, gemini, monty, python) alone
-  lint                 rustfmt check, clippy -D warnings, rustdoc -D warnings, layer check
+  lint                 rustfmt check, clippy -D warnings, rustdoc -D warnings, layer check, tidy
   layers               the layer check alone (see xtask/src/layers.rs)
+  tidy                 unused dependencies and source files over 600 lines (xtask/src/tidy.rs)
   deny [--offline]     cargo deny check (licenses, bans, sources, advisories);
                        --offline skips advisories, which need the RustSec database
   bump <patch|minor|major|X.Y.Z>
@@ -37,8 +38,9 @@ tasks:
   publish --dry-run    check the publishable crates' metadata and run
                        `cargo publish --dry-run` over them in dependency order
   publish              the same for real (refuses when the git tree is dirty)
-  bench                run the CLI against the fake server and report wall time, peak RSS and the ratio to the ideal
-                       (`--trace`: with a trajectory file and progress on, the cost of watching)
+  bench [args]         run the CLI against the fake server and report wall time, peak RSS and the ratio to the ideal
+                       (`--trace`: with a trajectory file and progress on, the cost of watching);
+                       runs `cargo run -p rlm-bench -- args` (crates/rlm-bench; `--help` lists its flags)
   help                 this message
 ";
 
@@ -65,10 +67,11 @@ fn run() -> Result<()> {
         "test" => test::run(rest),
         "lint" => no_args(task, rest).and_then(|()| lint::run()),
         "layers" => no_args(task, rest).and_then(|()| layers::run()),
+        "tidy" => no_args(task, rest).and_then(|()| tidy::run()),
         "deny" => deny::run(rest),
         "bump" => release::bump(rest),
         "publish" => release::publish(rest),
-        "bench" => bench::run(rest),
+        "bench" => bench(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
@@ -78,6 +81,16 @@ fn run() -> Result<()> {
             bail!("unknown task `{other}`")
         }
     }
+}
+
+/// `cargo xtask bench [args]`: the harness is its own member, so xtask stays light. It runs in
+/// the dev profile, as it did inside xtask (it builds the CLI it measures in release mode).
+fn bench(args: &[String]) -> Result<()> {
+    cmd::run(
+        cmd::cargo()
+            .args(["run", "--quiet", "--package", "rlm-bench", "--"])
+            .args(args),
+    )
 }
 
 fn no_args(task: &str, rest: &[String]) -> Result<()> {

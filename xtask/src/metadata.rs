@@ -22,6 +22,8 @@ pub struct Package {
     pub readme: Option<String>,
     pub keywords: Vec<String>,
     pub has_lib: bool,
+    /// The library target's crate name (`rlm` for `recursive-lm`), when there is one.
+    pub lib_name: Option<String>,
     pub dependencies: Vec<Dependency>,
 }
 
@@ -30,6 +32,8 @@ pub struct Package {
 pub struct Dependency {
     /// The package name (not the `rename`d one).
     pub name: String,
+    /// The name it is imported under when the manifest renames it (`foo = { package = "bar" }`).
+    pub rename: Option<String>,
     pub kind: DepKind,
     /// The version requirement (`*` when a path dependency gives none).
     pub req: String,
@@ -101,8 +105,8 @@ fn parse_package(p: &Value) -> Result<Package> {
         Value::Array(registries) => !registries.is_empty(),
         _ => true,
     };
-    let has_lib = p["targets"].as_array().is_some_and(|targets| {
-        targets.iter().any(|t| {
+    let lib_target = p["targets"].as_array().and_then(|targets| {
+        targets.iter().find(|t| {
             t["kind"].as_array().is_some_and(|kinds| {
                 kinds
                     .iter()
@@ -110,6 +114,8 @@ fn parse_package(p: &Value) -> Result<Package> {
             })
         })
     });
+    let has_lib = lib_target.is_some();
+    let lib_name = lib_target.and_then(|t| str_field(t, "name"));
     let mut dependencies = Vec::new();
     for d in p["dependencies"].as_array().into_iter().flatten() {
         let dep_name =
@@ -121,6 +127,7 @@ fn parse_package(p: &Value) -> Result<Package> {
         };
         dependencies.push(Dependency {
             name: dep_name,
+            rename: str_field(d, "rename"),
             kind,
             req: str_field(d, "req").unwrap_or_else(|| "*".to_owned()),
             path: str_field(d, "path").map(PathBuf::from),
@@ -144,6 +151,7 @@ fn parse_package(p: &Value) -> Result<Package> {
             .map(str::to_owned)
             .collect(),
         has_lib,
+        lib_name,
         dependencies,
         name,
     })
@@ -165,9 +173,9 @@ mod tests {
             {"name": "a", "id": "path+file:///w/crates/a#0.1.0", "version": "0.1.0",
              "manifest_path": "/w/crates/a/Cargo.toml", "publish": null,
              "description": "A", "license": "MIT", "license_file": null,
-             "targets": [{"kind": ["lib"]}],
+             "targets": [{"kind": ["lib"], "name": "a_lib"}],
              "dependencies": [
-               {"name": "serde", "req": "^1", "kind": null},
+               {"name": "serde", "req": "^1", "kind": null, "rename": "serde1"},
                {"name": "cc", "req": "^1", "kind": "build"},
                {"name": "xtask", "req": "*", "kind": "dev", "path": "/w/xtask"}
              ]},
@@ -183,6 +191,9 @@ mod tests {
         assert_eq!(names, ["a", "xtask"]);
         let a = ws.member("a").unwrap();
         assert!(a.publishable && a.has_lib);
+        assert_eq!(a.lib_name.as_deref(), Some("a_lib"));
+        assert_eq!(a.dependencies[0].rename.as_deref(), Some("serde1"));
+        assert_eq!(a.dependencies[1].rename, None);
         assert_eq!(a.description.as_deref(), Some("A"));
         let kinds: Vec<_> = a.dependencies.iter().map(|d| d.kind).collect();
         assert_eq!(kinds, [DepKind::Normal, DepKind::Build, DepKind::Dev]);

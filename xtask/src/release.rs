@@ -183,10 +183,12 @@ mod tests {
             readme: Some("Cargo.toml".to_owned()),
             keywords: vec!["llm".to_owned()],
             has_lib: true,
+            lib_name: Some(name.replace('-', "_")),
             dependencies: deps
                 .iter()
                 .map(|(dep, kind, req)| Dependency {
                     name: (*dep).to_owned(),
+                    rename: None,
                     kind: *kind,
                     req: (*req).to_owned(),
                     path: Some(PathBuf::from("/elsewhere")),

@@ -34,7 +34,6 @@
 
 mod builder;
 mod context;
-pub mod trajectory;
 
 use std::sync::Arc;
 
@@ -52,6 +51,24 @@ pub use rlm_limits::{
 };
 pub use rlm_runner as runner;
 pub use rlm_runner::{RunResult as Completion, RunnerConfig};
+/// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
+/// back as a tree and exported to the official `rlm` log format.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use rlm::{Rlm, openai::OpenAiClient, trajectory::{self, TrajectoryWriter}};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let model = OpenAiClient::builder("gpt-5-mini").env().build()?;
+/// let writer = Arc::new(TrajectoryWriter::create("run.jsonl")?);
+/// let rlm = Rlm::builder(Arc::new(model)).trajectory(writer).build()?;
+/// rlm.completion("a context", "a question").await?;
+/// let tree = trajectory::read_file("run.jsonl")?;
+/// println!("{} turns", tree.runs[0].turns.len());
+/// trajectory::write_official(&tree, std::fs::File::create("official.jsonl")?)?;
+/// # Ok(()) }
+/// ```
+pub use rlm_trajectory as trajectory;
 
 #[cfg(feature = "openai")]
 pub use rlm_openai as openai;

@@ -29,7 +29,7 @@ fn tmp(name: &str, content: &str) -> PathBuf {
 
 fn schema(name: &str) -> Value {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../recursive-lm/schemas/{name}"));
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../rlm-trajectory/schemas/{name}"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: the benchmark harness (`docs/design.md` §6: performance goals are measured
-//! here, never by timed unit tests).
+//! `rlm-bench`: the benchmark harness, an unpublished workspace member run by
+//! `cargo xtask bench [args]` (which runs `cargo run -p rlm-bench -- args` from the workspace
+//! root). Performance goals are measured here, never by timed unit tests (docs/design.md §6).
 //!
 //! It builds `rlm` in release mode once, then for each scenario starts the fake
 //! OpenAI-compatible server of `rlm-testkit` in this process (a tokio runtime of its own) with
@@ -16,6 +17,7 @@
 //! (running and measuring the child), [`report`] (the table). Requests are classified with
 //! `rlm_testkit::conversation`.
 
+mod cmd;
 mod contexts;
 mod ideal;
 mod process;
@@ -30,7 +32,6 @@ use anyhow::{Context, Result, bail};
 use rlm_testkit::{FakeServer, Reply, Script};
 use serde_json::Value;
 
-use crate::cmd;
 use contexts::ContextFile;
 use report::{Machine, Measurement, Report, Row, Verdict};
 use scenarios::{Goal, Scenario};
@@ -42,6 +43,28 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 const MODEL: &str = "bench-model";
 
 const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}\nscenarios: {}", names());
+        return;
+    }
+    if let Err(err) = in_workspace_root().and_then(|()| run(&args)) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Changes to the workspace root (two levels above this crate), as xtask does.
+fn in_workspace_root() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .context("the rlm-bench manifest directory has no workspace root above it")?;
+    std::env::set_current_dir(root)
+        .with_context(|| format!("could not change to the workspace root {}", root.display()))
+}
 
 /// The task's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +133,7 @@ fn names() -> String {
 }
 
 /// `cargo xtask bench [args]`.
-pub fn run(args: &[String]) -> Result<()> {
+fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
     let scenarios = scenarios::select(&opts.scenarios)?;
     // Before our own build and runs add to the load average.

@@ -3,7 +3,7 @@
 //! `/proc/<pid>/status` (`VmHWM`, the kernel's own high-water mark) every 10 ms by a watcher
 //! thread, which also kills the child past a timeout. The last poll can miss growth in the
 //! final few milliseconds before exit; `getrusage(RUSAGE_CHILDREN)` would not, but std has no
-//! API for it and the xtask takes no `libc` dependency.
+//! API for it and the harness takes no `libc` dependency.
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -16,11 +16,11 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::read::{RunNode, Subcall, Trajectory, Turn};
 use super::time::iso_after;
+use super::tree::{RunNode, Subcall, Trajectory, Turn};
 
 /// JSON Schema of one line of the official format, as we write it.
-pub const OFFICIAL_SCHEMA: &str = include_str!("../../schemas/rlm-official-log.schema.json");
+pub const OFFICIAL_SCHEMA: &str = include_str!("../schemas/rlm-official-log.schema.json");
 
 /// Settings the export needs from the header.
 struct Ctx<'a> {

@@ -137,7 +137,7 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     }
     writeln!(
         out,
-        "- LLM latency: {} ms per request (fake OpenAI-compatible server on 127.0.0.1, in the xtask process)",
+        "- LLM latency: {} ms per request (fake OpenAI-compatible server on 127.0.0.1, in the rlm-bench process)",
         r.latency.as_millis()
     )?;
     if let Some(commit) = &r.commit {
@@ -374,7 +374,7 @@ mod tests {
 
 - date: 2026-05-01 12:00 UTC
 - machine: Test CPU @ 3.00GHz (nproc 2), load average 0.50 0.25 0.10 at the start
-- LLM latency: 50 ms per request (fake OpenAI-compatible server on 127.0.0.1, in the xtask process)
+- LLM latency: 50 ms per request (fake OpenAI-compatible server on 127.0.0.1, in the rlm-bench process)
 - commit: abc1234-dirty
 - took: 12.3 s (scenarios) + 0.9 s (release build of rlm-cli)
 
