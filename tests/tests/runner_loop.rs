@@ -7,8 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rlm_core::SubcallCallbacks;
 use rlm_core::{CompletionRequest, LanguageModel, ReplValue, RunEvent, RunOutcomeKind};
-use rlm_limits::{BackendLimits, SubcallCallbacks};
+use rlm_limits::BackendLimits;
 use rlm_repl_monty::MontyReplFactory;
 use rlm_runner::{Models, RunResult, Runner, RunnerConfig};
 use rlm_testkit::ScriptedModel;

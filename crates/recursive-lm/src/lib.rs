@@ -42,13 +42,12 @@ pub use builder::RlmBuilder;
 pub use context::Context;
 pub use rlm_core as core;
 pub use rlm_core::{
-    CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory,
-    ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SubcallKind, Usage,
+    CompletionRequest, CompletionResponse, EventSink, LanguageModel, LlmError, Message, Repl,
+    ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError, SubcallCallbacks,
+    SubcallKind, Usage,
 };
 pub use rlm_limits as limits;
-pub use rlm_limits::{
-    BackendLimits, ChildTrace, ConfigError, EventSink, ModelPrice, RunLimits, SubcallCallbacks,
-};
+pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
 pub use rlm_runner::{RunResult as Completion, RunnerConfig};
 

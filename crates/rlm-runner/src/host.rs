@@ -59,7 +59,6 @@ impl SubcallHost {
         model: &str,
         prompt: &str,
     ) -> RunEvent {
-        let record = self.tree.config.record_content;
         RunEvent::SubcallStarted {
             run_id: self.run_id,
             call_id,
@@ -70,16 +69,16 @@ impl SubcallHost {
             depth: self.depth + 1,
             model: model.to_string(),
             prompt_preview: preview(prompt, PREVIEW_CHARS),
-            prompt: record.then(|| truncate_middle(prompt, self.tree.config.observation_limit)),
+            prompt: self
+                .tree
+                .content(|| truncate_middle(prompt, self.tree.config.observation_limit)),
         }
     }
 
     /// The recorded copy of a result (content recording only).
     fn recorded(&self, text: &str) -> Option<String> {
         self.tree
-            .config
-            .record_content
-            .then(|| truncate_middle(text, self.tree.config.observation_limit))
+            .content(|| truncate_middle(text, self.tree.config.observation_limit))
     }
 
     /// The traces of the children this run spawned, in completion order.
@@ -100,7 +99,7 @@ impl SubcallHost {
         if self.tree.config.backend.max_depth == 0 {
             return Self::disabled();
         }
-        let route = match self.tree.models.sub_route(model.as_deref()) {
+        let route = match self.tree.sub_route(model.as_deref()) {
             Ok(route) => route,
             Err(unknown) => return format!("Error: {unknown}"),
         };
@@ -164,7 +163,7 @@ impl SubcallHost {
         if let Err(unknown) = self.tree.models.check_root(model.as_deref()) {
             return format!("Error: {unknown}");
         }
-        if let Err(e) = self.tree.budget.reserve_child() {
+        if let Err(e) = self.tree.state.budget().reserve_child() {
             return format!("Error: {e}");
         }
         let label = model.clone().unwrap_or_else(|| "default".to_string());

@@ -130,7 +130,7 @@ pub(crate) async fn run_tree(
     deadline: Deadline,
 ) -> RunOutput {
     let started = Instant::now();
-    let route = tree.models.root_route(model.as_deref());
+    let route = tree.root_route(model.as_deref());
     let span =
         tracing::info_span!("rlm.run", rlm.depth = depth, gen_ai.request.model = %route.name());
     let info = ContextInfo::of(&context);
@@ -161,7 +161,7 @@ pub(crate) async fn run_tree(
                 .execution_timeout
                 .min(left.max(Duration::from_millis(1)));
         }
-        let mut repl = match tree.repls.create(&repl_config).await {
+        let mut repl = match tree.create_repl(&repl_config).await {
             Ok(repl) => repl,
             Err(e) => return failed(format!("could not start the REPL: {e}")),
         };
@@ -213,7 +213,6 @@ pub(crate) async fn run_tree(
         ..out
     };
     guard.armed = false;
-    let record = tree.config.record_content;
     tree.emit(RunEvent::RunFinished {
         run_id: ids.run_id,
         depth,
@@ -222,7 +221,7 @@ pub(crate) async fn run_tree(
         usage: out.own_usage,
         duration: out.duration,
         error: out.error.clone(),
-        answer: record.then(|| out.answer.clone()),
+        answer: tree.content(|| out.answer.clone()),
     });
     out
 }
@@ -321,15 +320,15 @@ impl Run {
             .map_err(|f| self.call_stop(f))?;
         self.own_usage.add(&response.usage);
         self.note_progress();
-        let record = self.tree.config.record_content;
-        let messages = if record {
-            self.messages
-                .get(self.reported..)
-                .map(<[Message]>::to_vec)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let messages = self
+            .tree
+            .content(|| {
+                self.messages
+                    .get(self.reported..)
+                    .map(<[Message]>::to_vec)
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
         self.tree.emit(RunEvent::ModelResponded {
             run_id: self.run_id,
             depth: self.depth,
@@ -339,7 +338,7 @@ impl Run {
             code_blocks: parse_reply(&response.text).blocks.len(),
             last_chance,
             messages,
-            response: record.then(|| response.text.clone()),
+            response: self.tree.content(|| response.text.clone()),
         });
         self.messages
             .push(Message::assistant(response.text.clone()));
@@ -350,8 +349,8 @@ impl Run {
 
     /// Reports one executed block.
     fn block_executed(&self, index: usize, code: &str, exec: &Execution) {
-        let record = self.tree.config.record_content;
         let limit = self.tree.config.observation_limit;
+        let tree = &self.tree;
         self.tree.emit(RunEvent::BlockExecuted {
             run_id: self.run_id,
             depth: self.depth,
@@ -361,18 +360,14 @@ impl Run {
             raised: exec.error.is_some(),
             finished: exec.final_answer.is_some(),
             host_calls: exec.host_calls,
-            code: record.then(|| code.to_string()),
-            stdout: record.then(|| truncate_middle(&exec.stdout, limit)),
-            error: exec
-                .error
-                .as_deref()
-                .filter(|_| record)
-                .map(|e| truncate_middle(e, limit)),
-            final_answer: exec
-                .final_answer
-                .as_ref()
-                .filter(|_| record)
-                .map(|f| f.answer().to_string()),
+            code: tree.content(|| code.to_string()),
+            stdout: tree.content(|| truncate_middle(&exec.stdout, limit)),
+            error: tree
+                .content(|| exec.error.as_deref().map(|e| truncate_middle(e, limit)))
+                .flatten(),
+            final_answer: tree
+                .content(|| exec.final_answer.as_ref().map(|f| f.answer().to_string()))
+                .flatten(),
         });
     }
 
@@ -467,14 +462,15 @@ impl Run {
 
     /// Stops the run when the whole tree must stop (fatal error, spent budget, deadline).
     fn check_tree(&self) -> Option<Stop> {
-        if let Some(e) = self.tree.fatal() {
+        let state = &self.tree.state;
+        if let Some(e) = state.fatal() {
             return Some(Stop::Model(RunOutcomeKind::Failed, e));
         }
-        if let Err(e) = self.tree.budget.check_spent() {
+        if let Err(e) = state.budget().check_spent() {
             return Some(Stop::Outcome(RunOutcomeKind::Budget, e.to_string()));
         }
-        if self.tree.is_halted() {
-            let why = self.tree.budget.first_refusal().map_or_else(
+        if state.is_halted() {
+            let why = state.budget().first_refusal().map_or_else(
                 || "the tree's budget is spent".to_string(),
                 |e| e.to_string(),
             );
@@ -494,19 +490,15 @@ impl Run {
         let host: Arc<dyn ReplHost> = self.host.clone();
         let tree = self.tree.clone();
         let deadline = self.deadline;
-        let span = tracing::info_span!("rlm.repl.execute", rlm.block = index);
-        if self.tree.config.trace_content {
-            // Opt-in only (`trace_content`).
-            span.in_scope(|| tracing::debug!(code = %code, "code"));
-        }
-        let fut = self.repl.execute(code, host).instrument(span);
+        // The REPL session is `Traced`: it opens the block's `rlm.repl.execute` span.
+        let fut = self.repl.execute(code, host);
         // The block is abandoned when the deadline passes or the whole tree must stop.
         let result = tokio::select! {
             r = fut => r,
             _ = deadline.wait() => {
                 return Err(Stop::Outcome(RunOutcomeKind::Timeout, "deadline reached during code execution".into()));
             }
-            _ = tree.halted() => return Err(self.check_tree().unwrap_or_else(|| {
+            _ = tree.state.halted() => return Err(self.check_tree().unwrap_or_else(|| {
                 Stop::Outcome(RunOutcomeKind::Budget, "the tree's budget is spent".into())
             })),
         };

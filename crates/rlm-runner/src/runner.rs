@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{LlmError, Message, ReplFactory, ReplValue, RunOutcomeKind, Usage};
-use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline, EventSink, Subscribers};
+use rlm_core::{
+    EventSink, LlmError, Message, ReplFactory, ReplValue, RunOutcomeKind, Subscribers, Usage,
+};
+use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline};
 use serde::Serialize;
 
 use crate::config::{Models, RunnerConfig};
@@ -117,7 +119,7 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let tree = Arc::new(Tree::new(
             self.config.clone(),
-            self.models.clone(),
+            &self.models,
             self.repls.clone(),
             self.subscribers.clone(),
         ));
@@ -152,12 +154,12 @@ impl Runner {
             answer: out.answer,
             outcome: out.outcome,
             iterations: out.iterations,
-            usage: tree.usage(),
+            usage: tree.state.usage(),
             child_traces: out.child_traces,
             duration: out.duration,
             error: out.error,
             llm_error: out.llm_error,
-            budget: tree.budget.snapshot(),
+            budget: tree.state.budget().snapshot(),
             messages: out.messages,
         }
     }
