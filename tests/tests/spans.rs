@@ -82,8 +82,8 @@ async fn one_chat_span_per_llm_call_and_one_execute_span_per_block() {
     }));
 
     let result = runner.run(ReplValue::from("ctx"), "the question").await;
-    assert_eq!(result.outcome, RunOutcomeKind::Finished, "{result:?}");
-    assert_eq!(result.answer, "plain:p1 9");
+    assert_eq!(result.kind(), RunOutcomeKind::Finished, "{result:?}");
+    assert_eq!(result.answer(), "plain:p1 9");
 
     // Root: 2 turns and 3 plain sub-calls; the child: 1 turn.
     let calls = model.call_count();

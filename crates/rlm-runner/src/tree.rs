@@ -9,9 +9,10 @@ use std::time::Duration;
 use rlm_core::{
     CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory, RunEvent, Subscribers,
 };
-use rlm_limits::{Budgeted, Deadline, Traced, TreeBudget, TreeState};
+use rlm_limits::{Budgeted, ChildTrace, Deadline, Traced, TreeBudget, TreeState};
 
 use crate::config::{Models, Route, RunnerConfig, UnknownModel};
+use crate::outcome::{Outcome, RunResult};
 
 /// Run and sub-call ids: unique within the process, so runs of different trees (or of one
 /// `Runner` used many times) never share an id in one trajectory.
@@ -103,6 +104,27 @@ impl Tree {
     ) -> Result<Box<dyn Repl>, rlm_core::ReplError> {
         let repl = self.repls.create(config).await?;
         Ok(Box::new(Traced::content(repl, self.config.trace_content)))
+    }
+
+    /// The one place a [`RunResult`] is built: a run's outcome with the tree's usage and
+    /// counters as they are now.
+    pub fn result(
+        &self,
+        outcome: Outcome,
+        iterations: u32,
+        child_traces: Vec<ChildTrace>,
+        duration: Duration,
+        messages: Vec<Message>,
+    ) -> RunResult {
+        RunResult {
+            outcome,
+            iterations,
+            usage: self.state.usage(),
+            child_traces,
+            duration,
+            budget: self.state.budget().snapshot(),
+            messages,
+        }
     }
 
     /// One LLM call through the route's stack, dropped when `deadline` passes.
