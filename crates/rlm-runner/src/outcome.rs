@@ -194,3 +194,100 @@ impl RunResult {
         total
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts events, `--json` and the CLI print: the same as before the outcome was typed.
+    #[test]
+    fn error_texts() {
+        let repl = ReplError::Backend {
+            backend: "monty".into(),
+            message: "gone".into(),
+        };
+        let cases: Vec<(RunError, &str)> = vec![
+            (
+                RunError::Model(LlmError::ContentFilter),
+                "model call failed: ",
+            ),
+            (
+                RunError::ReplStart(repl.clone()),
+                "could not start the REPL: ",
+            ),
+            (
+                RunError::ContextLoad(repl.clone()),
+                "could not load the context into the REPL: ",
+            ),
+            (RunError::Repl(repl), "the REPL failed: "),
+            (
+                RunError::Limit(LimitError::LlmCalls { limit: 3 }),
+                "max_llm_calls reached: 3 calls",
+            ),
+            (
+                RunError::LimitRefused {
+                    limit: "max_cost".into(),
+                    detail: "max_cost budget reached".into(),
+                },
+                "max_cost budget reached",
+            ),
+            (RunError::BudgetSpent, "the tree's budget is spent"),
+            (
+                RunError::ErrorLimit { max: 2 },
+                "2 turns in a row raised errors (max_errors)",
+            ),
+            (RunError::Deadline, "deadline reached"),
+            (
+                RunError::DeadlineInCode,
+                "deadline reached during code execution",
+            ),
+            (RunError::Cancelled, "cancelled"),
+            (RunError::Dropped, "the run was dropped before it ended"),
+        ];
+        for (error, text) in cases {
+            assert!(error.to_string().starts_with(text), "{error}");
+        }
+    }
+
+    #[test]
+    fn outcome_kind_answer_and_error() {
+        let finished = Outcome::Finished("42".into());
+        assert_eq!(
+            (finished.kind(), finished.answer(), finished.error()),
+            (RunOutcomeKind::Finished, "42", None)
+        );
+        let limit = Outcome::IterationLimit("last".into());
+        assert_eq!(
+            (limit.kind(), limit.answer()),
+            (RunOutcomeKind::IterationLimit, "last")
+        );
+        let auth = LlmError::Authentication {
+            status: 401,
+            body: String::new(),
+        };
+        let stopped = Outcome::Stopped {
+            reason: StopReason::Failed,
+            partial: "so far".into(),
+            error: RunError::Model(auth.clone()),
+        };
+        assert_eq!(
+            (stopped.kind(), stopped.answer()),
+            (RunOutcomeKind::Failed, "so far")
+        );
+        assert_eq!(stopped.error().and_then(RunError::llm_error), Some(&auth));
+        let cancelled = Outcome::stopped(StopReason::Cancelled, RunError::Cancelled);
+        assert_eq!(
+            (cancelled.kind(), cancelled.answer()),
+            (RunOutcomeKind::Cancelled, "")
+        );
+        for (reason, kind) in [
+            (StopReason::Budget, RunOutcomeKind::Budget),
+            (StopReason::Timeout, RunOutcomeKind::Timeout),
+            (StopReason::ErrorLimit, RunOutcomeKind::ErrorLimit),
+            (StopReason::Cancelled, RunOutcomeKind::Cancelled),
+            (StopReason::Failed, RunOutcomeKind::Failed),
+        ] {
+            assert_eq!(reason.kind(), kind);
+        }
+    }
+}
