@@ -1,7 +1,7 @@
 //! `rlm-limits`: limits and tracing for the recursive-lm runtime.
 //!
-//! Layer: directly above `rlm-core`; depends on it, `tokio` (sync and time only, never a runtime),
-//! `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
+//! Layer: directly above `rlm-core`; depends on it, `async-trait` (the decorators), `tokio`
+//! (sync and time only, never a runtime), `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
 //! dates). It must not depend on a provider, a REPL backend, the runner or an HTTP client.
 //!
 //! - [`BackendLimits`]: the seed's recursion limits, field for field (`max_depth` 1,

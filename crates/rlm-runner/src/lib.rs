@@ -12,6 +12,13 @@
 //! through `rlm_query`/`rlm_query_batched`; every `BackendLimits` field of the seed holds over
 //! the whole tree.
 //!
+//! Each [`Runner::run`] is one tree. Its models are wrapped once, as
+//! `Budgeted<Traced<model>>` ([`rlm_limits::Budgeted`], [`rlm_limits::Traced`]) over one shared
+//! [`rlm_limits::TreeState`], and each REPL session as `Traced<session>`; each route carries
+//! its own sampling. Which event content is copied is asked of the subscribers
+//! ([`rlm_core::EventSink::wants_content`]). A run ends with one [`RunResult`] whose
+//! [`Outcome`] carries its cause.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
