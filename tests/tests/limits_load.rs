@@ -10,7 +10,7 @@ use rlm_core::{LanguageModel, ReplValue, RunOutcomeKind};
 use rlm_limits::{BackendLimits, RetryPolicy};
 use rlm_openai::OpenAiClient;
 use rlm_repl_monty::MontyReplFactory;
-use rlm_runner::{Models, RunResult, Runner, RunnerConfig};
+use rlm_runner::{Models, RunError, RunResult, Runner, RunnerConfig};
 use rlm_testkit::{FakeServer, RecordedRequest, Reply, Script};
 use rlm_tests::{Call, classify_http, repl};
 use tokio::time::Instant;
@@ -62,7 +62,7 @@ async fn five_hundred_prompts_under_a_concurrency_cap_of_32() {
     config.backend.max_batch_workers = 64;
     config.run.max_concurrency = Some(32);
     let r = run(&server, config, "c").await;
-    assert_eq!(r.answer, "True500");
+    assert_eq!(r.answer(), "True500");
     let stats = server.stats();
     assert_eq!(stats.requests, 501);
     assert!(
@@ -108,7 +108,7 @@ async fn depth_three_tree_keeps_the_caps_across_the_tree() {
     };
     config.run.max_concurrency = Some(8);
     let r = run(&server, config, "c").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Finished);
+    assert_eq!(r.kind(), RunOutcomeKind::Finished);
     assert_eq!(
         r.budget.children_spawned, 12,
         "max_children_total holds over the whole tree"
@@ -119,8 +119,12 @@ async fn depth_three_tree_keeps_the_caps_across_the_tree() {
         server.stats().peak_in_flight
     );
     // 5 mids, then 7 leaves in all: the answer counts the leaves each mid got.
-    let leaves: u32 = r.answer.split('|').map(|n| n.parse::<u32>().unwrap()).sum();
-    assert_eq!(leaves, 7, "{}", r.answer);
+    let leaves: u32 = r
+        .answer()
+        .split('|')
+        .map(|n| n.parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(leaves, 7, "{}", r.answer());
 }
 
 #[tokio::test]
@@ -136,7 +140,7 @@ async fn token_budget_stops_sends_at_the_budget() {
     let mut config = RunnerConfig::default();
     config.run.max_tokens = Some(10_000);
     let r = run(&server, config, "c").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Budget, "{:?}", r.error);
+    assert_eq!(r.kind(), RunOutcomeKind::Budget, "{:?}", r.error());
     let sent = server.stats().requests - 1;
     let used = r.total_usage().total_tokens();
     // Each sub-call reserves ~500 tokens before it is sent: sends stop at the budget, and the
@@ -144,7 +148,7 @@ async fn token_budget_stops_sends_at_the_budget() {
     assert!(sent <= 19, "sent {sent}");
     assert!(used <= 10_000 + 8 * 10, "used {used}");
     // The block was abandoned when the budget ran out; the partial answer is answer['content'].
-    assert_eq!(r.answer, "partial");
+    assert_eq!(r.answer(), "partial");
 }
 
 #[tokio::test]
@@ -160,7 +164,7 @@ async fn prompt_injection_is_capped_by_the_budgets() {
     let mut config = RunnerConfig::default();
     config.run.max_cost = Some(0.05);
     let r = run(&server, config, context).await;
-    assert_eq!(r.outcome, RunOutcomeKind::Budget);
+    assert_eq!(r.kind(), RunOutcomeKind::Budget);
     let cost = r.total_usage().cost.unwrap();
     assert!(cost <= 0.05 + 1e-9, "cost {cost}");
     assert_eq!(server.stats().requests, 50);
@@ -177,9 +181,9 @@ async fn recursion_forever_is_capped() {
     config.backend.max_depth = 50;
     config.backend.max_children_total = Some(10);
     let r = run(&server, config, "start").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Finished);
+    assert_eq!(r.kind(), RunOutcomeKind::Finished);
     assert_eq!(r.budget.children_spawned, 10);
-    assert!(r.answer.contains("max_children_total"), "{}", r.answer);
+    assert!(r.answer().contains("max_children_total"), "{}", r.answer());
     assert_eq!(server.stats().requests, 11);
 }
 
@@ -198,14 +202,14 @@ async fn partial_failures_keep_their_slots() {
     }))
     .await;
     let r = run(&server, RunnerConfig::default(), "c").await;
-    let slots: Vec<&str> = r.answer.split(" | ").collect();
-    assert_eq!(slots.len(), 5, "{}", r.answer);
+    let slots: Vec<&str> = r.answer().split(" | ").collect();
+    assert_eq!(slots.len(), 5, "{}", r.answer());
     assert_eq!(slots[0], "OK1");
     assert!(slots[1].starts_with("Error:"), "{}", slots[1]);
     assert!(
-        slots[2].starts_with("Error:") && r.answer.contains("context length"),
+        slots[2].starts_with("Error:") && r.answer().contains("context length"),
         "{}",
-        r.answer
+        r.answer()
     );
     assert!(slots[3].starts_with("Error:"), "{}", slots[3]);
     assert_eq!(slots[4], "OK2");
@@ -234,11 +238,14 @@ async fn quota_exhausted_stops_the_whole_run() {
     }))
     .await;
     let r = run(&server, RunnerConfig::default(), "c").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Failed);
+    assert_eq!(r.kind(), RunOutcomeKind::Failed);
     assert!(
-        matches!(r.llm_error, Some(rlm_core::LlmError::QuotaExhausted { .. })),
+        matches!(
+            r.error().and_then(RunError::llm_error),
+            Some(rlm_core::LlmError::QuotaExhausted { .. })
+        ),
         "{:?}",
-        r.llm_error
+        r.error()
     );
     // Not retried, and siblings not yet sent are not sent: at most one wave of batch workers.
     assert!(
@@ -265,7 +272,7 @@ async fn a_silent_server_loses_to_the_run_deadline() {
     .unwrap();
     let started = Instant::now();
     let r = runner.run(ReplValue::from("c"), "q").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Timeout);
+    assert_eq!(r.kind(), RunOutcomeKind::Timeout);
     // Retries x call timeout would be 90 s; the run deadline wins.
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -287,7 +294,7 @@ async fn connections_dropped_mid_body_are_retried() {
     ]))
     .await;
     let r = run(&server, RunnerConfig::default(), "c").await;
-    assert_eq!(r.answer, "made it");
+    assert_eq!(r.answer(), "made it");
     assert_eq!(server.stats().requests, 3);
 }
 
@@ -315,7 +322,7 @@ async fn rate_limited_requests_all_succeed_after_retry_after() {
     }))
     .await;
     let r = run(&server, RunnerConfig::default(), "c").await;
-    assert_eq!(r.answer, "40");
+    assert_eq!(r.answer(), "40");
     assert_eq!(server.stats().requests, 1 + 40 + 12);
     let seen = seen.lock().unwrap();
     for (prompt, attempts) in seen.iter().filter(|(_, a)| a.len() > 1) {
@@ -379,7 +386,7 @@ async fn thousand_runs() {
     let mut baseline = None;
     for i in 0..1000 {
         let r = runner.run(ReplValue::from(format!("run{i}")), "q").await;
-        assert_eq!(r.answer, format!("run{i}!"));
+        assert_eq!(r.answer(), format!("run{i}!"));
         if i == 9 {
             baseline = Some((count_dir("/proc/self/fd"), count_dir("/proc/self/task")));
         }

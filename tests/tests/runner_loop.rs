@@ -7,10 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rlm_core::SubcallCallbacks;
 use rlm_core::{CompletionRequest, LanguageModel, ReplValue, RunEvent, RunOutcomeKind};
-use rlm_limits::{BackendLimits, SubcallCallbacks};
+use rlm_limits::BackendLimits;
 use rlm_repl_monty::MontyReplFactory;
-use rlm_runner::{Models, RunResult, Runner, RunnerConfig};
+use rlm_runner::{Models, RunError, RunResult, Runner, RunnerConfig};
 use rlm_testkit::ScriptedModel;
 use rlm_tests::{Call, classify, repl};
 
@@ -61,8 +62,8 @@ async fn final_in_code_finishes() {
         "ctx",
     )
     .await;
-    assert_eq!(r.answer, "42");
-    assert_eq!(r.outcome, RunOutcomeKind::Finished);
+    assert_eq!(r.answer(), "42");
+    assert_eq!(r.kind(), RunOutcomeKind::Finished);
     assert_eq!(r.iterations, 1);
 }
 
@@ -83,7 +84,7 @@ async fn needle_search_over_context() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome, r.iterations),
+        (r.answer(), r.kind(), r.iterations),
         ("7731", RunOutcomeKind::Finished, 2)
     );
     // The model saw the observation of turn 1 (the length), never the whole context.
@@ -103,14 +104,14 @@ async fn final_var_answer_dict_and_text_level_final() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "{'n': 42}");
+    assert_eq!(r.answer(), "{'n': 42}");
     let r = run(
         |_| repl("answer['content'] = 'from dict'\nanswer['ready'] = True"),
         RunnerConfig::default(),
         "c",
     )
     .await;
-    assert_eq!(r.answer, "from dict");
+    assert_eq!(r.answer(), "from dict");
     let r = run(
         |_| "I am sure now.\nFINAL(f(x) and (g(y)))\nmore (text)".to_string(),
         RunnerConfig::default(),
@@ -118,7 +119,7 @@ async fn final_var_answer_dict_and_text_level_final() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome),
+        (r.answer(), r.kind()),
         ("f(x) and (g(y))", RunOutcomeKind::Finished)
     );
     // Text-level FINAL_VAR is resolved against the REPL.
@@ -131,7 +132,7 @@ async fn final_var_answer_dict_and_text_level_final() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "10");
+    assert_eq!(r.answer(), "10");
 }
 
 #[tokio::test]
@@ -152,7 +153,7 @@ async fn missing_final_var_does_not_finish() {
         "c",
     )
     .await;
-    assert_eq!((r.answer.as_str(), r.iterations), ("recovered", 2));
+    assert_eq!((r.answer(), r.iterations), ("recovered", 2));
 }
 
 #[tokio::test]
@@ -173,7 +174,7 @@ async fn reply_without_code_gets_a_nudge_and_costs_an_iteration() {
         "c",
     )
     .await;
-    assert_eq!((r.answer.as_str(), r.iterations), ("ok", 2));
+    assert_eq!((r.answer(), r.iterations), ("ok", 2));
 }
 
 #[tokio::test]
@@ -201,7 +202,7 @@ async fn syntax_error_and_runtime_error_reach_the_model() {
         "c",
     )
     .await;
-    assert_eq!((r.answer.as_str(), r.iterations), ("done", 3));
+    assert_eq!((r.answer(), r.iterations), ("done", 3));
 }
 
 #[tokio::test]
@@ -228,7 +229,7 @@ async fn infinite_loop_is_stopped_by_the_execution_timeout() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "survived");
+    assert_eq!(r.answer(), "survived");
 }
 
 #[tokio::test]
@@ -246,7 +247,7 @@ async fn blocks_run_in_order_and_the_first_finishing_block_ends_the_turn() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "30");
+    assert_eq!(r.answer(), "30");
 }
 
 #[tokio::test]
@@ -265,7 +266,7 @@ async fn default_answer_when_iterations_run_out() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome, r.iterations),
+        (r.answer(), r.kind(), r.iterations),
         ("fallback-answer", RunOutcomeKind::IterationLimit, 2)
     );
 }
@@ -284,7 +285,7 @@ async fn last_chance_final_var_is_resolved() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome),
+        (r.answer(), r.kind()),
         ("partial result", RunOutcomeKind::IterationLimit)
     );
 }
@@ -302,7 +303,7 @@ async fn llm_query_batched_fans_out_in_order() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "300 True");
+    assert_eq!(r.answer(), "300 True");
     assert_eq!(r.total_usage().calls, 301);
 }
 
@@ -324,7 +325,7 @@ async fn batch_workers_bound_concurrency() {
     )
     .run(ReplValue::from("c"), "q")
     .await;
-    assert_eq!(r.answer, "40");
+    assert_eq!(r.answer(), "40");
     assert!(m.peak_concurrency() <= 3, "peak {}", m.peak_concurrency());
     assert!(
         m.peak_concurrency() >= 2,
@@ -348,7 +349,7 @@ async fn failed_sub_call_is_an_error_string_in_its_slot() {
     )
     .await;
     // The scripted model answers "" normally; make a real failure instead with an error step.
-    assert!(r.answer.starts_with("['A', "), "{}", r.answer);
+    assert!(r.answer().starts_with("['A', "), "{}", r.answer());
     let m = Arc::new(ScriptedModel::from_fn(
         "m",
         |req: &CompletionRequest| match classify(req) {
@@ -366,10 +367,10 @@ async fn failed_sub_call_is_an_error_string_in_its_slot() {
     let r = runner(m, RunnerConfig::default())
         .run(ReplValue::from("c"), "q")
         .await;
-    assert_eq!(r.outcome, RunOutcomeKind::Finished);
-    assert!(r.answer.starts_with("['A', 'Error: "), "{}", r.answer);
-    assert!(r.answer.contains("'C']"), "{}", r.answer);
-    assert!(r.answer.contains(" | Error: "), "{}", r.answer);
+    assert_eq!(r.kind(), RunOutcomeKind::Finished);
+    assert!(r.answer().starts_with("['A', 'Error: "), "{}", r.answer());
+    assert!(r.answer().contains("'C']"), "{}", r.answer());
+    assert!(r.answer().contains(" | Error: "), "{}", r.answer());
 }
 
 fn depth2(backend: BackendLimits) -> RunnerConfig {
@@ -400,7 +401,7 @@ async fn rlm_query_spawns_a_child_with_its_own_repl() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "42");
+    assert_eq!(r.answer(), "42");
     assert_eq!(r.child_traces.len(), 1);
     let t = &r.child_traces[0];
     assert_eq!(
@@ -422,7 +423,7 @@ async fn rlm_query_at_max_depth_is_a_plain_call() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "plain:child:42");
+    assert_eq!(r.answer(), "plain:child:42");
     assert!(r.child_traces.is_empty());
 }
 
@@ -438,14 +439,14 @@ async fn max_depth_zero_disables_sub_calls() {
     )
     .await;
     assert!(
-        r.answer.starts_with("Error: sub-calls are disabled"),
+        r.answer().starts_with("Error: sub-calls are disabled"),
         "{}",
-        r.answer
+        r.answer()
     );
     assert!(
-        r.answer.contains(" / Error: sub-calls are disabled"),
+        r.answer().contains(" / Error: sub-calls are disabled"),
         "{}",
-        r.answer
+        r.answer()
     );
 }
 
@@ -457,7 +458,7 @@ async fn rlm_query_batched_runs_children_concurrently_in_order() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "ABC");
+    assert_eq!(r.answer(), "ABC");
     assert_eq!(r.child_traces.len(), 3);
 }
 
@@ -472,7 +473,10 @@ async fn max_children_total_is_tree_global() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "A|Error: max_children_total exceeded: 1 children");
+    assert_eq!(
+        r.answer(),
+        "A|Error: max_children_total exceeded: 1 children"
+    );
 }
 
 #[tokio::test]
@@ -484,7 +488,7 @@ async fn max_children_per_batch_never_shortens_the_list() {
     )
     .await;
     assert_eq!(
-        r.answer,
+        r.answer(),
         "3AB|Error: max_children_per_batch (2) exceeded; this prompt was not run"
     );
 }
@@ -506,7 +510,7 @@ async fn result_truncation_limit_applies_to_every_sub_call() {
         "c",
     )
     .await;
-    assert_eq!(r.answer, "abcde|child");
+    assert_eq!(r.answer(), "abcde|child");
 }
 
 #[tokio::test]
@@ -530,9 +534,9 @@ async fn per_child_timeout_cancels_the_child() {
     .run(ReplValue::from("c"), "the question")
     .await;
     assert!(
-        r.answer.starts_with("Error: child timeout after"),
+        r.answer().starts_with("Error: child timeout after"),
         "{}",
-        r.answer
+        r.answer()
     );
     assert!(
         r.child_traces[0]
@@ -564,7 +568,7 @@ async fn subcall_callbacks_fire_for_children() {
         sink.lock().unwrap().push(e.clone())
     }));
     let result = r.run(ReplValue::from("c"), "the question").await;
-    assert_eq!(result.answer, "42");
+    assert_eq!(result.answer(), "42");
     assert_eq!(
         *log.lock().unwrap(),
         vec![
@@ -613,7 +617,7 @@ async fn depth_three_tree_nests_traces() {
     .await;
     // Depth 0 spawns mid children at depth 1, which spawn leaf children at depth 2 (< 3); the
     // leaves' own llm_query is plain.
-    assert_eq!(r.answer, "LEAF:MID:1+p[x]|LEAF:MID:2+p[x]");
+    assert_eq!(r.answer(), "LEAF:MID:1+p[x]|LEAF:MID:2+p[x]");
     assert_eq!(r.child_traces.len(), 2);
     for mid in &r.child_traces {
         assert_eq!(mid.depth, 1);
@@ -646,7 +650,7 @@ async fn model_argument_selects_a_named_model() {
     // A registered name and the root model's own name select their model; an unknown name is
     // an error string, not a request.
     assert_eq!(
-        r.answer,
+        r.answer(),
         "small-answered|root-answered|Error: unknown model 'other-name'; registered models: [small, test-model]"
     );
     let asked: Vec<Option<String>> = root.requests().iter().map(|q| q.model.clone()).collect();
@@ -695,7 +699,7 @@ async fn unknown_model_name_returns_an_error_listing_the_registered_models() {
     .unwrap();
     let r = runner.run(ReplValue::from("c"), "q").await;
     let error = "Error: unknown model 'gpt-typo'; registered models: [claude, gpt-5-mini, sub-model, test-model]";
-    assert_eq!(r.answer, format!("{error}|{error}|{error}"));
+    assert_eq!(r.answer(), format!("{error}|{error}|{error}"));
     // Nothing was sent for the unknown name: one root turn, no child, no sub-call.
     assert_eq!(root.requests().len(), 1);
     assert!(r.child_traces.is_empty());
@@ -710,7 +714,7 @@ async fn without_named_models_an_unknown_name_goes_to_the_endpoint() {
     let r = runner(root.clone(), RunnerConfig::default())
         .run(ReplValue::from("c"), "q")
         .await;
-    assert_eq!(r.answer, "root-answered");
+    assert_eq!(r.answer(), "root-answered");
     // The name is passed on as the request's model, and usage is booked under it.
     let asked: Vec<Option<String>> = root.requests().iter().map(|q| q.model.clone()).collect();
     assert!(asked.contains(&Some("other-name".to_string())), "{asked:?}");
@@ -731,7 +735,7 @@ async fn sub_temperature_applies_to_plain_sub_calls_only() {
     let r = runner(root.clone(), cfg)
         .run(ReplValue::from("c"), "q")
         .await;
-    assert_eq!(r.answer, "sub");
+    assert_eq!(r.answer(), "sub");
     let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
     assert_eq!(temps, vec![Some(0.7), Some(0.1)]);
 
@@ -767,7 +771,7 @@ async fn sub_model_serves_llm_query() {
     )
     .unwrap();
     let r = runner.run(ReplValue::from("c"), "q").await;
-    assert_eq!(r.answer, "sub");
+    assert_eq!(r.answer(), "sub");
     assert_eq!(r.usage["sub"].calls, 1);
     assert_eq!(r.usage["test-model"].calls, 1);
 }
@@ -785,10 +789,10 @@ async fn llm_call_budget_ends_the_run_with_a_typed_outcome() {
         "c",
     )
     .await;
-    assert_eq!(r.outcome, RunOutcomeKind::Budget);
-    assert_eq!(r.answer, "partial");
+    assert_eq!(r.kind(), RunOutcomeKind::Budget);
+    assert_eq!(r.answer(), "partial");
     assert_eq!(r.budget.calls_started, 5);
-    assert!(r.error.unwrap().contains("max_llm_calls"));
+    assert!(r.error().unwrap().to_string().contains("max_llm_calls"));
 }
 
 #[tokio::test]
@@ -796,7 +800,7 @@ async fn consecutive_errors_end_the_run() {
     let mut cfg = RunnerConfig::default();
     cfg.run.max_errors = Some(2);
     let r = run(|_| repl("raise ValueError('again')"), cfg, "c").await;
-    assert_eq!((r.outcome, r.iterations), (RunOutcomeKind::ErrorLimit, 2));
+    assert_eq!((r.kind(), r.iterations), (RunOutcomeKind::ErrorLimit, 2));
 }
 
 #[tokio::test]
@@ -811,7 +815,7 @@ async fn run_timeout_is_hard() {
         .with_latency(Duration::from_millis(200)),
     );
     let r = runner(m, cfg).run(ReplValue::from("c"), "q").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Timeout);
+    assert_eq!(r.kind(), RunOutcomeKind::Timeout);
 }
 
 #[tokio::test]
@@ -829,9 +833,9 @@ async fn fatal_model_error_stops_the_run() {
     let r = runner(m.clone(), RunnerConfig::default())
         .run(ReplValue::from("c"), "q")
         .await;
-    assert_eq!(r.outcome, RunOutcomeKind::Failed);
+    assert_eq!(r.kind(), RunOutcomeKind::Failed);
     assert!(matches!(
-        r.llm_error,
+        r.error().and_then(RunError::llm_error),
         Some(rlm_core::LlmError::Authentication { status: 401, .. })
     ));
     // One turn, then the first refused sub-call stops every sibling that has not been sent.
@@ -855,7 +859,7 @@ async fn last_chance_code_is_run_not_read_as_text() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome),
+        (r.answer(), r.kind()),
         ("COMPUTED", RunOutcomeKind::IterationLimit)
     );
 }
@@ -874,7 +878,7 @@ async fn finishing_in_the_last_iteration_is_finished() {
     )
     .await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome, r.iterations),
+        (r.answer(), r.kind(), r.iterations),
         ("just in time", RunOutcomeKind::Finished, 2)
     );
 }
@@ -892,7 +896,7 @@ async fn roles_alternate_up_to_the_last_chance_call() {
     cfg.run.max_iterations = 2;
     let r = runner(m.clone(), cfg).run(ReplValue::from("c"), "q").await;
     assert_eq!(
-        (r.answer.as_str(), r.outcome),
+        (r.answer(), r.kind()),
         ("done", RunOutcomeKind::IterationLimit)
     );
     for request in m.requests() {
@@ -911,7 +915,7 @@ async fn run_timeout_stops_a_busy_loop() {
     cfg.run.timeout = Some(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let r = run(|_| repl("while True:\n    pass"), cfg, "c").await;
-    assert_eq!(r.outcome, RunOutcomeKind::Timeout);
+    assert_eq!(r.kind(), RunOutcomeKind::Timeout);
     // The block's own limit (60 s by default) is capped by the run's time left.
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -940,7 +944,7 @@ async fn run_until_cancels_the_tree_and_reports_usage_so_far() {
             tokio::time::sleep(Duration::from_millis(500)),
         )
         .await;
-    assert_eq!(r.outcome, RunOutcomeKind::Cancelled);
+    assert_eq!(r.kind(), RunOutcomeKind::Cancelled);
     // The root turn and the batch of four completed before the stop; the last call did not.
     assert_eq!(r.total_usage().calls, 5, "{:?}", r.usage);
 }
@@ -965,7 +969,7 @@ async fn a_long_child_prompt_stays_out_of_the_childs_window() {
     let r = runner(m.clone(), depth2(BackendLimits::default()))
         .run(ReplValue::from("c"), "the question")
         .await;
-    assert_eq!(r.answer, "5006");
+    assert_eq!(r.answer(), "5006");
     let child_request = m
         .requests()
         .into_iter()

@@ -40,11 +40,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let completion = rlm.completion(context, &query).await?;
     eprintln!(
         "{:?} after {} turns, {} tokens, {:.1}s",
-        completion.outcome,
+        completion.kind(),
         completion.iterations,
         completion.total_usage().total_tokens(),
         completion.duration.as_secs_f64()
     );
-    println!("{}", completion.answer);
+    println!("{}", completion.answer());
     Ok(())
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{LanguageModel, ReplFactory};
-use rlm_limits::{EventSink, ModelPrice};
+use rlm_core::{EventSink, LanguageModel, ReplFactory};
+use rlm_limits::ModelPrice;
 use rlm_runner::{Models, Runner, RunnerConfig};
 
 use crate::trajectory::TrajectoryWriter;
@@ -90,9 +90,9 @@ impl RlmBuilder {
         self
     }
 
-    /// Writes a trajectory of every completion to `writer` (see [`crate::trajectory`]): turns
-    /// on content recording (`record_content`) and writes the header with the settings when
-    /// the builder builds.
+    /// Writes a trajectory of every completion to `writer` (see [`crate::trajectory`]): the
+    /// writer wants the events' content ([`EventSink::wants_content`]), and its header with the
+    /// settings is written when the builder builds.
     pub fn trajectory(mut self, writer: Arc<TrajectoryWriter>) -> Self {
         self.trajectory = Some((writer, None));
         self
@@ -155,20 +155,17 @@ impl RlmBuilder {
         sub_temperature: Option<f32> => sub_temperature;
         /// `max_tokens` sent with every call.
         max_output_tokens: Option<u32> => max_output_tokens;
-        /// `record_content`: put conversations, code and output into the events.
-        record_content: bool => record_content;
         /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
         trace_content: bool => trace_content;
     }
 
     /// Validates the settings and builds the [`Rlm`].
-    pub fn build(mut self) -> Result<Rlm, RlmError> {
+    pub fn build(self) -> Result<Rlm, RlmError> {
         let repls = match self.repls {
             Some(r) => r,
             None => default_repls()?,
         };
         if let Some((writer, extra)) = &self.trajectory {
-            self.config.record_content = true;
             self.config.validate()?;
             let header = writer.header(
                 &self.config,

@@ -25,7 +25,7 @@
 //! let rlm = Rlm::builder(Arc::new(model)).max_depth(1).max_iterations(20).build()?;
 //! let book = std::fs::read_to_string("book.txt")?;
 //! let completion = rlm.completion(book, "Who is the murderer?").await?;
-//! println!("{} ({:?}, {} iterations)", completion.answer, completion.outcome, completion.iterations);
+//! println!("{} ({:?}, {} iterations)", completion.answer(), completion.kind(), completion.iterations);
 //! # Ok(()) }
 //! ```
 //!
@@ -42,15 +42,14 @@ pub use context::Context;
 pub use rlm_core as core;
 pub use rlm_core::names;
 pub use rlm_core::{
-    CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory,
-    ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SubcallKind, Usage,
+    CompletionRequest, CompletionResponse, EventSink, LanguageModel, LlmError, Message, Repl,
+    ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError, SubcallCallbacks,
+    SubcallKind, Usage,
 };
 pub use rlm_limits as limits;
-pub use rlm_limits::{
-    BackendLimits, ChildTrace, ConfigError, EventSink, ModelPrice, RunLimits, SubcallCallbacks,
-};
+pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
-pub use rlm_runner::{RunResult as Completion, RunnerConfig};
+pub use rlm_runner::{Outcome, RunError, RunResult as Completion, RunnerConfig, StopReason};
 /// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
 /// back as a tree and exported to the official `rlm` log format.
 ///
@@ -105,14 +104,20 @@ pub enum RlmError {
     #[error("cannot write the trajectory: {0}")]
     Trajectory(#[source] std::io::Error),
     /// The run failed (a refused key, an unreachable endpoint, a broken REPL); what it had so
-    /// far is in `completion`.
-    #[error("run failed: {message}")]
+    /// far is in `completion`, and what went wrong is its outcome's error
+    /// ([`Completion::error`]).
+    #[error("run failed: {}", failure(completion))]
     Failed {
-        /// What went wrong.
-        message: String,
         /// The run's partial result.
         completion: Box<Completion>,
     },
+}
+
+/// The error text of a failed completion.
+fn failure(completion: &Completion) -> String {
+    completion
+        .error()
+        .map_or_else(|| "unknown error".to_string(), ToString::to_string)
 }
 
 impl Rlm {
@@ -122,24 +127,15 @@ impl Rlm {
     }
 
     /// Answers `query` over `context`. A run stopped by a limit (iterations, budget, timeout,
-    /// errors) is still `Ok`: see [`Completion::outcome`]. `Err` means the run failed.
+    /// errors) is still `Ok`: see [`Completion::outcome`]. `Err` means the run failed. The same
+    /// as [`Rlm::completion_until`] with a `stop` that never completes.
     pub async fn completion(
         &self,
         context: impl Into<Context>,
         query: &str,
     ) -> Result<Completion, RlmError> {
-        let result = self.runner.run(context.into().into_value(), query).await;
-        if result.outcome == RunOutcomeKind::Failed {
-            let message = result
-                .error
-                .clone()
-                .unwrap_or_else(|| "unknown error".into());
-            return Err(RlmError::Failed {
-                message,
-                completion: Box::new(result),
-            });
-        }
-        Ok(result)
+        self.completion_until(context, query, std::future::pending())
+            .await
     }
 
     /// Like [`Rlm::completion`], but `stop` cancels the whole run when it completes (Ctrl-C, a
@@ -155,13 +151,8 @@ impl Rlm {
             .runner
             .run_until(context.into().into_value(), query, stop)
             .await;
-        if result.outcome == RunOutcomeKind::Failed {
-            let message = result
-                .error
-                .clone()
-                .unwrap_or_else(|| "unknown error".into());
+        if result.kind() == RunOutcomeKind::Failed {
             return Err(RlmError::Failed {
-                message,
                 completion: Box::new(result),
             });
         }

@@ -55,8 +55,8 @@ async fn completion_over_http_with_the_default_repl() {
         .build()
         .unwrap();
     let done = rlm.completion("a,b,c", "how many parts?").await.unwrap();
-    assert_eq!(done.answer, "3 sub-answer");
-    assert_eq!(done.outcome, RunOutcomeKind::Finished);
+    assert_eq!(done.answer(), "3 sub-answer");
+    assert_eq!(done.kind(), RunOutcomeKind::Finished);
     assert_eq!(done.iterations, 2);
     let usage = done.total_usage();
     assert_eq!(
@@ -77,12 +77,12 @@ async fn json_and_list_contexts() {
         .completion(serde_json::json!({"a": 1, "b": [1, 2]}), "q")
         .await
         .unwrap();
-    assert_eq!(done.answer, "dict2");
+    assert_eq!(done.answer(), "dict2");
     let done = rlm
         .completion(vec!["x".to_string(), "y".to_string(), "z".to_string()], "q")
         .await
         .unwrap();
-    assert_eq!(done.answer, "list3");
+    assert_eq!(done.answer(), "list3");
 }
 
 #[tokio::test]
@@ -95,12 +95,10 @@ async fn refused_key_is_an_error_with_the_partial_completion() {
     .await;
     let rlm = Rlm::builder(client(&server)).build().unwrap();
     match rlm.completion("c", "q").await {
-        Err(RlmError::Failed {
-            message,
-            completion,
-        }) => {
+        Err(RlmError::Failed { completion }) => {
+            let message = completion.error().unwrap().to_string();
             assert!(message.contains("authentication failed"), "{message}");
-            assert_eq!(completion.outcome, RunOutcomeKind::Failed);
+            assert_eq!(completion.kind(), RunOutcomeKind::Failed);
         }
         other => panic!("expected a failure, got {other:?}"),
     }

@@ -81,8 +81,8 @@ fn lines(path: &PathBuf) -> Vec<Value> {
 async fn every_record_validates_against_the_schema_file() {
     let path = tmp("realistic.jsonl");
     let done = realistic_run(&path).await;
-    assert_eq!(done.outcome, RunOutcomeKind::Finished);
-    assert_eq!(done.answer, "KID:A<x>|KID:B<x>|<p1>|Error:");
+    assert_eq!(done.kind(), RunOutcomeKind::Finished);
+    assert_eq!(done.answer(), "KID:A<x>|KID:B<x>|<p1>|Error:");
 
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let records = lines(&path);
@@ -136,7 +136,7 @@ async fn the_tree_reads_back_with_children_nested() {
     let root = &t.runs[0];
     assert_eq!(root.depth, 0);
     assert_eq!(root.turns.len(), 3);
-    assert_eq!(root.answer(), Some(done.answer.as_str()));
+    assert_eq!(root.answer(), Some(done.answer()));
     // Turn 1: the code raised.
     let b = &root.turns[0].blocks[0];
     assert!(b.raised && b.executed);
@@ -244,7 +244,7 @@ async fn official_export_matches_its_schema() {
             .unwrap()
             .contains("NameError")
     );
-    assert_eq!(lines[3]["final_answer"], done.answer.as_str());
+    assert_eq!(lines[3]["final_answer"], done.answer());
     assert_eq!(lines[1]["final_answer"], Value::Null);
     // As a file: one JSON object per line.
     let mut out = Vec::new();
@@ -322,9 +322,9 @@ async fn a_child_cut_off_by_its_timeout_still_finishes_in_the_trajectory() {
         .unwrap();
     let done = rlm.completion("c", "q").await.unwrap();
     assert!(
-        done.answer.starts_with("Error: child timeout"),
+        done.answer().starts_with("Error: child timeout"),
         "{}",
-        done.answer
+        done.answer()
     );
     let t = trajectory::read_file(&path).unwrap();
     let call = t.runs[0].subcalls().next().unwrap();

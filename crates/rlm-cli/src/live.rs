@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rlm::limits::{EventSink, SinkError};
+use rlm::{EventSink, SinkError};
 use rlm::{RunEvent, RunOutcomeKind, Usage};
 
 /// Most runs shown at once; the rest are summed up in one line.

@@ -34,7 +34,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rlm::{Completion, LlmError, Rlm, RlmError, RunOutcomeKind};
+use rlm::{Completion, LlmError, Rlm, RlmError, RunError, RunOutcomeKind};
 
 use crate::args::{Cli, Command, RunArgs, Sandbox};
 use crate::progress::Reporter;
@@ -160,7 +160,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     let completion = rlm.completion_until(context, &args.query, ctrl_c).await;
     drop(reporter); // the live tree stops before anything else is printed
     if let Ok(done) = &completion
-        && done.outcome == RunOutcomeKind::Cancelled
+        && done.kind() == RunOutcomeKind::Cancelled
     {
         let usage = done.total_usage();
         eprintln!(
@@ -173,20 +173,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     match completion {
         Ok(done) => {
             print_result(&done, args.json, args.trace.as_deref());
-            Ok(exit_code(done.outcome))
+            Ok(exit_code(done.kind()))
         }
-        Err(RlmError::Failed {
-            message,
-            completion,
-        }) => {
+        Err(RlmError::Failed { completion }) => {
             if args.json {
                 print_result(&completion, true, args.trace.as_deref());
             }
-            Err(explain_failure(
-                &message,
-                completion.llm_error.as_ref(),
-                &models,
-            ))
+            Err(explain_failure(completion.error(), &models))
         }
         Err(e) => Err(Failure::new(1, e.to_string())),
     }
@@ -228,8 +221,9 @@ fn read_context(path: &Path) -> Result<String, Failure> {
     }
 }
 
-fn explain_failure(message: &str, error: Option<&LlmError>, models: &models::Models) -> Failure {
-    match error {
+fn explain_failure(error: Option<&RunError>, models: &models::Models) -> Failure {
+    let message = error.map_or_else(|| "unknown error".to_string(), ToString::to_string);
+    match error.and_then(RunError::llm_error) {
         Some(LlmError::Connect { url, message }) => Failure::new(
             4,
             format!(
@@ -252,7 +246,7 @@ fn explain_failure(message: &str, error: Option<&LlmError>, models: &models::Mod
                 models.who()
             ),
         ),
-        _ => Failure::new(1, message.to_string()),
+        _ => Failure::new(1, message),
     }
 }
 
@@ -270,10 +264,10 @@ fn exit_code(outcome: RunOutcomeKind) -> u8 {
 fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
     if json {
         let value = serde_json::json!({
-            "answer": done.answer,
-            "outcome": done.outcome,
+            "answer": done.answer(),
+            "outcome": done.kind(),
             "iterations": done.iterations,
-            "error": done.error,
+            "error": done.error().map(ToString::to_string),
             "usage": done.usage,
             "total_usage": done.total_usage(),
             "duration_ms": done.duration.as_millis() as u64,
@@ -282,7 +276,7 @@ fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
             "trace": trace.map(|p| p.display().to_string()),
         });
         println!("{value}");
-    } else if !(done.answer.is_empty() && done.outcome == RunOutcomeKind::Cancelled) {
-        println!("{}", done.answer);
+    } else if !(done.answer().is_empty() && done.kind() == RunOutcomeKind::Cancelled) {
+        println!("{}", done.answer());
     }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use rlm::RunEvent;
-use rlm::limits::{EventSink, SinkError};
+use rlm::{EventSink, SinkError};
 
 use crate::live::LiveTree;
 

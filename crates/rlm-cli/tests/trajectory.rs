@@ -470,7 +470,7 @@ async fn rust_log_shows_spans_and_content_only_on_opt_in() {
 
     let out = bounded(
         command(&run_args(&url, &context, &["--quiet", "--log-content"]))
-            .env("RUST_LOG", "rlm_runner=debug"),
+            .env("RUST_LOG", "rlm_limits=debug"),
     )
     .await;
     assert!(out.status.success(), "stderr: {}", stderr(&out));

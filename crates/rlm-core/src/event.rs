@@ -45,8 +45,8 @@ pub enum RunOutcomeKind {
 /// Every event names its run by `run_id` (unique within the process, never reused); a child
 /// run's [`RunEvent::RunStarted`] names its parent run and the sub-call that spawned it. The
 /// content fields (`messages`, `response`, `code`, `stdout`, `prompt`, `answer`) are filled
-/// only when the runner is asked to record content (`RunnerConfig::record_content`), so a run
-/// nobody records pays nothing for them; they are omitted from JSON when empty.
+/// only when a subscriber wants them ([`crate::EventSink::wants_content`]), so a run nobody
+/// records pays nothing for them; they are omitted from JSON when empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]

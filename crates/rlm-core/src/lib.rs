@@ -1,7 +1,8 @@
 //! `rlm-core`: the vocabulary and traits of the recursive-lm runtime.
 //!
 //! Layer: the bottom. Every other crate depends on this one; it depends on no HTTP client and
-//! no async runtime (only `async-trait`, `serde` and `thiserror`).
+//! no async runtime (only `async-trait`, `serde`, `thiserror`, and `tracing` to log a failing
+//! event sink).
 //!
 //! It holds:
 //! - chat [`Message`]s and [`Role`]s, a [`CompletionRequest`] and [`CompletionResponse`] with
@@ -10,7 +11,8 @@
 //! - the values that cross the REPL boundary ([`ReplValue`]), the [`Repl`] trait a sandbox
 //!   implements, and the [`ReplHost`] trait through which code in the REPL calls back into the
 //!   runtime (`llm_query`, `rlm_query` and their batched forms);
-//! - the lifecycle [`RunEvent`]s;
+//! - the lifecycle [`RunEvent`]s and the [`EventSink`]s that receive them ([`Subscribers`],
+//!   [`SubcallCallbacks`]);
 //! - the runtime's names in the REPL and Python's name rules ([`names`]: [`HOST_FUNCTIONS`],
 //!   identifiers, reserved names), shared by both REPL backends and the CLI;
 //! - typed errors ([`LlmError`], [`ReplError`]).
@@ -43,6 +45,7 @@ mod message;
 mod model;
 pub mod names;
 mod repl;
+mod sink;
 mod value;
 
 pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage};
@@ -55,6 +58,7 @@ pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
 };
+pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use value::ReplValue;
 
 #[cfg(feature = "mock")]

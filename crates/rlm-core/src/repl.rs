@@ -225,3 +225,32 @@ pub trait ReplFactory: Send + Sync {
     /// What the backend's Python supports, for the system prompt (one short paragraph).
     fn capabilities(&self) -> String;
 }
+
+/// A boxed session is a session, so decorators such as a tracing wrapper can take the
+/// `Box<dyn Repl>` a [`ReplFactory`] returns.
+#[async_trait]
+impl<R: Repl + ?Sized> Repl for Box<R> {
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+
+    async fn set_variable(&mut self, name: &str, value: ReplValue) -> Result<(), ReplError> {
+        (**self).set_variable(name, value).await
+    }
+
+    async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError> {
+        (**self).get_variable(name).await
+    }
+
+    async fn variables(&mut self) -> Result<Vec<VariableInfo>, ReplError> {
+        (**self).variables().await
+    }
+
+    async fn execute(
+        &mut self,
+        code: &str,
+        host: Arc<dyn ReplHost>,
+    ) -> Result<Execution, ReplError> {
+        (**self).execute(code, host).await
+    }
+}

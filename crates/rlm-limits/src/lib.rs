@@ -1,7 +1,7 @@
 //! `rlm-limits`: limits and tracing for the recursive-lm runtime.
 //!
-//! Layer: directly above `rlm-core`; depends on it, `tokio` (sync and time only, never a runtime),
-//! `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
+//! Layer: directly above `rlm-core`; depends on it, `async-trait` (the decorators), `tokio`
+//! (sync and time only, never a runtime), `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
 //! dates). It must not depend on a provider, a REPL backend, the runner or an HTTP client.
 //!
 //! - [`BackendLimits`]: the seed's recursion limits, field for field (`max_depth` 1,
@@ -20,8 +20,12 @@
 //!   environment fallbacks, retry policy, timeouts, extra headers) and [`provider_setters!`].
 //! - [`redact`]: [`redact::ApiKey`], body snippets and the [`redact::Scrubber`] that keeps keys
 //!   out of errors.
-//! - [`ChildTrace`], [`EventSink`], [`Subscribers`], [`SubcallCallbacks`]: what happened, told to
-//!   whoever listens; a panicking or failing subscriber never breaks a run.
+//! - The decorators, each a [`rlm_core::LanguageModel`] (or [`rlm_core::Repl`]) around another:
+//!   [`Budgeted`] (concurrency permit, budget reservation, cost, the usage ledger, and the halt
+//!   of the tree on a spent budget or a fatal error, all in one shared [`TreeState`]) and
+//!   [`Traced`] (one `gen_ai.chat` span per call, one `rlm.repl.execute` span per block, with
+//!   opt-in content).
+//! - [`ChildTrace`]: what a child run left behind.
 //! - [`spans`]: the `tracing` span and field names (OpenTelemetry GenAI conventions).
 //!
 //! ```
@@ -37,8 +41,8 @@
 //! ```
 
 mod budget;
+mod budgeted;
 mod deadline;
-mod events;
 pub mod http_retry;
 mod limits;
 mod pricing;
@@ -47,15 +51,19 @@ pub mod redact;
 mod retry;
 pub mod spans;
 mod trace;
+mod traced;
+mod tree_state;
 
 pub use budget::{BudgetSnapshot, CallReservation, ChildSlot, LimitError, TreeBudget};
+pub use budgeted::Budgeted;
 pub use deadline::Deadline;
-pub use events::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use limits::{BackendLimits, ConfigError, RunLimits};
 pub use pricing::{ModelPrice, PriceTable};
 pub use provider::ProviderSettings;
 pub use retry::RetryPolicy;
 pub use trace::{ChildTrace, preview};
+pub use traced::Traced;
+pub use tree_state::TreeState;
 
 #[doc(hidden)]
 pub use tracing as __tracing;

@@ -1,10 +1,15 @@
-//! The limit bundles: the seed's [`BackendLimits`] and the run-level [`RunLimits`].
+//! The limit bundles: the recursion limits ([`BackendLimits`], the seed's name) and the
+//! run-level [`RunLimits`].
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Recursion limits, field for field the seed's `BackendLimits` (OpenEnv `repl_env`).
+/// The recursion limits: how deep runs may nest, how many children the tree and one batch may
+/// spawn, how many sub-calls run at once, how long a child may take and how much of a sub-call's
+/// result is kept. The name and fields are the seed's `BackendLimits` (OpenEnv `repl_env`),
+/// kept as its public vocabulary: "backend" there means the recursive sub-call backends, not a
+/// REPL backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BackendLimits {

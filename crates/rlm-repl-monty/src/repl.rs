@@ -13,7 +13,6 @@ use rlm_core::{
     Execution, FinalAnswer, HostCall, Repl, ReplConfig, ReplError, ReplFactory, ReplHost,
     ReplValue, VariableInfo,
 };
-use tracing::Instrument as _;
 
 use crate::names::{self, ANSWER};
 use crate::park::{Parked, Slot, State};
@@ -352,12 +351,7 @@ impl Repl for MontyRepl {
         code: &str,
         host: Arc<dyn ReplHost>,
     ) -> Result<Execution, ReplError> {
-        let span = tracing::debug_span!(
-            "rlm.repl.execute",
-            rlm.repl.backend = BACKEND_NAME,
-            code.bytes = code.len()
-        );
-        self.run_block(code, host).instrument(span).await
+        self.run_block(code, host).await
     }
 }
 

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use rlm_core::{
     Execution, FinalAnswer, Repl, ReplConfig, ReplError, ReplHost, ReplValue, VariableInfo, names,
 };
-use tracing::Instrument as _;
 
 use crate::BACKEND_NAME;
 use crate::exchange::{self, End, Exchange, Injected};
@@ -498,12 +497,7 @@ impl Repl for PythonRepl {
         code: &str,
         host: Arc<dyn ReplHost>,
     ) -> Result<Execution, ReplError> {
-        let span = tracing::debug_span!(
-            "rlm.repl.execute",
-            rlm.repl.backend = BACKEND_NAME,
-            code.bytes = code.len()
-        );
-        self.run_block(code, host).instrument(span).await
+        self.run_block(code, host).await
     }
 }
 

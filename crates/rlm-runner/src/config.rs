@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rlm_core::{LanguageModel, ReplConfig};
+use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
@@ -37,11 +37,9 @@ pub struct RunnerConfig {
     /// Child prompts up to this many characters are also given to the child as its query;
     /// longer ones are only its `context`, and the child is told to read the task from there.
     pub child_query_chars: usize,
-    /// Put the conversation, code, output, sub-call prompts and answers into the run's events
-    /// (for trajectories). Off by default: nobody listening means nothing copied.
-    pub record_content: bool,
     /// Record prompts, replies and code in `tracing` events (`debug` level, inside the
-    /// `gen_ai.chat` and `rlm.repl.execute` spans). Off by default: logs may be shipped off the
+    /// `gen_ai.chat` and `rlm.repl.execute` spans): how the [`rlm_limits::Traced`] decorators
+    /// of every route and REPL session are built. Off by default: logs may be shipped off the
     /// machine, and prompts can hold private data.
     pub trace_content: bool,
 }
@@ -60,13 +58,28 @@ impl Default for RunnerConfig {
             sub_temperature: None,
             max_output_tokens: None,
             child_query_chars: 4_000,
-            record_content: false,
             trace_content: false,
         }
     }
 }
 
 impl RunnerConfig {
+    /// The sampling of the run's own turns (root and child RLMs).
+    pub(crate) fn root_sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.temperature,
+            max_tokens: self.max_output_tokens,
+        }
+    }
+
+    /// The sampling of plain sub-calls to the sub-model.
+    pub(crate) fn sub_sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.sub_temperature.or(self.temperature),
+            max_tokens: self.max_output_tokens,
+        }
+    }
+
     /// Checks every limit.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
@@ -114,13 +127,20 @@ impl fmt::Debug for Models {
     }
 }
 
-/// A model chosen for one call, with the model name to send when it differs from the default.
+/// The sampling settings a route sends with every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Sampling {
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+}
+
+/// A model chosen for one call, with the model name to send when it differs from the default
+/// and the sampling of its kind of call.
 #[derive(Clone)]
 pub(crate) struct Route {
     pub model: Arc<dyn LanguageModel>,
     pub name_override: Option<String>,
-    /// A plain sub-call: the sub-model's sampling (`sub_temperature`) applies.
-    pub sub_call: bool,
+    pub sampling: Sampling,
 }
 
 /// A `model="name"` that selects no model while named models are registered.
@@ -151,6 +171,17 @@ impl Route {
         self.name_override
             .clone()
             .unwrap_or_else(|| self.model.model_name().to_string())
+    }
+
+    /// The request for `messages` on this route.
+    pub fn request(&self, messages: Vec<Message>) -> CompletionRequest {
+        CompletionRequest {
+            model: self.name_override.clone(),
+            messages,
+            temperature: self.sampling.temperature,
+            max_tokens: self.sampling.max_tokens,
+            ..CompletionRequest::default()
+        }
     }
 }
 
@@ -191,28 +222,49 @@ impl Models {
         self.named.keys().map(String::as_str).collect()
     }
 
+    /// The same routing with every model wrapped by `layer` (once per model).
+    pub(crate) fn layered(
+        &self,
+        layer: impl Fn(Arc<dyn LanguageModel>) -> Arc<dyn LanguageModel>,
+    ) -> Self {
+        Self {
+            root: layer(self.root.clone()),
+            sub: self.sub.clone().map(&layer),
+            named: self
+                .named
+                .iter()
+                .map(|(name, model)| (name.clone(), layer(model.clone())))
+                .collect(),
+        }
+    }
+
     /// The model of a run's own turns. An unknown name falls back to the root model: the host
     /// refuses unknown names ([`Models::check_root`]) before it starts a child.
-    pub(crate) fn root_route(&self, requested: Option<&str>) -> Route {
-        self.route(self.root.clone(), requested, false)
+    pub(crate) fn root_route(&self, requested: Option<&str>, sampling: Sampling) -> Route {
+        self.route(self.root.clone(), requested, sampling)
             .unwrap_or_else(|_| Route {
                 model: self.root.clone(),
                 name_override: None,
-                sub_call: false,
+                sampling,
             })
     }
 
     /// Whether a child RLM may be started with this `model=` name.
     pub(crate) fn check_root(&self, requested: Option<&str>) -> Result<(), UnknownModel> {
-        self.route(self.root.clone(), requested, false).map(drop)
+        self.route(self.root.clone(), requested, Sampling::default())
+            .map(drop)
     }
 
     /// The model of a plain sub-call.
-    pub(crate) fn sub_route(&self, requested: Option<&str>) -> Result<Route, UnknownModel> {
+    pub(crate) fn sub_route(
+        &self,
+        requested: Option<&str>,
+        sampling: Sampling,
+    ) -> Result<Route, UnknownModel> {
         self.route(
             self.sub.clone().unwrap_or_else(|| self.root.clone()),
             requested,
-            true,
+            sampling,
         )
     }
 
@@ -220,12 +272,12 @@ impl Models {
         &self,
         default: Arc<dyn LanguageModel>,
         requested: Option<&str>,
-        sub_call: bool,
+        sampling: Sampling,
     ) -> Result<Route, UnknownModel> {
         let to = |model: &Arc<dyn LanguageModel>, name_override: Option<String>| Route {
             model: model.clone(),
             name_override,
-            sub_call,
+            sampling,
         };
         let Some(name) = requested else {
             return Ok(to(&default, None));

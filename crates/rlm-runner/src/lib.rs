@@ -12,6 +12,13 @@
 //! through `rlm_query`/`rlm_query_batched`; every `BackendLimits` field of the seed holds over
 //! the whole tree.
 //!
+//! Each [`Runner::run`] is one tree. Its models are wrapped once, as
+//! `Budgeted<Traced<model>>` ([`rlm_limits::Budgeted`], [`rlm_limits::Traced`]) over one shared
+//! [`rlm_limits::TreeState`], and each REPL session as `Traced<session>`; each route carries
+//! its own sampling. Which event content is copied is asked of the subscribers
+//! ([`rlm_core::EventSink::wants_content`]). A run ends with one [`RunResult`] whose
+//! [`Outcome`] carries its cause.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
@@ -49,28 +56,32 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let runner = Runner::new(Models::new(Arc::new(Done)), Arc::new(NoRepls), RunnerConfig::default())?;
 //! let result = runner.run(ReplValue::from("a context"), "what is the answer?").await;
-//! assert_eq!(result.answer, "42");
-//! assert_eq!(result.outcome, RunOutcomeKind::Finished);
+//! assert_eq!(result.outcome, rlm_runner::Outcome::Finished("42".into()));
+//! assert_eq!(result.kind(), RunOutcomeKind::Finished);
 //! # Ok::<(), rlm_limits::ConfigError>(())
 //! # }).unwrap();
 //! ```
 
 mod config;
 mod final_text;
-mod host;
+mod guard;
 mod observe;
+mod outcome;
 mod parse;
 mod prompts;
+mod recursion;
 mod run;
 mod runner;
+mod spec;
 mod tree;
 
 pub use config::{Models, RunnerConfig};
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
+pub use outcome::{Outcome, RunError, RunResult, StopReason};
 pub use parse::{ParsedReply, normalize_newlines, parse_reply, strip_fences};
 pub use prompts::{
     ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings, first_user_message, last_chance,
     no_code_nudge, system_prompt, turn_marker, unterminated_note,
 };
-pub use runner::{RunResult, Runner};
+pub use runner::Runner;

@@ -1,105 +1,38 @@
-//! The iterative loop of one run (root or child).
+//! The iterative loop of one run (root or child). The run reaches sub-calls and child runs only
+//! through its [`SubcallHandle`] (a [`ReplHost`] the caller gives it), so this module does not
+//! know how recursion works.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{
-    Execution, LlmError, Message, Repl, ReplHost, ReplValue, RunEvent, RunOutcomeKind, Usage,
-};
-use rlm_limits::{ChildTrace, Deadline, preview};
+use rlm_core::{Execution, LlmError, Message, Repl, ReplHost, ReplValue, RunEvent, Usage};
+use rlm_limits::{Deadline, preview};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Route;
 use crate::final_text::{TextFinal, find_text_final};
-use crate::host::SubcallHost;
+use crate::guard::{FinishGuard, Progress};
 use crate::observe::{format_block, truncate_middle};
+use crate::outcome::{Outcome, RunError, RunResult, StopReason};
 use crate::parse::{parse_reply, strip_fences};
 use crate::prompts::{self, ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings};
+use crate::spec::{RunSpec, SubcallHandle};
 use crate::tree::{CallFailure, Tree};
-
-/// What one run produced (usage is the tree's, read by the caller).
-#[derive(Debug, Clone)]
-pub(crate) struct RunOutput {
-    pub answer: String,
-    pub outcome: RunOutcomeKind,
-    pub iterations: u32,
-    pub error: Option<String>,
-    pub llm_error: Option<LlmError>,
-    /// This run's own model calls (children excluded).
-    pub own_usage: Usage,
-    pub child_traces: Vec<ChildTrace>,
-    pub duration: Duration,
-    pub messages: Vec<Message>,
-}
-
-/// Who a run is: its id, and for a child the run and sub-call that spawned it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RunIds {
-    pub run_id: u64,
-    pub parent_run_id: Option<u64>,
-    pub call_id: Option<u64>,
-}
-
-impl RunIds {
-    /// A root run with a fresh id.
-    pub fn root() -> Self {
-        Self {
-            run_id: crate::tree::next_id(),
-            parent_run_id: None,
-            call_id: None,
-        }
-    }
-}
-
-/// Iterations and own usage so far, kept where the [`FinishGuard`] can read them.
-type Progress = Arc<Mutex<(u32, Usage)>>;
-
-/// Emits `RunFinished` for a run dropped before it ended (its child timeout, the run deadline,
-/// cancellation), so every started run has a finish in its trajectory.
-struct FinishGuard {
-    tree: Arc<Tree>,
-    ids: RunIds,
-    depth: u32,
-    started: Instant,
-    deadline: Deadline,
-    progress: Progress,
-    armed: bool,
-}
-
-impl Drop for FinishGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let (iterations, usage) = *self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        let (outcome, error) = if self.deadline.expired() {
-            (RunOutcomeKind::Timeout, "deadline reached")
-        } else {
-            (
-                RunOutcomeKind::Cancelled,
-                "the run was dropped before it ended",
-            )
-        };
-        self.tree.emit(RunEvent::RunFinished {
-            run_id: self.ids.run_id,
-            depth: self.depth,
-            outcome,
-            iterations,
-            usage,
-            duration: self.started.elapsed(),
-            error: Some(error.to_string()),
-            answer: None,
-        });
-    }
-}
 
 /// Why a turn ended the run early.
 enum Stop {
     Finished(String),
-    Outcome(RunOutcomeKind, String),
-    /// A model call failed and that ended the run.
-    Model(RunOutcomeKind, LlmError),
+    Stopped(StopReason, RunError),
+}
+
+/// What the loop hands back when it ends.
+struct Ended {
+    outcome: Outcome,
+    iterations: u32,
+    /// This run's own model calls (children excluded).
+    own_usage: Usage,
+    messages: Vec<Message>,
 }
 
 struct Run {
@@ -109,7 +42,7 @@ struct Run {
     route: Route,
     deadline: Deadline,
     repl: Box<dyn Repl>,
-    host: Arc<SubcallHost>,
+    host: Arc<dyn SubcallHandle>,
     messages: Vec<Message>,
     iterations: u32,
     own_usage: Usage,
@@ -119,18 +52,23 @@ struct Run {
     progress: Progress,
 }
 
-/// Runs the loop at `depth` over `context`. Never fails: setup errors are a `Failed` outcome.
-pub(crate) async fn run_tree(
+/// Runs one run (root or child) of `spec`, with `host` answering its sub-calls. Never fails:
+/// setup errors are a `Failed` outcome.
+pub(crate) async fn run_one(
     tree: Arc<Tree>,
-    ids: RunIds,
-    depth: u32,
-    model: Option<String>,
-    context: ReplValue,
-    query: String,
-    deadline: Deadline,
-) -> RunOutput {
+    spec: RunSpec,
+    host: Arc<dyn SubcallHandle>,
+) -> RunResult {
+    let RunSpec {
+        ids,
+        depth,
+        model,
+        context,
+        query,
+        deadline,
+    } = spec;
     let started = Instant::now();
-    let route = tree.models.root_route(model.as_deref());
+    let route = tree.root_route(model.as_deref());
     let span =
         tracing::info_span!("rlm.run", rlm.depth = depth, gen_ai.request.model = %route.name());
     let info = ContextInfo::of(&context);
@@ -153,7 +91,7 @@ pub(crate) async fn run_tree(
         progress: progress.clone(),
         armed: true,
     };
-    let out = async {
+    let ended = async {
         // A code block never outlives the run: its time limit is capped by the time left.
         let mut repl_config = tree.config.repl.clone();
         if let Some(left) = deadline.remaining() {
@@ -161,12 +99,12 @@ pub(crate) async fn run_tree(
                 .execution_timeout
                 .min(left.max(Duration::from_millis(1)));
         }
-        let mut repl = match tree.repls.create(&repl_config).await {
+        let mut repl = match tree.create_repl(&repl_config).await {
             Ok(repl) => repl,
-            Err(e) => return failed(format!("could not start the REPL: {e}")),
+            Err(e) => return failed(RunError::ReplStart(e)),
         };
         if let Err(e) = repl.set_variable("context", context).await {
-            return failed(format!("could not load the context into the REPL: {e}"));
+            return failed(RunError::ContextLoad(e));
         }
         let settings = PromptSettings {
             depth,
@@ -188,7 +126,6 @@ pub(crate) async fn run_tree(
                 tree.config.run.max_iterations,
             )),
         ];
-        let host = Arc::new(SubcallHost::new(tree.clone(), ids.run_id, depth, deadline));
         let run = Run {
             tree: tree.clone(),
             run_id: ids.run_id,
@@ -196,7 +133,7 @@ pub(crate) async fn run_tree(
             route,
             deadline,
             repl,
-            host,
+            host: host.clone(),
             messages,
             iterations: 0,
             own_usage: Usage::default(),
@@ -208,41 +145,39 @@ pub(crate) async fn run_tree(
     }
     .instrument(span)
     .await;
-    let out = RunOutput {
-        duration: started.elapsed(),
-        ..out
-    };
+    let duration = started.elapsed();
     guard.armed = false;
-    let record = tree.config.record_content;
+    let Ended {
+        outcome,
+        iterations,
+        own_usage,
+        messages,
+    } = ended;
     tree.emit(RunEvent::RunFinished {
         run_id: ids.run_id,
         depth,
-        outcome: out.outcome,
-        iterations: out.iterations,
-        usage: out.own_usage,
-        duration: out.duration,
-        error: out.error.clone(),
-        answer: record.then(|| out.answer.clone()),
+        outcome: outcome.kind(),
+        iterations,
+        usage: own_usage,
+        duration,
+        error: outcome.error().map(ToString::to_string),
+        answer: tree.content(|| outcome.answer().to_string()),
     });
-    out
+    tree.result(outcome, iterations, host.take_traces(), duration, messages)
 }
 
-fn failed(error: String) -> RunOutput {
-    RunOutput {
-        answer: String::new(),
-        outcome: RunOutcomeKind::Failed,
+/// A run that failed before its first turn.
+fn failed(error: RunError) -> Ended {
+    Ended {
+        outcome: Outcome::stopped(StopReason::Failed, error),
         iterations: 0,
-        error: Some(error),
-        llm_error: None,
         own_usage: Usage::default(),
-        child_traces: Vec::new(),
-        duration: Duration::ZERO,
         messages: Vec::new(),
     }
 }
 
 impl Run {
-    async fn drive(mut self) -> RunOutput {
+    async fn drive(mut self) -> Ended {
         let max = self.tree.config.run.max_iterations;
         let mut stop = None;
         while self.iterations < max {
@@ -269,26 +204,19 @@ impl Run {
                 Err(stop) => stop,
             },
         };
-        let mut llm_error = None;
-        let (answer, outcome, error) = match stop {
-            Stop::Finished(answer) if exhausted => (answer, RunOutcomeKind::IterationLimit, None),
-            Stop::Finished(answer) => (answer, RunOutcomeKind::Finished, None),
-            Stop::Outcome(kind, error) => (self.partial_answer().await, kind, Some(error)),
-            Stop::Model(kind, e) => {
-                let error = format!("model call failed: {e}");
-                llm_error = Some(e);
-                (self.partial_answer().await, kind, Some(error))
-            }
+        let outcome = match stop {
+            Stop::Finished(answer) if exhausted => Outcome::IterationLimit(answer),
+            Stop::Finished(answer) => Outcome::Finished(answer),
+            Stop::Stopped(reason, error) => Outcome::Stopped {
+                reason,
+                partial: self.partial_answer().await,
+                error,
+            },
         };
-        RunOutput {
-            answer,
+        Ended {
             outcome,
             iterations: self.iterations,
-            error,
-            llm_error,
             own_usage: self.own_usage,
-            child_traces: self.host.take_traces(),
-            duration: Duration::ZERO,
             messages: self.messages,
         }
     }
@@ -296,13 +224,11 @@ impl Run {
     /// The outcome for a failed model call.
     fn call_stop(&self, failure: CallFailure) -> Stop {
         match failure {
-            CallFailure::Deadline => {
-                Stop::Outcome(RunOutcomeKind::Timeout, "deadline reached".into())
+            CallFailure::Deadline => Stop::Stopped(StopReason::Timeout, RunError::Deadline),
+            CallFailure::Llm(LlmError::LimitExceeded { limit, detail }) => {
+                Stop::Stopped(StopReason::Budget, RunError::LimitRefused { limit, detail })
             }
-            CallFailure::Llm(rlm_core::LlmError::LimitExceeded { detail, .. }) => {
-                Stop::Outcome(RunOutcomeKind::Budget, detail)
-            }
-            CallFailure::Llm(e) => Stop::Model(RunOutcomeKind::Failed, e),
+            CallFailure::Llm(e) => Stop::Stopped(StopReason::Failed, RunError::Model(e)),
         }
     }
 
@@ -321,15 +247,15 @@ impl Run {
             .map_err(|f| self.call_stop(f))?;
         self.own_usage.add(&response.usage);
         self.note_progress();
-        let record = self.tree.config.record_content;
-        let messages = if record {
-            self.messages
-                .get(self.reported..)
-                .map(<[Message]>::to_vec)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let messages = self
+            .tree
+            .content(|| {
+                self.messages
+                    .get(self.reported..)
+                    .map(<[Message]>::to_vec)
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
         self.tree.emit(RunEvent::ModelResponded {
             run_id: self.run_id,
             depth: self.depth,
@@ -339,7 +265,7 @@ impl Run {
             code_blocks: parse_reply(&response.text).blocks.len(),
             last_chance,
             messages,
-            response: record.then(|| response.text.clone()),
+            response: self.tree.content(|| response.text.clone()),
         });
         self.messages
             .push(Message::assistant(response.text.clone()));
@@ -350,8 +276,8 @@ impl Run {
 
     /// Reports one executed block.
     fn block_executed(&self, index: usize, code: &str, exec: &Execution) {
-        let record = self.tree.config.record_content;
         let limit = self.tree.config.observation_limit;
+        let tree = &self.tree;
         self.tree.emit(RunEvent::BlockExecuted {
             run_id: self.run_id,
             depth: self.depth,
@@ -361,18 +287,14 @@ impl Run {
             raised: exec.error.is_some(),
             finished: exec.final_answer.is_some(),
             host_calls: exec.host_calls,
-            code: record.then(|| code.to_string()),
-            stdout: record.then(|| truncate_middle(&exec.stdout, limit)),
-            error: exec
-                .error
-                .as_deref()
-                .filter(|_| record)
-                .map(|e| truncate_middle(e, limit)),
-            final_answer: exec
-                .final_answer
-                .as_ref()
-                .filter(|_| record)
-                .map(|f| f.answer().to_string()),
+            code: tree.content(|| code.to_string()),
+            stdout: tree.content(|| truncate_middle(&exec.stdout, limit)),
+            error: tree
+                .content(|| exec.error.as_deref().map(|e| truncate_middle(e, limit)))
+                .flatten(),
+            final_answer: tree
+                .content(|| exec.final_answer.as_ref().map(|f| f.answer().to_string()))
+                .flatten(),
         });
     }
 
@@ -454,9 +376,9 @@ impl Run {
             if let Some(max) = self.tree.config.run.max_errors
                 && self.consecutive_errors >= max
             {
-                return Some(Stop::Outcome(
-                    RunOutcomeKind::ErrorLimit,
-                    format!("{max} turns in a row raised errors (max_errors)"),
+                return Some(Stop::Stopped(
+                    StopReason::ErrorLimit,
+                    RunError::ErrorLimit { max },
                 ));
             }
         } else {
@@ -467,24 +389,22 @@ impl Run {
 
     /// Stops the run when the whole tree must stop (fatal error, spent budget, deadline).
     fn check_tree(&self) -> Option<Stop> {
-        if let Some(e) = self.tree.fatal() {
-            return Some(Stop::Model(RunOutcomeKind::Failed, e));
+        let state = &self.tree.state;
+        if let Some(e) = state.fatal() {
+            return Some(Stop::Stopped(StopReason::Failed, RunError::Model(e)));
         }
-        if let Err(e) = self.tree.budget.check_spent() {
-            return Some(Stop::Outcome(RunOutcomeKind::Budget, e.to_string()));
+        if let Err(e) = state.budget().check_spent() {
+            return Some(Stop::Stopped(StopReason::Budget, RunError::Limit(e)));
         }
-        if self.tree.is_halted() {
-            let why = self.tree.budget.first_refusal().map_or_else(
-                || "the tree's budget is spent".to_string(),
-                |e| e.to_string(),
-            );
-            return Some(Stop::Outcome(RunOutcomeKind::Budget, why));
+        if state.is_halted() {
+            let why = state
+                .budget()
+                .first_refusal()
+                .map_or(RunError::BudgetSpent, RunError::Limit);
+            return Some(Stop::Stopped(StopReason::Budget, why));
         }
         if self.deadline.expired() {
-            return Some(Stop::Outcome(
-                RunOutcomeKind::Timeout,
-                "deadline reached".into(),
-            ));
+            return Some(Stop::Stopped(StopReason::Timeout, RunError::Deadline));
         }
         None
     }
@@ -494,23 +414,19 @@ impl Run {
         let host: Arc<dyn ReplHost> = self.host.clone();
         let tree = self.tree.clone();
         let deadline = self.deadline;
-        let span = tracing::info_span!("rlm.repl.execute", rlm.block = index);
-        if self.tree.config.trace_content {
-            // Opt-in only (`trace_content`).
-            span.in_scope(|| tracing::debug!(code = %code, "code"));
-        }
-        let fut = self.repl.execute(code, host).instrument(span);
+        // The REPL session is `Traced`: it opens the block's `rlm.repl.execute` span.
+        let fut = self.repl.execute(code, host);
         // The block is abandoned when the deadline passes or the whole tree must stop.
         let result = tokio::select! {
             r = fut => r,
             _ = deadline.wait() => {
-                return Err(Stop::Outcome(RunOutcomeKind::Timeout, "deadline reached during code execution".into()));
+                return Err(Stop::Stopped(StopReason::Timeout, RunError::DeadlineInCode));
             }
-            _ = tree.halted() => return Err(self.check_tree().unwrap_or_else(|| {
-                Stop::Outcome(RunOutcomeKind::Budget, "the tree's budget is spent".into())
-            })),
+            _ = tree.state.halted() => return Err(self.check_tree().unwrap_or(
+                Stop::Stopped(StopReason::Budget, RunError::BudgetSpent),
+            )),
         };
-        result.map_err(|e| Stop::Outcome(RunOutcomeKind::Failed, format!("the REPL failed: {e}")))
+        result.map_err(|e| Stop::Stopped(StopReason::Failed, RunError::Repl(e)))
     }
 
     /// Resolves a text-level finish; `Err` carries the note for the model when it cannot.

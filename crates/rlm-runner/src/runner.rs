@@ -1,54 +1,16 @@
-//! The public entry point: [`Runner`] and what a run returns.
+//! The public entry point: [`Runner`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rlm_core::{LlmError, Message, ReplFactory, ReplValue, RunOutcomeKind, Usage};
-use rlm_limits::{BudgetSnapshot, ChildTrace, ConfigError, Deadline, EventSink, Subscribers};
-use serde::Serialize;
+use rlm_core::{EventSink, ReplFactory, ReplValue, Subscribers};
+use rlm_limits::{ConfigError, Deadline};
 
 use crate::config::{Models, RunnerConfig};
-use crate::run::{RunIds, RunOutput, run_tree};
+use crate::outcome::{Outcome, RunError, RunResult, StopReason};
+use crate::recursion::SubcallHost;
+use crate::run::run_one;
+use crate::spec::{RunIds, RunSpec};
 use crate::tree::Tree;
-
-/// The result of a completed run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
-    /// The answer (empty when the run failed before any answer existed).
-    pub answer: String,
-    /// How the run ended.
-    pub outcome: RunOutcomeKind,
-    /// Root iterations used.
-    pub iterations: u32,
-    /// Usage of the whole tree, by model name.
-    pub usage: BTreeMap<String, Usage>,
-    /// The children the root spawned (each with its own children).
-    pub child_traces: Vec<ChildTrace>,
-    /// Wall time.
-    pub duration: Duration,
-    /// What stopped the run, for every outcome but `finished` and `iteration_limit`.
-    pub error: Option<String>,
-    /// The model error that ended the run, when one did (a refused key, an unreachable endpoint).
-    #[serde(skip)]
-    pub llm_error: Option<LlmError>,
-    /// The tree's counters at the end.
-    pub budget: BudgetSnapshot,
-    /// The root conversation.
-    #[serde(skip)]
-    pub messages: Vec<Message>,
-}
-
-impl RunResult {
-    /// Usage summed over every model.
-    pub fn total_usage(&self) -> Usage {
-        let mut total = Usage::default();
-        for usage in self.usage.values() {
-            total.add(usage);
-        }
-        total
-    }
-}
 
 /// Runs Recursive Language Model completions. Generic over the core traits: any
 /// [`rlm_core::LanguageModel`] and any [`ReplFactory`].
@@ -99,7 +61,8 @@ impl Runner {
     }
 
     /// Answers `query` over `context`. Limits and model failures end the run with an outcome
-    /// (see [`RunResult::outcome`]); this never returns an error and never panics.
+    /// (see [`RunResult::outcome`]); this never returns an error and never panics. The same as
+    /// [`Runner::run_until`] with a `stop` that never completes.
     pub async fn run(&self, context: ReplValue, query: &str) -> RunResult {
         self.run_until(context, query, std::future::pending::<()>())
             .await
@@ -117,48 +80,31 @@ impl Runner {
         let started = tokio::time::Instant::now();
         let tree = Arc::new(Tree::new(
             self.config.clone(),
-            self.models.clone(),
+            &self.models,
             self.repls.clone(),
             self.subscribers.clone(),
         ));
         let deadline = Deadline::after(self.config.run.timeout);
-        let root = run_tree(
-            tree.clone(),
-            RunIds::root(),
-            0,
-            None,
+        let ids = RunIds::root();
+        let host = Arc::new(SubcallHost::new(tree.clone(), ids.run_id, 0, deadline));
+        let spec = RunSpec {
+            ids,
+            depth: 0,
+            model: None,
             context,
-            query.to_string(),
+            query: query.to_string(),
             deadline,
-        );
+        };
+        let root = run_one(tree.clone(), spec, host);
         // The run deadline is hard: whatever the loop is doing when it passes is dropped.
-        let ended_early = |outcome: RunOutcomeKind, error: &str| RunOutput {
-            answer: String::new(),
-            outcome,
-            iterations: 0,
-            error: Some(error.to_string()),
-            llm_error: None,
-            own_usage: Usage::default(),
-            child_traces: Vec::new(),
-            duration: started.elapsed(),
-            messages: Vec::new(),
+        let ended_early = |reason: StopReason, error: RunError| {
+            let outcome = Outcome::stopped(reason, error);
+            tree.result(outcome, 0, Vec::new(), started.elapsed(), Vec::new())
         };
-        let out = tokio::select! {
-            out = root => out,
-            () = deadline.wait() => ended_early(RunOutcomeKind::Timeout, "deadline reached"),
-            () = stop => ended_early(RunOutcomeKind::Cancelled, "cancelled"),
-        };
-        RunResult {
-            answer: out.answer,
-            outcome: out.outcome,
-            iterations: out.iterations,
-            usage: tree.usage(),
-            child_traces: out.child_traces,
-            duration: out.duration,
-            error: out.error,
-            llm_error: out.llm_error,
-            budget: tree.budget.snapshot(),
-            messages: out.messages,
+        tokio::select! {
+            result = root => result,
+            () = deadline.wait() => ended_early(StopReason::Timeout, RunError::Deadline),
+            () = stop => ended_early(StopReason::Cancelled, RunError::Cancelled),
         }
     }
 }

@@ -1,18 +1,18 @@
-//! State shared by every run of one recursion tree: configuration, models, the REPL factory,
-//! the tree-global budget, usage per model, subscribers, and the first fatal error.
+//! State shared by every run of one recursion tree: configuration, the routes (each model
+//! wrapped once in its decorator stack), the REPL factory, subscribers, and the shared
+//! [`TreeState`] (budget, usage ledger, fatal error, halt).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rlm_core::{
-    CompletionRequest, CompletionResponse, LlmError, Message, ReplFactory, RunEvent, Usage,
+    CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory, RunEvent, Subscribers,
 };
-use rlm_limits::{Deadline, Subscribers, TreeBudget};
-use tracing::Instrument;
+use rlm_limits::{Budgeted, ChildTrace, Deadline, Traced, TreeBudget, TreeState};
 
-use crate::config::{Models, Route, RunnerConfig};
+use crate::config::{Models, Route, RunnerConfig, UnknownModel};
+use crate::outcome::{Outcome, RunResult};
 
 /// Run and sub-call ids: unique within the process, so runs of different trees (or of one
 /// `Runner` used many times) never share an id in one trajectory.
@@ -26,15 +26,13 @@ pub(crate) fn next_id() -> u64 {
 /// Shared by all runs of a tree.
 pub(crate) struct Tree {
     pub config: RunnerConfig,
+    /// The models, each already wrapped as `Budgeted<Traced<model>>` over this tree's state.
     pub models: Models,
     pub repls: Arc<dyn ReplFactory>,
     pub subscribers: Subscribers,
-    pub budget: TreeBudget,
-    ledger: Mutex<BTreeMap<String, Usage>>,
-    fatal: Mutex<Option<LlmError>>,
-    /// Turns true when the whole tree must stop (a spent budget, a fatal model error), so code
-    /// blocks still running are abandoned instead of looping on refused sub-calls.
-    halt: tokio::sync::watch::Sender<bool>,
+    pub state: Arc<TreeState>,
+    /// Whether a subscriber wants the content fields of the events (asked once).
+    record: bool,
 }
 
 /// Why a model call did not produce text.
@@ -49,20 +47,31 @@ pub(crate) enum CallFailure {
 impl Tree {
     pub fn new(
         config: RunnerConfig,
-        models: Models,
+        models: &Models,
         repls: Arc<dyn ReplFactory>,
         subscribers: Subscribers,
     ) -> Self {
         let budget = TreeBudget::new(&config.run, &config.backend);
+        let state = Arc::new(TreeState::new(budget, config.prices.clone()));
+        let content = config.trace_content;
+        // The stack is composed once per model of the tree. The budget is outermost, so the
+        // `gen_ai.chat` span covers exactly the call that is sent (not the wait for a permit),
+        // and a call the budget refuses opens no span.
+        let models = models.layered(|model| {
+            let stack: Arc<dyn LanguageModel> = Arc::new(Budgeted::new(
+                Traced::content(model, content),
+                state.clone(),
+            ));
+            stack
+        });
+        let record = subscribers.wants_content();
         Self {
             config,
             models,
             repls,
             subscribers,
-            budget,
-            ledger: Mutex::new(BTreeMap::new()),
-            fatal: Mutex::new(None),
-            halt: tokio::sync::watch::Sender::new(false),
+            state,
+            record,
         }
     }
 
@@ -72,143 +81,68 @@ impl Tree {
         }
     }
 
-    /// Usage of the whole tree so far, by model.
-    pub fn usage(&self) -> BTreeMap<String, Usage> {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The route of a run's own turns (root and child RLMs).
+    pub fn root_route(&self, requested: Option<&str>) -> Route {
+        self.models
+            .root_route(requested, self.config.root_sampling())
     }
 
-    /// The first error that should stop the whole tree (a refused key, exhausted quota).
-    pub fn fatal(&self) -> Option<LlmError> {
-        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The route of a plain sub-call.
+    pub fn sub_route(&self, requested: Option<&str>) -> Result<Route, UnknownModel> {
+        self.models.sub_route(requested, self.config.sub_sampling())
     }
 
-    fn note_error(&self, err: &LlmError) {
-        if err.is_fatal_for_run() {
-            let mut fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
-            if fatal.is_none() {
-                *fatal = Some(err.clone());
-            }
-            drop(fatal);
-            self.halt.send_replace(true);
+    /// `make()` when a subscriber wants the events' content, else `None` (nothing copied).
+    pub fn content<T>(&self, make: impl FnOnce() -> T) -> Option<T> {
+        self.record.then(make)
+    }
+
+    /// A new REPL session for a run, wrapped in its tracing decorator.
+    pub async fn create_repl(
+        &self,
+        config: &rlm_core::ReplConfig,
+    ) -> Result<Box<dyn Repl>, rlm_core::ReplError> {
+        let repl = self.repls.create(config).await?;
+        Ok(Box::new(Traced::content(repl, self.config.trace_content)))
+    }
+
+    /// The one place a [`RunResult`] is built: a run's outcome with the tree's usage and
+    /// counters as they are now.
+    pub fn result(
+        &self,
+        outcome: Outcome,
+        iterations: u32,
+        child_traces: Vec<ChildTrace>,
+        duration: Duration,
+        messages: Vec<Message>,
+    ) -> RunResult {
+        RunResult {
+            outcome,
+            iterations,
+            usage: self.state.usage(),
+            child_traces,
+            duration,
+            budget: self.state.budget().snapshot(),
+            messages,
         }
     }
 
-    /// Whether the whole tree must stop.
-    pub fn is_halted(&self) -> bool {
-        *self.halt.borrow()
-    }
-
-    /// Resolves once the whole tree must stop.
-    pub async fn halted(&self) {
-        let mut rx = self.halt.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` lives.
-        let _ = rx.wait_for(|halted| *halted).await;
-    }
-
-    /// One LLM call under the tree's budget, concurrency cap and `deadline`.
+    /// One LLM call through the route's stack, dropped when `deadline` passes.
     pub async fn call_model(
         &self,
         route: &Route,
         messages: Vec<Message>,
         deadline: Deadline,
     ) -> Result<CompletionResponse, CallFailure> {
-        if let Some(err) = self.fatal() {
-            return Err(CallFailure::Llm(err));
-        }
-        let request = CompletionRequest {
-            model: route.name_override.clone(),
-            messages,
-            temperature: if route.sub_call {
-                self.config.sub_temperature.or(self.config.temperature)
-            } else {
-                self.config.temperature
-            },
-            max_tokens: self.config.max_output_tokens,
-            ..CompletionRequest::default()
-        };
-        let estimate = (request.content_chars() as u64).div_ceil(4) + 1;
-        let name = route.name();
-        let span = tracing::info_span!(
-            "gen_ai.chat",
-            gen_ai.operation.name = "chat",
-            gen_ai.request.model = %name,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-        );
-        if self.config.trace_content {
-            // Opt-in only (`trace_content`): prompts can hold private data.
-            span.in_scope(
-                || tracing::debug!(gen_ai.prompt = %render_messages(&request.messages), "prompt"),
-            );
-        }
-        // Wait for a slot under the concurrency cap first, then reserve: a reservation is only
-        // ever held by a call that is being sent, so the budget's overshoot is bounded by the
-        // calls in flight, and a call refused by the budget never waited.
-        let call = async {
-            let _permit = self.budget.acquire_concurrency().await;
-            if let Some(err) = self.fatal() {
-                return Err(CallFailure::Llm(err));
-            }
-            let reservation = self.budget.reserve_call(estimate).map_err(|e| {
-                // Every later call would be refused too: the tree is out of budget.
-                self.halt.send_replace(true);
-                CallFailure::Llm(e.into())
-            })?;
-            let result = route.model.complete(request).await;
-            Ok::<_, CallFailure>((reservation, result))
-        }
-        .instrument(span.clone());
-        let (reservation, result) = match deadline.instant() {
+        let call = route.model.complete(route.request(messages));
+        match deadline.instant() {
             Some(at) => match tokio::time::timeout_at(at, call).await {
-                Ok(r) => r?,
-                Err(_) => return Err(CallFailure::Deadline),
+                Ok(result) => result.map_err(CallFailure::Llm),
+                Err(_) => Err(CallFailure::Deadline),
             },
-            None => call.await?,
-        };
-        match result {
-            Ok(response) => {
-                if self.config.trace_content {
-                    span.in_scope(
-                        || tracing::debug!(gen_ai.completion = %response.text, "completion"),
-                    );
-                }
-                span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-                span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-                let mut usage = response.usage;
-                usage.calls = 1;
-                let cost = self.config.prices.cost(&name, &usage);
-                usage.cost = cost;
-                reservation.settle_with_cost(&usage, cost);
-                let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-                ledger.entry(name).or_default().add(&usage);
-                drop(ledger);
-                // The caller sees the usage as booked: one call, with its cost when known.
-                Ok(CompletionResponse { usage, ..response })
-            }
-            Err(err) => {
-                drop(reservation);
-                self.note_error(&err);
-                Err(CallFailure::Llm(err))
-            }
+            None => call.await.map_err(CallFailure::Llm),
         }
     }
-}
-
-/// A conversation as text for a log line: `role: content` per message.
-fn render_messages(messages: &[Message]) -> String {
-    let mut out = String::new();
-    for m in messages {
-        if !out.is_empty() {
-            out.push_str("\n---\n");
-        }
-        out.push_str(m.role.as_str());
-        out.push_str(": ");
-        out.push_str(&m.content);
-    }
-    out
 }
 
 /// Seconds with millisecond precision, for messages.

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use rlm_core::RunEvent;
-use rlm_limits::{EventSink, SinkError};
+use rlm_core::{EventSink, SinkError};
 use rlm_runner::{Models, RunnerConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -116,7 +116,7 @@ impl TrajectoryWriter {
             "max_output_tokens": config.max_output_tokens,
             "custom_system_prompt": config.system_prompt.is_some(),
             "prices": config.prices,
-            "record_content": config.record_content,
+            "record_content": self.wants_content(),
         });
         if let (Value::Object(target), Some(Value::Object(extra))) = (&mut value, extra) {
             for (k, v) in extra {
@@ -169,6 +169,11 @@ fn to_line<T: Serialize>(value: &T) -> std::io::Result<String> {
 }
 
 impl EventSink for TrajectoryWriter {
+    /// A trajectory holds the conversation, code and output: it always wants the content.
+    fn wants_content(&self) -> bool {
+        true
+    }
+
     fn on_event(&self, event: &RunEvent) -> Result<(), SinkError> {
         let t_ms = (self.started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
         let fail = |e: std::io::Error| SinkError {

@@ -1,20 +1,21 @@
-//! The recursive backends of the seed, as the [`ReplHost`] code in the REPL calls into:
-//! plain LLM sub-calls (`llm_query`, `llm_query_batched`) and child RLMs (`rlm_query`,
-//! `rlm_query_batched`), with every `BackendLimits` field enforced.
+//! Recursion: the recursive backends of the seed, as the [`ReplHost`] code in the REPL calls
+//! into — plain LLM sub-calls (`llm_query`, `llm_query_batched`) and child RLMs (`rlm_query`,
+//! `rlm_query_batched`) — with every `BackendLimits` field enforced. A child is a whole run at
+//! depth + 1 with its own host; the loop sees a host only as a [`SubcallHandle`].
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use rlm_core::{
-    HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, RunOutcomeKind, SubcallKind,
-};
+use rlm_core::{HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, SubcallKind};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 
 use crate::observe::{truncate_head, truncate_middle};
-use crate::run::{RunIds, RunOutput, run_tree};
+use crate::outcome::{Outcome, StopReason};
+use crate::run::run_one;
+use crate::spec::{RunIds, RunSpec, SubcallHandle};
 use crate::tree::{CallFailure, Tree, next_id, secs};
 
 const PREVIEW_CHARS: usize = 80;
@@ -44,12 +45,6 @@ impl SubcallHost {
         }
     }
 
-    /// Where the calling run is: the code about to run is block `block` of `iteration`.
-    pub fn set_position(&self, iteration: u32, block: usize) {
-        self.iteration.store(iteration, Ordering::Relaxed);
-        self.block.store(block, Ordering::Relaxed);
-    }
-
     /// `SubcallStarted` for a call made now.
     fn started_event(
         &self,
@@ -59,7 +54,6 @@ impl SubcallHost {
         model: &str,
         prompt: &str,
     ) -> RunEvent {
-        let record = self.tree.config.record_content;
         RunEvent::SubcallStarted {
             run_id: self.run_id,
             call_id,
@@ -70,21 +64,16 @@ impl SubcallHost {
             depth: self.depth + 1,
             model: model.to_string(),
             prompt_preview: preview(prompt, PREVIEW_CHARS),
-            prompt: record.then(|| truncate_middle(prompt, self.tree.config.observation_limit)),
+            prompt: self
+                .tree
+                .content(|| truncate_middle(prompt, self.tree.config.observation_limit)),
         }
     }
 
     /// The recorded copy of a result (content recording only).
     fn recorded(&self, text: &str) -> Option<String> {
         self.tree
-            .config
-            .record_content
-            .then(|| truncate_middle(text, self.tree.config.observation_limit))
-    }
-
-    /// The traces of the children this run spawned, in completion order.
-    pub fn take_traces(&self) -> Vec<ChildTrace> {
-        std::mem::take(&mut *self.traces.lock().unwrap_or_else(|p| p.into_inner()))
+            .content(|| truncate_middle(text, self.tree.config.observation_limit))
     }
 
     fn disabled() -> String {
@@ -100,7 +89,7 @@ impl SubcallHost {
         if self.tree.config.backend.max_depth == 0 {
             return Self::disabled();
         }
-        let route = match self.tree.models.sub_route(model.as_deref()) {
+        let route = match self.tree.sub_route(model.as_deref()) {
             Ok(route) => route,
             Err(unknown) => return format!("Error: {unknown}"),
         };
@@ -164,7 +153,7 @@ impl SubcallHost {
         if let Err(unknown) = self.tree.models.check_root(model.as_deref()) {
             return format!("Error: {unknown}");
         }
-        if let Err(e) = self.tree.budget.reserve_child() {
+        if let Err(e) = self.tree.state.budget().reserve_child() {
             return format!("Error: {e}");
         }
         let label = model.clone().unwrap_or_else(|| "default".to_string());
@@ -190,16 +179,22 @@ impl SubcallHost {
             "The task and its material are in `context`: read the task from there first."
                 .to_string()
         };
-        // The one place recursion is boxed: a child run is a whole run at depth + 1.
-        let child = Box::pin(run_tree(
+        let host = Arc::new(SubcallHost::new(
             self.tree.clone(),
-            ids,
+            ids.run_id,
             next_depth,
-            model,
-            ReplValue::Str(prompt),
-            query,
             deadline,
         ));
+        let spec = RunSpec {
+            ids,
+            depth: next_depth,
+            model,
+            context: ReplValue::Str(prompt),
+            query,
+            deadline,
+        };
+        // The one place recursion is boxed: a child run is a whole run at depth + 1.
+        let child = Box::pin(run_one(self.tree.clone(), spec, host));
         let output = match deadline.instant() {
             Some(at) => tokio::time::timeout_at(at, child).await.ok(),
             None => Some(child.await),
@@ -210,41 +205,40 @@ impl SubcallHost {
                 let msg = format!("child timeout after {}", secs(duration));
                 (format!("Error: {msg}"), Some(msg), Vec::new())
             }
-            Some(RunOutput {
-                outcome: RunOutcomeKind::Timeout,
-                child_traces,
-                ..
-            }) => {
-                let msg = format!("child timeout after {}", secs(duration));
-                (format!("Error: {msg}"), Some(msg), child_traces)
-            }
-            Some(RunOutput {
-                outcome: RunOutcomeKind::Failed,
-                error,
-                child_traces,
-                ..
-            }) => {
-                let msg = format!(
-                    "child RLM failed - {}",
-                    error.unwrap_or_else(|| "unknown error".into())
-                );
-                (format!("Error: {msg}"), Some(msg), child_traces)
-            }
-            Some(RunOutput {
-                outcome: RunOutcomeKind::Budget,
-                error,
-                answer,
-                child_traces,
-                ..
-            }) if answer.is_empty() => {
-                let msg = error.unwrap_or_else(|| "budget exhausted".into());
-                (
-                    format!("Error: child RLM stopped - {msg}"),
-                    Some(msg),
-                    child_traces,
-                )
-            }
-            Some(out) => (self.truncate(out.answer), None, out.child_traces),
+            Some(child) => match child.outcome {
+                Outcome::Stopped {
+                    reason: StopReason::Timeout,
+                    ..
+                } => {
+                    let msg = format!("child timeout after {}", secs(duration));
+                    (format!("Error: {msg}"), Some(msg), child.child_traces)
+                }
+                Outcome::Stopped {
+                    reason: StopReason::Failed,
+                    error,
+                    ..
+                } => {
+                    let msg = format!("child RLM failed - {error}");
+                    (format!("Error: {msg}"), Some(msg), child.child_traces)
+                }
+                Outcome::Stopped {
+                    reason: StopReason::Budget,
+                    partial,
+                    error,
+                } if partial.is_empty() => {
+                    let msg = error.to_string();
+                    (
+                        format!("Error: child RLM stopped - {msg}"),
+                        Some(msg),
+                        child.child_traces,
+                    )
+                }
+                outcome => (
+                    self.truncate(outcome.answer().to_string()),
+                    None,
+                    child.child_traces,
+                ),
+            },
         };
         let result_preview = if error.is_none() && !text.is_empty() {
             Some(preview(&text, PREVIEW_CHARS))
@@ -300,6 +294,17 @@ impl SubcallHost {
             .buffered(workers)
             .collect()
             .await
+    }
+}
+
+impl SubcallHandle for SubcallHost {
+    fn set_position(&self, iteration: u32, block: usize) {
+        self.iteration.store(iteration, Ordering::Relaxed);
+        self.block.store(block, Ordering::Relaxed);
+    }
+
+    fn take_traces(&self) -> Vec<ChildTrace> {
+        std::mem::take(&mut *self.traces.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

@@ -1,12 +1,13 @@
-//! Event subscribers. A subscriber that fails or panics is logged and skipped: it never breaks
-//! a run.
+//! Event sinks: whoever listens to a run's [`RunEvent`]s. A sink says whether it wants the
+//! content fields ([`EventSink::wants_content`]); one that fails or panics is logged and
+//! skipped: it never breaks a run.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::RunEvent;
+use crate::RunEvent;
 
 /// A subscriber's own failure (reported in the log, never to the run).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +22,13 @@ pub struct SinkError {
 pub trait EventSink: Send + Sync {
     /// Handles one event.
     fn on_event(&self, event: &RunEvent) -> Result<(), SinkError>;
+
+    /// Whether this sink wants the content fields of the events (the conversation, code,
+    /// output, sub-call prompts and answers). Asked once per run tree; when no sink wants
+    /// content, the runner copies none. Default: `false`.
+    fn wants_content(&self) -> bool {
+        false
+    }
 }
 
 impl<F> EventSink for F
@@ -61,6 +69,11 @@ impl Subscribers {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
+    }
+
+    /// Whether any subscriber wants the content fields ([`EventSink::wants_content`]).
+    pub fn wants_content(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.wants_content())
     }
 
     /// Delivers `event` to every subscriber; failures and panics are logged, never propagated.
@@ -162,6 +175,27 @@ mod tests {
         }
     }
 
+    struct Recording;
+    impl EventSink for Recording {
+        fn on_event(&self, _: &RunEvent) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn wants_content(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn content_is_wanted_when_one_sink_wants_it() {
+        let mut subs = Subscribers::new();
+        assert!(!subs.wants_content());
+        subs.push(Arc::new(|_: &RunEvent| {}));
+        subs.push(Arc::new(SubcallCallbacks::new()));
+        assert!(!subs.wants_content());
+        subs.push(Arc::new(Recording));
+        assert!(subs.wants_content());
+    }
+
     #[test]
     fn failing_and_panicking_sinks_do_not_stop_delivery() {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -184,7 +218,7 @@ mod tests {
         subs.emit(&RunEvent::SubcallStarted {
             run_id: 1,
             call_id: 2,
-            kind: rlm_core::SubcallKind::Llm,
+            kind: crate::SubcallKind::Llm,
             child_run_id: None,
             iteration: 1,
             block: 0,
