@@ -1,8 +1,8 @@
 //! `rlm-limits`: limits and tracing for the recursive-lm runtime.
 //!
-//! Layer: directly above `rlm-core`; depends on it, `tokio` (sync and time only, never a runtime),
-//! `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
-//! dates). It must not depend on a provider, a REPL backend, the runner or an HTTP client.
+//! Layer: directly above `rlm-core`; depends on it, `tokio` (sync and time only, never a runtime)
+//! and `tracing`. It must not depend on the HTTP transport (`rlm-http`), a provider, a REPL
+//! backend, the runner or an HTTP client.
 //!
 //! - [`BackendLimits`]: the seed's recursion limits, field for field (`max_depth` 1,
 //!   `max_batch_workers` 8, `max_children_total`, `max_children_per_batch`,
@@ -12,14 +12,8 @@
 //! - [`TreeBudget`]: one set of counters shared by a whole recursion tree. Cloning the handle for
 //!   a child shares the counters; a call is reserved before it is sent and settled afterwards.
 //! - [`Deadline`]: nested wall-clock deadlines (a child never outlives its parent).
-//! - [`RetryPolicy`]: how providers retry; [`http_retry`]: the provider-neutral half of their
-//!   transports (Retry-After and `x-should-retry` parsing, retryable statuses, the retry loop
-//!   with backoff, jitter and one deadline per call), pure functions and tokio time, no HTTP
-//!   client.
-//! - [`ProviderSettings`]: the settings every provider's client builder shares (endpoint, key,
-//!   environment fallbacks, retry policy, timeouts, extra headers) and [`provider_setters!`].
-//! - [`redact`]: [`redact::ApiKey`], body snippets and the [`redact::Scrubber`] that keeps keys
-//!   out of errors.
+//! - [`RetryPolicy`]: how the HTTP transport (`rlm-http`) retries: retry count, backoff with
+//!   jitter, the `Retry-After` cap and the per-call deadline.
 //! - [`ChildTrace`], [`EventSink`], [`Subscribers`], [`SubcallCallbacks`]: what happened, told to
 //!   whoever listens; a panicking or failing subscriber never breaks a run.
 //! - [`spans`]: the `tracing` span and field names (OpenTelemetry GenAI conventions).
@@ -39,11 +33,8 @@
 mod budget;
 mod deadline;
 mod events;
-pub mod http_retry;
 mod limits;
 mod pricing;
-pub mod provider;
-pub mod redact;
 mod retry;
 pub mod spans;
 mod trace;
@@ -53,34 +44,5 @@ pub use deadline::Deadline;
 pub use events::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use limits::{BackendLimits, ConfigError, RunLimits};
 pub use pricing::{ModelPrice, PriceTable};
-pub use provider::ProviderSettings;
 pub use retry::RetryPolicy;
 pub use trace::{ChildTrace, preview};
-
-#[doc(hidden)]
-pub use tracing as __tracing;
-
-/// The span of one LLM call ([`spans::LLM_CALL`]) with the provider and the requested model;
-/// [`http_retry::record_call`] fills in the response fields. Never carries the prompt. A macro
-/// so that the span's target is the provider's module (`RUST_LOG=rlm_anthropic=debug` shows it).
-///
-/// ```
-/// let span = rlm_limits::llm_call_span!("openai", "gpt-4o-mini");
-/// # drop(span);
-/// ```
-#[macro_export]
-macro_rules! llm_call_span {
-    ($provider:expr, $model:expr) => {
-        $crate::__tracing::info_span!(
-            "gen_ai.chat",
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = $provider,
-            gen_ai.request.model = $model,
-            gen_ai.response.model = $crate::__tracing::field::Empty,
-            gen_ai.usage.input_tokens = $crate::__tracing::field::Empty,
-            gen_ai.usage.output_tokens = $crate::__tracing::field::Empty,
-            gen_ai.response.finish_reasons = $crate::__tracing::field::Empty,
-            rlm.retry.attempt = $crate::__tracing::field::Empty,
-        )
-    };
-}
