@@ -2,9 +2,8 @@
 //! so they are tested against recorded fixtures.
 
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
-use rlm_limits::redact::snippet_bytes;
+use rlm_http::codec;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error_body::{self, ErrorInfo};
 
@@ -32,15 +31,6 @@ struct WireMessage<'a> {
     content: String,
 }
 
-/// The model a request goes to: its own `model`, or `default_model`.
-pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
-    request
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(default_model)
-}
-
 /// Serialises `request` as a Messages API body:
 /// `{"model", "max_tokens", "system", "messages": [{"role", "content"}], "temperature",
 /// "top_p", "stop_sequences"}`.
@@ -59,21 +49,8 @@ pub fn encode_request(
     default_model: &str,
     default_max_tokens: u32,
 ) -> Result<Vec<u8>, LlmError> {
-    let config = |message: String| LlmError::Config { message };
-    let model = request_model(request, default_model);
-    if model.is_empty() {
-        return Err(config(
-            "no model named: set one on the client or the request".into(),
-        ));
-    }
-    for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-    ] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            return Err(config(format!("{name} must be a finite number")));
-        }
-    }
+    let model = codec::named_model(request, default_model)?;
+    codec::check_sampling(request)?;
     let system: Vec<&str> = request
         .messages
         .iter()
@@ -94,8 +71,8 @@ pub fn encode_request(
         }
     }
     if messages.is_empty() {
-        return Err(config(
-            "the request has no user or assistant message (the Messages API needs one)".into(),
+        return Err(codec::config_error(
+            "the request has no user or assistant message (the Messages API needs one)",
         ));
     }
     let wire = WireRequest {
@@ -107,7 +84,7 @@ pub fn encode_request(
         top_p: request.top_p,
         stop_sequences: &request.stop,
     };
-    serde_json::to_vec(&wire).map_err(|e| config(format!("could not encode the request: {e}")))
+    codec::encode_json(&wire)
 }
 
 #[derive(Deserialize)]
@@ -142,13 +119,6 @@ struct WireUsage {
     cache_read_input_tokens: Option<u64>,
 }
 
-fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
-    LlmError::InvalidResponse {
-        reason: reason.into(),
-        body: snippet_bytes(body),
-    }
-}
-
 /// Maps a `stop_reason` to a [`FinishReason`]: `end_turn` and `stop_sequence` are
 /// [`FinishReason::Stop`], `max_tokens` and `model_context_window_exceeded`
 /// [`FinishReason::Length`], `refusal` [`FinishReason::ContentFilter`], `tool_use`
@@ -181,16 +151,9 @@ pub fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
 /// `cached_tokens` is `cache_read_input_tokens`. `requested_model` fills in `model` when the
 /// server leaves it out.
 pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(
-            &info,
-            &String::from_utf8_lossy(body),
-        ));
-    }
-    let wire: WireResponse = serde_json::from_value(value)
-        .map_err(|e| invalid(format!("body is not a Messages API response ({e})"), body))?;
+    let wire: WireResponse = codec::decode_json(body, "a Messages API response", |value, text| {
+        ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
+    })?;
     let usage = wire.usage.unwrap_or_default();
     let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
     let usage = Usage {
@@ -206,45 +169,27 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     };
     let raw_reason = wire.stop_reason.filter(|r| !r.is_empty());
     let finish = finish_reason(raw_reason.as_deref());
-    match finish {
-        FinishReason::Length => {
-            return Err(LlmError::Truncated {
-                reason: format!(
-                    "stop_reason {}: max_tokens or the context window was reached",
-                    raw_reason.as_deref().unwrap_or("max_tokens")
-                ),
-            });
-        }
-        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
-        _ => {}
-    }
+    codec::check_finish(&finish, || {
+        format!(
+            "stop_reason {}: max_tokens or the context window was reached",
+            raw_reason.as_deref().unwrap_or("max_tokens")
+        )
+    })?;
     let Some(blocks) = wire.content else {
-        return Err(invalid("the response has no content", body));
+        return Err(codec::invalid("the response has no content", body));
     };
     let text: String = blocks
         .iter()
         .filter(|b| b.kind.as_deref() == Some("text"))
         .filter_map(|b| b.text.as_deref())
         .collect();
-    if text.is_empty() {
-        return Err(LlmError::EmptyCompletion {
-            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
-        });
-    }
-    Ok(CompletionResponse {
-        model: wire
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
-        text,
-        finish_reason: finish,
-        usage,
-    })
+    codec::completion(wire.model, requested_model, text, raw_reason, finish, usage)
 }
 
 #[cfg(test)]
 mod tests {
     use rlm_core::Message;
+    use serde_json::Value;
 
     use super::*;
 

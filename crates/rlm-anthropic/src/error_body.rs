@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use rlm_core::LlmError;
-pub use rlm_limits::http_retry::{is_retryable_status, mentions_context_length};
-use rlm_limits::redact::snippet;
+use rlm_http::codec;
+use rlm_http::redact::snippet;
 use serde_json::Value;
 
 /// Phrases (lower-case) by which the API says the account is out of money rather than rate
@@ -102,26 +102,16 @@ pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -
     let info = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| ErrorInfo::from_json(&v));
-    let body_snippet = snippet(body);
     let quota = match &info {
         Some(info) => info.is_quota(),
         None => body.contains(SPEND_LIMIT_CODE) || mentions_quota(body),
     };
-    match status {
-        401 | 403 => LlmError::Authentication {
-            status,
-            body: body_snippet,
-        },
-        400..=499 if quota => LlmError::QuotaExhausted { body: body_snippet },
-        400..=499 if !is_retryable_status(status) && mentions_context_length(body) => {
-            LlmError::ContextLengthExceeded { body: body_snippet }
-        }
-        _ => LlmError::Http {
-            status,
-            body: body_snippet,
-            retry_after,
-        },
+    if quota && (400..=499).contains(&status) && !matches!(status, 401 | 403) {
+        return LlmError::QuotaExhausted {
+            body: snippet(body),
+        };
     }
+    codec::classify_status(status, body, retry_after)
 }
 
 /// Classifies an error object found inside an HTTP 200 body by the status its type stands for

@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use rlm_anthropic::AnthropicClient;
+use rlm_anthropic::{AnthropicBuilderExt, AnthropicClient};
 use rlm_core::{
     CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
 };
-use rlm_limits::RetryPolicy;
+use rlm_http::RetryPolicy;
 use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy};
 use rlm_testkit::{FakeServer, Reply};
 use serde_json::json;
@@ -230,7 +230,7 @@ async fn success_sends_the_messages_request_and_decodes_usage() {
         .build()
         .unwrap();
     assert_eq!(client.model_name(), "claude-default");
-    assert_eq!(client.default_max_tokens(), 1024);
+    assert_eq!(client.wire().max_tokens(), 1024);
     let req = CompletionRequest {
         messages: vec![Message::system("Be brief."), Message::user("2+2?")],
         temperature: Some(0.0),

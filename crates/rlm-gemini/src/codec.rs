@@ -2,9 +2,8 @@
 //! HTTP, so they are tested against recorded fixtures.
 
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
-use rlm_limits::redact::snippet_bytes;
+use rlm_http::codec;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error_body::{self, ErrorInfo};
 
@@ -60,15 +59,6 @@ struct WireConfig<'a> {
     seed: Option<i32>,
 }
 
-/// The model a request goes to: its own `model`, or `default_model`.
-pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
-    request
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(default_model)
-}
-
 /// Serialises `request` as a `generateContent` body (the model goes in the URL, not the body):
 /// `{"contents": [{"role": "user"|"model", "parts": [{"text"}]}], "systemInstruction":
 /// {"parts": [{"text"}]}, "generationConfig": {"temperature", "topP", "maxOutputTokens",
@@ -82,19 +72,11 @@ pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str)
 /// Fails with [`LlmError::Config`] when there is no user or model message, a sampling value is
 /// not finite, or the seed does not fit the API's 32-bit integer.
 pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
-    let config = |message: String| LlmError::Config { message };
-    for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-    ] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            return Err(config(format!("{name} must be a finite number")));
-        }
-    }
+    codec::check_sampling(request)?;
     let seed = match request.seed {
         None => None,
         Some(seed) => Some(i32::try_from(seed).map_err(|_| {
-            config(format!(
+            codec::config_error(format!(
                 "seed {seed} does not fit Gemini's 32-bit seed (at most {})",
                 i32::MAX
             ))
@@ -127,8 +109,8 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         }
     }
     if contents.is_empty() {
-        return Err(config(
-            "the request has no user or model message (generateContent needs one)".into(),
+        return Err(codec::config_error(
+            "the request has no user or model message (generateContent needs one)",
         ));
     }
     let generation = WireConfig {
@@ -152,7 +134,7 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         }),
         generation_config: has_config.then_some(generation),
     };
-    serde_json::to_vec(&wire).map_err(|e| config(format!("could not encode the request: {e}")))
+    codec::encode_json(&wire)
 }
 
 #[derive(Deserialize)]
@@ -212,13 +194,6 @@ struct WireUsage {
     thoughts_token_count: Option<u64>,
 }
 
-fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
-    LlmError::InvalidResponse {
-        reason: reason.into(),
-        body: snippet_bytes(body),
-    }
-}
-
 /// Maps a `finishReason` to a [`FinishReason`]: `STOP` is [`FinishReason::Stop`], `MAX_TOKENS`
 /// [`FinishReason::Length`], the safety and policy stops (`SAFETY`, `RECITATION`, `BLOCKLIST`,
 /// `PROHIBITED_CONTENT`, `SPII`, `IMAGE_SAFETY`, ...) [`FinishReason::ContentFilter`], a missing
@@ -248,20 +223,10 @@ pub fn finish_reason(raw: Option<&str>) -> FinishReason {
 /// as output), `cachedContentTokenCount` cached. `requested_model` fills in `model` when the
 /// response has no `modelVersion`.
 pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(
-            &info,
-            &String::from_utf8_lossy(body),
-        ));
-    }
-    let wire: WireResponse = serde_json::from_value(value).map_err(|e| {
-        invalid(
-            format!("body is not a generateContent response ({e})"),
-            body,
-        )
-    })?;
+    let wire: WireResponse =
+        codec::decode_json(body, "a generateContent response", |value, text| {
+            ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
+        })?;
     let usage = wire.usage_metadata.unwrap_or_default();
     let usage = Usage {
         input_tokens: usage.prompt_token_count.unwrap_or(0),
@@ -288,15 +253,9 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     };
     let raw_reason = candidate.finish_reason.filter(|r| !r.is_empty());
     let finish = finish_reason(raw_reason.as_deref());
-    match finish {
-        FinishReason::Length => {
-            return Err(LlmError::Truncated {
-                reason: "finishReason MAX_TOKENS: maxOutputTokens was reached".into(),
-            });
-        }
-        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
-        _ => {}
-    }
+    codec::check_finish(&finish, || {
+        "finishReason MAX_TOKENS: maxOutputTokens was reached".into()
+    })?;
     let text: String = candidate
         .content
         .and_then(|c| c.parts)
@@ -305,26 +264,20 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
         .filter(|p| p.thought != Some(true))
         .filter_map(|p| p.text)
         .collect();
-    if text.is_empty() {
-        return Err(LlmError::EmptyCompletion {
-            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
-        });
-    }
-    Ok(CompletionResponse {
-        model: wire
-            .model_version
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
+    codec::completion(
+        wire.model_version,
+        requested_model,
         text,
-        finish_reason: finish,
+        raw_reason,
+        finish,
         usage,
-    })
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use rlm_core::Message;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use rlm_core::LlmError;
-use rlm_limits::http_retry::positive_secs;
-pub use rlm_limits::http_retry::{is_retryable_status, mentions_context_length};
-use rlm_limits::redact::snippet;
+use rlm_http::codec;
+use rlm_http::hints::positive_secs;
+use rlm_http::redact::snippet;
 use serde_json::Value;
 
 /// Phrases (lower-case) by which the API says the account has no money left, as opposed to a
@@ -147,31 +147,24 @@ pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -
     let info = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| ErrorInfo::from_json(&v));
-    let body_snippet = snippet(body);
     let bad_key = match &info {
         Some(info) => info.is_bad_key(),
         None => mentions_bad_key(body),
     };
     match status {
-        401 | 403 => LlmError::Authentication {
-            status,
-            body: body_snippet,
-        },
         400 if bad_key => LlmError::Authentication {
             status,
-            body: body_snippet,
+            body: snippet(body),
         },
         429 if info.as_ref().is_some_and(ErrorInfo::is_quota_exhausted) => {
-            LlmError::QuotaExhausted { body: body_snippet }
+            LlmError::QuotaExhausted {
+                body: snippet(body),
+            }
         }
-        400..=499 if !is_retryable_status(status) && mentions_context_length(body) => {
-            LlmError::ContextLengthExceeded { body: body_snippet }
+        _ => {
+            let retry_delay = info.and_then(|i| i.retry_delay);
+            codec::classify_status(status, body, retry_after.or(retry_delay))
         }
-        _ => LlmError::Http {
-            status,
-            body: body_snippet,
-            retry_after: retry_after.or_else(|| info.and_then(|i| i.retry_delay)),
-        },
     }
 }
 

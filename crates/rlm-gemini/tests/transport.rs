@@ -14,7 +14,7 @@ use rlm_core::{
     CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
 };
 use rlm_gemini::GeminiClient;
-use rlm_limits::RetryPolicy;
+use rlm_http::RetryPolicy;
 use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy, request};
 use rlm_testkit::{FakeServer, Reply, Script};
 use serde_json::json;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use rlm_core::LlmError;
-pub use rlm_limits::http_retry::{is_retryable_status, mentions_context_length};
-pub use rlm_limits::redact::{MAX_BODY_SNIPPET, snippet, snippet_bytes};
+use rlm_http::codec::{self, text_field};
+use rlm_http::redact::snippet;
 use serde_json::Value;
 
 /// The fields of an error object, from either shape servers use:
@@ -39,15 +39,10 @@ impl ErrorInfo {
             }
             Some(inner) => inner,
         };
-        let text = |v: Option<&Value>| match v {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
         Some(Self {
-            message: text(obj.get("message")),
-            kind: text(obj.get("type")),
-            code: text(obj.get("code")),
+            message: text_field(obj, "message"),
+            kind: text_field(obj, "type"),
+            code: text_field(obj, "code"),
         })
     }
 
@@ -87,27 +82,21 @@ pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -
     let info = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| ErrorInfo::from_json(&v));
-    let body_snippet = snippet(body);
-    match status {
-        401 | 403 => LlmError::Authentication {
-            status,
-            body: body_snippet,
-        },
-        429 if info
-            .as_ref()
-            .map_or(body.contains("insufficient_quota"), ErrorInfo::is_quota) =>
+    let quota = info
+        .as_ref()
+        .map_or(body.contains("insufficient_quota"), ErrorInfo::is_quota);
+    if status == 429 && quota {
+        return LlmError::QuotaExhausted {
+            body: snippet(body),
+        };
+    }
+    match codec::classify_status(status, body, retry_after) {
+        LlmError::Http { status: 400, .. }
+            if info.as_ref().is_some_and(ErrorInfo::is_content_filter) =>
         {
-            LlmError::QuotaExhausted { body: body_snippet }
+            LlmError::ContentFilter
         }
-        400..=499 if !is_retryable_status(status) && mentions_context_length(body) => {
-            LlmError::ContextLengthExceeded { body: body_snippet }
-        }
-        400 if info.as_ref().is_some_and(ErrorInfo::is_content_filter) => LlmError::ContentFilter,
-        _ => LlmError::Http {
-            status,
-            body: body_snippet,
-            retry_after,
-        },
+        other => other,
     }
 }
 
@@ -119,6 +108,9 @@ pub fn classify_body_error(info: &ErrorInfo, body: &str) -> LlmError {
 
 #[cfg(test)]
 mod tests {
+    use rlm_http::MAX_BODY_SNIPPET;
+    use rlm_http::redact::snippet_bytes;
+
     use super::*;
 
     #[test]
