@@ -1,7 +1,7 @@
 //! The Messages API wire format: request bodies out, responses in. Pure functions, no HTTP,
 //! so they are tested against recorded fixtures.
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
 use rlm_http::codec;
 use serde::{Deserialize, Serialize};
 
@@ -51,34 +51,21 @@ pub fn encode_request(
 ) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
+    let (system, turns) = codec::system_and_turns(
+        request,
+        "the request has no user or assistant message (the Messages API needs one)",
+    )?;
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| WireMessage {
+            role: role.as_str(),
+            content,
+        })
         .collect();
-    let mut messages: Vec<WireMessage<'_>> = Vec::new();
-    for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        match messages.last_mut() {
-            Some(last) if last.role == message.role.as_str() => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&message.content);
-            }
-            _ => messages.push(WireMessage {
-                role: message.role.as_str(),
-                content: message.content.clone(),
-            }),
-        }
-    }
-    if messages.is_empty() {
-        return Err(codec::config_error(
-            "the request has no user or assistant message (the Messages API needs one)",
-        ));
-    }
     let wire = WireRequest {
         model,
         max_tokens: request.max_tokens.unwrap_or(default_max_tokens),
-        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        system,
         messages,
         temperature: request.temperature,
         top_p: request.top_p,
@@ -89,13 +76,9 @@ pub fn encode_request(
 
 #[derive(Deserialize)]
 struct WireResponse {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     content: Option<Vec<WireBlock>>,
-    #[serde(default)]
     stop_reason: Option<String>,
-    #[serde(default)]
     usage: Option<WireUsage>,
 }
 
@@ -103,19 +86,14 @@ struct WireResponse {
 struct WireBlock {
     #[serde(rename = "type", default)]
     kind: Option<String>,
-    #[serde(default)]
     text: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 struct WireUsage {
-    #[serde(default)]
     input_tokens: Option<u64>,
-    #[serde(default)]
     output_tokens: Option<u64>,
-    #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
     cache_read_input_tokens: Option<u64>,
 }
 
@@ -184,76 +162,4 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
         .filter_map(|b| b.text.as_deref())
         .collect();
     codec::completion(wire.model, requested_model, text, raw_reason, finish, usage)
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_core::Message;
-    use serde_json::Value;
-
-    use super::*;
-
-    fn encode(request: &CompletionRequest) -> Value {
-        serde_json::from_slice(&encode_request(request, "claude-test", 100).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn system_is_hoisted_and_same_roles_merge() {
-        let request = CompletionRequest::new(vec![
-            Message::system("a"),
-            Message::user("u1"),
-            Message::user("u2"),
-            Message::system("b"),
-            Message::assistant("x"),
-            Message::assistant("y"),
-            Message::user("u3"),
-        ]);
-        let body = encode(&request);
-        assert_eq!(body["system"], "a\n\nb");
-        assert_eq!(
-            body["messages"],
-            serde_json::json!([
-                {"role": "user", "content": "u1\n\nu2"},
-                {"role": "assistant", "content": "x\n\ny"},
-                {"role": "user", "content": "u3"},
-            ])
-        );
-        assert_eq!(body["max_tokens"], 100);
-    }
-
-    #[test]
-    fn invalid_requests_are_config_errors() {
-        let only_system = CompletionRequest::new(vec![Message::system("s")]);
-        let nan = CompletionRequest {
-            top_p: Some(f32::INFINITY),
-            ..CompletionRequest::new(vec![Message::user("u")])
-        };
-        for (request, model) in [
-            (&only_system, "m"),
-            (&nan, "m"),
-            (&CompletionRequest::new(vec![Message::user("u")]), ""),
-        ] {
-            assert!(matches!(
-                encode_request(request, model, 1),
-                Err(LlmError::Config { .. })
-            ));
-        }
-    }
-
-    #[test]
-    fn stop_reasons_map_to_finish_reasons() {
-        let cases: &[(Option<&str>, FinishReason)] = &[
-            (None, FinishReason::Unknown),
-            (Some("end_turn"), FinishReason::Stop),
-            (Some("stop_sequence"), FinishReason::Stop),
-            (Some("max_tokens"), FinishReason::Length),
-            (Some("model_context_window_exceeded"), FinishReason::Length),
-            (Some("refusal"), FinishReason::ContentFilter),
-            (Some("tool_use"), FinishReason::ToolCalls),
-            (Some("pause_turn"), FinishReason::Other("pause_turn".into())),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(&finish_reason(*raw), want, "{raw:?}");
-        }
-    }
 }

@@ -71,25 +71,11 @@ impl Anthropic {
 }
 
 impl WireFormat for Anthropic {
-    fn provider_name(&self) -> &'static str {
-        "anthropic"
-    }
-
-    fn api_key_env(&self) -> &'static str {
-        API_KEY_ENV
-    }
-
-    fn base_url_env(&self) -> &'static str {
-        BASE_URL_ENV
-    }
-
-    fn default_base_url(&self) -> Option<&'static str> {
-        Some(DEFAULT_BASE_URL)
-    }
-
-    fn user_agent(&self) -> &'static str {
-        concat!("rlm-anthropic/", env!("CARGO_PKG_VERSION"))
-    }
+    const PROVIDER_NAME: &'static str = "anthropic";
+    const API_KEY_ENV: &'static str = API_KEY_ENV;
+    const BASE_URL_ENV: &'static str = BASE_URL_ENV;
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const USER_AGENT: &'static str = concat!("rlm-anthropic/", env!("CARGO_PKG_VERSION"));
 
     fn prepare(&self, _model: &str, _base: &mut Url) -> Result<(), LlmError> {
         if self.max_tokens == 0 {
@@ -142,89 +128,5 @@ impl AnthropicBuilderExt for AnthropicClientBuilder {
     fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.wire_mut().max_tokens = max_tokens;
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_http::ApiKey;
-
-    use super::*;
-
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn code_overrides_env_and_env_overrides_default() {
-        let vars = [
-            ("ANTHROPIC_API_KEY", "sk-ant-env"),
-            ("ANTHROPIC_BASE_URL", "http://env.local:1234/"),
-        ];
-        let client = AnthropicClient::builder("m")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(client.endpoint(), "http://env.local:1234/v1/messages");
-        assert_eq!(
-            client.api_key().map(ApiKey::expose_secret),
-            Some("sk-ant-env")
-        );
-        let client = AnthropicClient::builder("m")
-            .base_url("http://code.local/proxy")
-            .api_key("sk-ant-code")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(client.endpoint(), "http://code.local/proxy/v1/messages");
-        assert_eq!(
-            client.api_key().map(ApiKey::expose_secret),
-            Some("sk-ant-code")
-        );
-    }
-
-    #[test]
-    fn invalid_settings_are_config_errors() {
-        let cases = [
-            AnthropicClient::builder("").base_url("http://x"),
-            AnthropicClient::builder("m").base_url("not a url"),
-            AnthropicClient::builder("m").base_url("ftp://x"),
-            AnthropicClient::builder("m")
-                .base_url("http://x")
-                .max_tokens(0),
-            AnthropicClient::builder("m")
-                .base_url("http://x")
-                .header("bad name", "v"),
-            AnthropicClient::builder("m")
-                .base_url("http://x")
-                .api_key("sk\nnewline"),
-            AnthropicClient::builder("m").env_with(env(&[])),
-            AnthropicClient::builder("m").api_key("  "),
-        ];
-        for builder in cases {
-            let shown = format!("{builder:?}");
-            assert!(
-                matches!(builder.build(), Err(LlmError::Config { .. })),
-                "{shown}"
-            );
-        }
-    }
-
-    #[test]
-    fn debug_hides_key_and_header_values() {
-        let builder = AnthropicClient::builder("m")
-            .api_key("sk-ant-secret-1")
-            .header("anthropic-beta", "beta-secret-2");
-        let shown = format!("{builder:?}");
-        assert!(
-            !shown.contains("sk-ant-secret-1") && !shown.contains("beta-secret-2"),
-            "{shown}"
-        );
-        assert!(shown.contains("ApiKey(***)"), "{shown}");
     }
 }

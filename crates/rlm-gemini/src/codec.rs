@@ -82,37 +82,21 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
             ))
         })?),
     };
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
+    let (system, turns) = codec::system_and_turns(
+        request,
+        "the request has no user or model message (generateContent needs one)",
+    )?;
+    let contents = turns
+        .into_iter()
+        .map(|(role, text)| WireContent {
+            role: if role == Role::Assistant {
+                "model"
+            } else {
+                "user"
+            },
+            parts: [WirePart { text }],
+        })
         .collect();
-    let mut contents: Vec<WireContent> = Vec::new();
-    for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        let role = if message.role == Role::Assistant {
-            "model"
-        } else {
-            "user"
-        };
-        match contents.last_mut() {
-            Some(last) if last.role == role => {
-                last.parts[0].text.push_str("\n\n");
-                last.parts[0].text.push_str(&message.content);
-            }
-            _ => contents.push(WireContent {
-                role,
-                parts: [WirePart {
-                    text: message.content.clone(),
-                }],
-            }),
-        }
-    }
-    if contents.is_empty() {
-        return Err(codec::config_error(
-            "the request has no user or model message (generateContent needs one)",
-        ));
-    }
     let generation = WireConfig {
         temperature: request.temperature,
         top_p: request.top_p,
@@ -127,10 +111,8 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         || generation.seed.is_some();
     let wire = WireRequest {
         contents,
-        system_instruction: (!system.is_empty()).then(|| WireSystem {
-            parts: [WirePart {
-                text: system.join("\n\n"),
-            }],
+        system_instruction: system.map(|text| WireSystem {
+            parts: [WirePart { text }],
         }),
         generation_config: has_config.then_some(generation),
     };
@@ -140,57 +122,43 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireResponse {
-    #[serde(default)]
     candidates: Option<Vec<WireCandidate>>,
-    #[serde(default)]
     prompt_feedback: Option<WireFeedback>,
-    #[serde(default)]
     usage_metadata: Option<WireUsage>,
-    #[serde(default)]
     model_version: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireCandidate {
-    #[serde(default)]
     content: Option<WireResponseContent>,
-    #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct WireResponseContent {
-    #[serde(default)]
     parts: Option<Vec<WireResponsePart>>,
 }
 
 #[derive(Deserialize)]
 struct WireResponsePart {
-    #[serde(default)]
     text: Option<String>,
     /// A thought summary of a thinking model: not part of the answer.
-    #[serde(default)]
     thought: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireFeedback {
-    #[serde(default)]
     block_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct WireUsage {
-    #[serde(default)]
     prompt_token_count: Option<u64>,
-    #[serde(default)]
     candidates_token_count: Option<u64>,
-    #[serde(default)]
     cached_content_token_count: Option<u64>,
-    #[serde(default)]
     thoughts_token_count: Option<u64>,
 }
 
@@ -272,83 +240,4 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
         finish,
         usage,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_core::Message;
-    use serde_json::{Value, json};
-
-    use super::*;
-
-    fn encode(request: &CompletionRequest) -> Value {
-        serde_json::from_slice(&encode_request(request).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn roles_map_system_is_hoisted_and_same_roles_merge() {
-        let request = CompletionRequest::new(vec![
-            Message::system("a"),
-            Message::user("u1"),
-            Message::user("u2"),
-            Message::assistant("x"),
-            Message::system("b"),
-            Message::assistant("y"),
-        ]);
-        let body = encode(&request);
-        assert_eq!(
-            body["systemInstruction"],
-            json!({"parts": [{"text": "a\n\nb"}]})
-        );
-        assert_eq!(
-            body["contents"],
-            json!([
-                {"role": "user", "parts": [{"text": "u1\n\nu2"}]},
-                {"role": "model", "parts": [{"text": "x\n\ny"}]},
-            ])
-        );
-        assert!(body.get("generationConfig").is_none());
-    }
-
-    #[test]
-    fn invalid_requests_are_config_errors() {
-        let user = || vec![Message::user("u")];
-        let cases = [
-            CompletionRequest::new(vec![Message::system("only system")]),
-            CompletionRequest {
-                temperature: Some(f32::NAN),
-                ..CompletionRequest::new(user())
-            },
-            CompletionRequest {
-                seed: Some(u64::from(u32::MAX)),
-                ..CompletionRequest::new(user())
-            },
-        ];
-        for request in &cases {
-            assert!(
-                matches!(encode_request(request), Err(LlmError::Config { .. })),
-                "{request:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn finish_reasons_map() {
-        let cases: &[(Option<&str>, FinishReason)] = &[
-            (None, FinishReason::Unknown),
-            (Some("FINISH_REASON_UNSPECIFIED"), FinishReason::Unknown),
-            (Some("STOP"), FinishReason::Stop),
-            (Some("MAX_TOKENS"), FinishReason::Length),
-            (Some("SAFETY"), FinishReason::ContentFilter),
-            (Some("RECITATION"), FinishReason::ContentFilter),
-            (Some("BLOCKLIST"), FinishReason::ContentFilter),
-            (Some("PROHIBITED_CONTENT"), FinishReason::ContentFilter),
-            (Some("SPII"), FinishReason::ContentFilter),
-            (Some("LANGUAGE"), FinishReason::Other("LANGUAGE".into())),
-            (Some("OTHER"), FinishReason::Other("OTHER".into())),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(&finish_reason(*raw), want, "{raw:?}");
-        }
-    }
 }

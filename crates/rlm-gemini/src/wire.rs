@@ -73,25 +73,11 @@ impl Gemini {
 }
 
 impl WireFormat for Gemini {
-    fn provider_name(&self) -> &'static str {
-        "gcp.gemini"
-    }
-
-    fn api_key_env(&self) -> &'static str {
-        API_KEY_ENV
-    }
-
-    fn base_url_env(&self) -> &'static str {
-        BASE_URL_ENV
-    }
-
-    fn default_base_url(&self) -> Option<&'static str> {
-        Some(DEFAULT_BASE_URL)
-    }
-
-    fn user_agent(&self) -> &'static str {
-        concat!("rlm-gemini/", env!("CARGO_PKG_VERSION"))
-    }
+    const PROVIDER_NAME: &'static str = "gcp.gemini";
+    const API_KEY_ENV: &'static str = API_KEY_ENV;
+    const BASE_URL_ENV: &'static str = BASE_URL_ENV;
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const USER_AGENT: &'static str = concat!("rlm-gemini/", env!("CARGO_PKG_VERSION"));
 
     fn prepare(&self, _model: &str, _base: &mut Url) -> Result<(), LlmError> {
         let version = self.api_version();
@@ -161,99 +147,5 @@ impl GeminiBuilderExt for GeminiClientBuilder {
     fn api_version(mut self, version: impl Into<String>) -> Self {
         self.wire_mut().api_version = version.into();
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_http::ApiKey;
-
-    use super::*;
-
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn code_overrides_env_and_env_overrides_default() {
-        let vars = [
-            ("GEMINI_API_KEY", "AIza-env"),
-            ("GEMINI_BASE_URL", "http://env.local:1234/"),
-        ];
-        let client = GeminiClient::builder("m")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(
-            client.endpoint(),
-            "http://env.local:1234/v1beta/models/m:generateContent"
-        );
-        assert_eq!(
-            client.api_key().map(ApiKey::expose_secret),
-            Some("AIza-env")
-        );
-        let client = GeminiClient::builder("models/m2")
-            .base_url("http://code.local/proxy")
-            .api_key("AIza-code")
-            .api_version("v1")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(
-            client.endpoint(),
-            "http://code.local/proxy/v1/models/m2:generateContent"
-        );
-        assert_eq!(
-            client.api_key().map(ApiKey::expose_secret),
-            Some("AIza-code")
-        );
-    }
-
-    #[test]
-    fn invalid_settings_are_config_errors() {
-        let cases = [
-            GeminiClient::builder("").base_url("http://x"),
-            GeminiClient::builder("m").base_url("not a url"),
-            GeminiClient::builder("m").base_url("ftp://x"),
-            GeminiClient::builder("m")
-                .base_url("http://x")
-                .api_version(""),
-            GeminiClient::builder("m")
-                .base_url("http://x")
-                .api_version("v1/x"),
-            GeminiClient::builder("m")
-                .base_url("http://x")
-                .header("bad name", "v"),
-            GeminiClient::builder("m")
-                .base_url("http://x")
-                .api_key("AIza\nnewline"),
-            GeminiClient::builder("m").env_with(env(&[])),
-            GeminiClient::builder("m").api_key("  "),
-        ];
-        for builder in cases {
-            let shown = format!("{builder:?}");
-            assert!(
-                matches!(builder.build(), Err(LlmError::Config { .. })),
-                "{shown}"
-            );
-        }
-    }
-
-    #[test]
-    fn debug_hides_key_and_header_values() {
-        let builder = GeminiClient::builder("m")
-            .api_key("AIza-secret-1")
-            .header("x-goog-user-project", "project-secret-2");
-        let shown = format!("{builder:?}");
-        assert!(
-            !shown.contains("AIza-secret-1") && !shown.contains("project-secret-2"),
-            "{shown}"
-        );
-        assert!(shown.contains("ApiKey(***)"), "{shown}");
     }
 }

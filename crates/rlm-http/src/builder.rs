@@ -151,20 +151,20 @@ impl<W: WireFormat> HttpModelBuilder<W> {
     /// Like [`HttpModelBuilder::env`] with another source of variables (a map in tests, a
     /// config file): `lookup(name)` returns the value of `name`. Empty values count as unset.
     pub fn env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        self.env_api_key = env_value(&lookup, self.wire.api_key_env()).map(ApiKey::from);
-        self.env_base_url = env_value(&lookup, self.wire.base_url_env());
+        self.env_api_key = env_value(&lookup, W::API_KEY_ENV).map(ApiKey::from);
+        self.env_base_url = env_value(&lookup, W::BASE_URL_ENV);
         self.wire.read_env(&lookup);
         self
     }
 
     /// The base URL, validated and prepared by the codec.
     fn base(&self) -> Result<Url, LlmError> {
-        let url_var = self.wire.base_url_env();
+        let url_var = W::BASE_URL_ENV;
         let chosen = self.base_url.as_deref().or(self.env_base_url.as_deref());
-        let Some(base) = chosen.or(self.wire.default_base_url()) else {
+        let Some(base) = chosen.or(W::DEFAULT_BASE_URL) else {
             return Err(config(format!(
                 "no {} endpoint: set {url_var} or pass one with base_url(..)",
-                self.wire.display_name()
+                W::DISPLAY_NAME
             )));
         };
         let mut base = Url::parse(base.trim())
@@ -228,7 +228,7 @@ impl<W: WireFormat> HttpModelBuilder<W> {
             if let Some(who) = self.wire.key_required(&base, &names) {
                 return Err(config(format!(
                     "no API key for {who}: set {} or pass one with api_key(..)",
-                    self.wire.api_key_env()
+                    W::API_KEY_ENV
                 )));
             }
         }
@@ -237,7 +237,7 @@ impl<W: WireFormat> HttpModelBuilder<W> {
             .connect_timeout(self.connect_timeout)
             // Small JSON requests must not wait for the peer's delayed ACK.
             .tcp_nodelay(true)
-            .user_agent(self.wire.user_agent())
+            .user_agent(W::USER_AGENT)
             .build()
             .map_err(|e| config(format!("could not build the HTTP client: {e}")))?;
         let mut retry = self.retry;

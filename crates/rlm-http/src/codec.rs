@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use reqwest::Url;
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -72,6 +72,37 @@ pub fn check_sampling(request: &CompletionRequest) -> Result<(), LlmError> {
         }
     }
     Ok(())
+}
+
+/// The system prompt and the turns of APIs without a `system` role (Anthropic, Gemini): the
+/// system messages, wherever they are, joined by a blank line (`None` when there are none); the
+/// other messages in order, consecutive messages of the same role merged into one (joined by a
+/// blank line) so that the roles alternate. Fails with [`LlmError::Config`] (saying `needs`)
+/// when there is no user or assistant message.
+pub fn system_and_turns(
+    request: &CompletionRequest,
+    needs: &str,
+) -> Result<(Option<String>, Vec<(Role, String)>), LlmError> {
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let mut turns: Vec<(Role, String)> = Vec::new();
+    for message in request.messages.iter().filter(|m| m.role != Role::System) {
+        match turns.last_mut() {
+            Some((role, text)) if *role == message.role => {
+                text.push_str("\n\n");
+                text.push_str(&message.content);
+            }
+            _ => turns.push((message.role, message.content.clone())),
+        }
+    }
+    if turns.is_empty() {
+        return Err(config_error(needs));
+    }
+    Ok(((!system.is_empty()).then(|| system.join("\n\n")), turns))
 }
 
 /// `wire` as a JSON body.

@@ -87,7 +87,7 @@ pub struct HttpModel<W> {
 impl<W: WireFormat> fmt::Debug for HttpModel<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpModel")
-            .field("provider", &self.wire.provider_name())
+            .field("provider", &W::PROVIDER_NAME)
             .field("model", &self.model)
             .field("endpoint", &self.shown_endpoint)
             .field("api_key", &self.api_key)
@@ -277,7 +277,7 @@ impl<W: WireFormat> LanguageModel for HttpModel<W> {
     }
 
     fn provider_name(&self) -> &str {
-        self.wire.provider_name()
+        W::PROVIDER_NAME
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {

@@ -12,7 +12,7 @@ use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 
 /// The wire format of one provider API: the codec under an [`HttpModel`](crate::HttpModel).
 ///
-/// Methods take `&self`, so a codec can carry its own settings (Azure's `api-version`, the
+/// The constants name the provider; methods take `&self`, so a codec can carry its own settings (Azure's `api-version`, the
 /// field OpenAI-compatible servers read `max_tokens` from, Anthropic's default `max_tokens`).
 /// Everything here is pure: no I/O, so each codec is tested against recorded fixtures.
 ///
@@ -28,11 +28,12 @@ use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 /// struct PlainText;
 ///
 /// impl WireFormat for PlainText {
-///     fn provider_name(&self) -> &'static str { "plain" }
-///     fn api_key_env(&self) -> &'static str { "PLAIN_API_KEY" }
-///     fn base_url_env(&self) -> &'static str { "PLAIN_BASE_URL" }
-///     fn default_base_url(&self) -> Option<&'static str> { Some("http://localhost:9000") }
-///     fn user_agent(&self) -> &'static str { "plain-client/1" }
+///     const PROVIDER_NAME: &'static str = "plain";
+///     const API_KEY_ENV: &'static str = "PLAIN_API_KEY";
+///     const BASE_URL_ENV: &'static str = "PLAIN_BASE_URL";
+///     const DEFAULT_BASE_URL: Option<&'static str> = Some("http://localhost:9000");
+///     const USER_AGENT: &'static str = "plain-client/1";
+///
 ///     fn endpoint(&self, base: &Url, _model: &str) -> Result<Url, LlmError> {
 ///         codec::join_path(base, ["complete"])
 ///     }
@@ -57,26 +58,24 @@ use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 pub trait WireFormat: Clone + fmt::Debug + Send + Sync + 'static {
     /// The provider as OpenTelemetry's `gen_ai.provider.name` names it: `openai`, `anthropic`,
     /// `gcp.gemini`, `azure.ai.openai`.
-    fn provider_name(&self) -> &'static str;
+    const PROVIDER_NAME: &'static str;
 
     /// The provider as messages name it (`Azure OpenAI`); the provider name by default.
-    fn display_name(&self) -> &'static str {
-        self.provider_name()
-    }
+    const DISPLAY_NAME: &'static str = Self::PROVIDER_NAME;
 
     /// The environment variable holding the API key (`OPENAI_API_KEY`).
-    fn api_key_env(&self) -> &'static str;
+    const API_KEY_ENV: &'static str;
 
     /// The environment variable holding the base URL (`OPENAI_BASE_URL`).
-    fn base_url_env(&self) -> &'static str;
+    const BASE_URL_ENV: &'static str;
 
     /// The base URL used when neither code nor the environment names one; `None` when the
     /// provider has no public endpoint (Azure: each resource has its own), which makes `build`
     /// fail until one is set.
-    fn default_base_url(&self) -> Option<&'static str>;
+    const DEFAULT_BASE_URL: Option<&'static str>;
 
     /// The `User-Agent` sent with every request (`rlm-openai/0.1.0`).
-    fn user_agent(&self) -> &'static str;
+    const USER_AGENT: &'static str;
 
     /// Reads the codec's own variables (Azure's `OPENAI_API_VERSION`) as fallbacks for values
     /// not set in code; `lookup(name)` returns a variable's value. Nothing by default.

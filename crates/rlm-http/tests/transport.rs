@@ -31,25 +31,11 @@ struct TestWire;
 type TestModel = HttpModel<TestWire>;
 
 impl WireFormat for TestWire {
-    fn provider_name(&self) -> &'static str {
-        "test"
-    }
-
-    fn api_key_env(&self) -> &'static str {
-        "TEST_API_KEY"
-    }
-
-    fn base_url_env(&self) -> &'static str {
-        "TEST_BASE_URL"
-    }
-
-    fn default_base_url(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn user_agent(&self) -> &'static str {
-        "rlm-http-test/1"
-    }
+    const PROVIDER_NAME: &'static str = "test";
+    const API_KEY_ENV: &'static str = "TEST_API_KEY";
+    const BASE_URL_ENV: &'static str = "TEST_BASE_URL";
+    const DEFAULT_BASE_URL: Option<&'static str> = None;
+    const USER_AGENT: &'static str = "rlm-http-test/1";
 
     fn key_required(&self, base: &Url, _extra_headers: &[&str]) -> Option<String> {
         (base.host_str() == Some("keyed.invalid")).then(|| "keyed.invalid".to_string())

@@ -82,47 +82,35 @@ pub fn encode_request(
 
 #[derive(Deserialize)]
 struct WireResponse {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     choices: Option<Vec<WireChoice>>,
-    #[serde(default)]
     usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
 struct WireChoice {
-    #[serde(default)]
     message: Option<WireResponseMessage>,
-    #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct WireResponseMessage {
-    #[serde(default)]
     content: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
 struct WireUsage {
-    #[serde(default)]
     prompt_tokens: Option<u64>,
-    #[serde(default)]
     completion_tokens: Option<u64>,
-    #[serde(default)]
     prompt_tokens_details: Option<WirePromptDetails>,
     /// DeepSeek's name for cached prompt tokens.
-    #[serde(default)]
     prompt_cache_hit_tokens: Option<u64>,
     /// OpenRouter's cost in USD (credits).
-    #[serde(default)]
     cost: Option<f64>,
 }
 
 #[derive(Deserialize)]
 struct WirePromptDetails {
-    #[serde(default)]
     cached_tokens: Option<u64>,
 }
 

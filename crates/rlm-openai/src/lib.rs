@@ -14,7 +14,7 @@
 //!
 //! - [`OpenAi`], [`AzureOpenAi`]: the [`rlm_http::WireFormat`] codecs: endpoint, key header,
 //!   variables ([`API_KEY_ENV`], [`BASE_URL_ENV`], ...), and the builder options
-//!   ([`OpenAiBuilderExt`], [`AzureOpenAiBuilderExt`]).
+//!   ([`OpenAiBuilderExt`]: `max_tokens_field`, `api_version`).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
 //!   fixtures. Reasoning servers' `reasoning_content` is kept out of the text, and a response
 //!   without `usage` counts zero tokens. HTTP 200 is not yet success: `content: null`, no
@@ -53,6 +53,6 @@ pub use codec::MaxTokensField;
 pub use rlm_http::{ApiKey, DEFAULT_CONNECT_TIMEOUT, MAX_RESPONSE_BYTES};
 pub use wire::{
     API_KEY_ENV, API_VERSION_ENV, AZURE_API_KEY_ENV, AZURE_ENDPOINT_ENV, AzureOpenAi,
-    AzureOpenAiBuilderExt, AzureOpenAiClient, AzureOpenAiClientBuilder, BASE_URL_ENV,
-    DEFAULT_BASE_URL, OpenAi, OpenAiBuilderExt, OpenAiClient, OpenAiClientBuilder,
+    AzureOpenAiClient, AzureOpenAiClientBuilder, BASE_URL_ENV, DEFAULT_BASE_URL, OpenAi,
+    OpenAiBuilderExt, OpenAiClient, OpenAiClientBuilder, OpenAiOptions,
 };

@@ -1,6 +1,6 @@
 //! The OpenAI codecs: [`OpenAi`] (any OpenAI-compatible chat-completions server) and
 //! [`AzureOpenAi`] (an Azure OpenAI deployment), their [`WireFormat`] impls (endpoint, key
-//! header, variables), the client aliases and the builder extension traits for their options.
+//! header, variables), the client aliases and the builder extension trait for their options.
 
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ pub type OpenAiClientBuilder = HttpModelBuilder<OpenAi>;
 /// deployment of that name.
 ///
 /// ```
-/// use rlm_openai::{AzureOpenAiBuilderExt, AzureOpenAiClient};
+/// use rlm_openai::{AzureOpenAiClient, OpenAiBuilderExt};
 ///
 /// let client = AzureOpenAiClient::builder("gpt-4o-prod")
 ///     .base_url("https://my-resource.openai.azure.com")
@@ -79,19 +79,20 @@ pub type AzureOpenAiClient = HttpModel<AzureOpenAi>;
 /// The builder of an [`AzureOpenAiClient`].
 pub type AzureOpenAiClientBuilder = HttpModelBuilder<AzureOpenAi>;
 
-/// The settings both OpenAI codecs carry.
+/// The settings both OpenAI codecs carry, set through [`OpenAiBuilderExt`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Options {
-    max_tokens_field: MaxTokensField,
-    /// The `api-version` set in code.
-    api_version: Option<String>,
+pub struct OpenAiOptions {
+    /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
+    pub max_tokens_field: MaxTokensField,
+    /// The `api-version` set in code; wins over `OPENAI_API_VERSION`.
+    pub api_version: Option<String>,
     /// The `api-version` read from `OPENAI_API_VERSION`.
     env_api_version: Option<String>,
 }
 
-impl Options {
-    /// The `api-version` set in code, else the one from the environment.
-    fn api_version(&self) -> Option<String> {
+impl OpenAiOptions {
+    /// The `api-version` sent: the one set in code, else the one from `OPENAI_API_VERSION`.
+    pub fn chosen_api_version(&self) -> Option<String> {
         self.api_version
             .clone()
             .or_else(|| self.env_api_version.clone())
@@ -101,7 +102,7 @@ impl Options {
 
     /// Adds the `api-version` query to `base`, when there is one.
     fn add_api_version(&self, base: &mut Url) {
-        if let Some(version) = self.api_version() {
+        if let Some(version) = self.chosen_api_version() {
             base.query_pairs_mut().append_pair("api-version", &version);
         }
     }
@@ -114,42 +115,22 @@ impl Options {
 /// The OpenAI chat-completions codec (any OpenAI-compatible server).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenAi {
-    options: Options,
+    options: OpenAiOptions,
 }
 
 impl OpenAi {
-    /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
-    pub fn max_tokens_field(&self) -> MaxTokensField {
-        self.options.max_tokens_field
-    }
-
-    /// The `api-version` query parameter sent with every request, if any (some gateways want
-    /// one): set in code, else `OPENAI_API_VERSION`.
-    pub fn api_version(&self) -> Option<String> {
-        self.options.api_version()
+    /// The codec's options.
+    pub fn options(&self) -> &OpenAiOptions {
+        &self.options
     }
 }
 
 impl WireFormat for OpenAi {
-    fn provider_name(&self) -> &'static str {
-        "openai"
-    }
-
-    fn api_key_env(&self) -> &'static str {
-        API_KEY_ENV
-    }
-
-    fn base_url_env(&self) -> &'static str {
-        BASE_URL_ENV
-    }
-
-    fn default_base_url(&self) -> Option<&'static str> {
-        Some(DEFAULT_BASE_URL)
-    }
-
-    fn user_agent(&self) -> &'static str {
-        USER_AGENT
-    }
+    const PROVIDER_NAME: &'static str = "openai";
+    const API_KEY_ENV: &'static str = API_KEY_ENV;
+    const BASE_URL_ENV: &'static str = BASE_URL_ENV;
+    const DEFAULT_BASE_URL: Option<&'static str> = Some(DEFAULT_BASE_URL);
+    const USER_AGENT: &'static str = USER_AGENT;
 
     fn read_env(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
         self.options.env_api_version = codec::env_value(lookup, API_VERSION_ENV);
@@ -191,53 +172,31 @@ impl WireFormat for OpenAi {
 /// URL with `api-version` and the key in `api-key`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AzureOpenAi {
-    options: Options,
+    options: OpenAiOptions,
 }
 
 impl AzureOpenAi {
-    /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
-    pub fn max_tokens_field(&self) -> MaxTokensField {
-        self.options.max_tokens_field
-    }
-
-    /// The `api-version` (required): set in code, else `OPENAI_API_VERSION`.
-    pub fn api_version(&self) -> Option<String> {
-        self.options.api_version()
+    /// The codec's options (the `api-version` is required).
+    pub fn options(&self) -> &OpenAiOptions {
+        &self.options
     }
 }
 
 impl WireFormat for AzureOpenAi {
-    fn provider_name(&self) -> &'static str {
-        "azure.ai.openai"
-    }
-
-    fn display_name(&self) -> &'static str {
-        "Azure OpenAI"
-    }
-
-    fn api_key_env(&self) -> &'static str {
-        AZURE_API_KEY_ENV
-    }
-
-    fn base_url_env(&self) -> &'static str {
-        AZURE_ENDPOINT_ENV
-    }
-
+    const PROVIDER_NAME: &'static str = "azure.ai.openai";
+    const DISPLAY_NAME: &'static str = "Azure OpenAI";
+    const API_KEY_ENV: &'static str = AZURE_API_KEY_ENV;
+    const BASE_URL_ENV: &'static str = AZURE_ENDPOINT_ENV;
     /// None: each Azure resource has its own endpoint.
-    fn default_base_url(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn user_agent(&self) -> &'static str {
-        USER_AGENT
-    }
+    const DEFAULT_BASE_URL: Option<&'static str> = None;
+    const USER_AGENT: &'static str = USER_AGENT;
 
     fn read_env(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
         self.options.env_api_version = codec::env_value(lookup, API_VERSION_ENV);
     }
 
     fn prepare(&self, _model: &str, base: &mut Url) -> Result<(), LlmError> {
-        if self.options.api_version().is_none() {
+        if self.options.chosen_api_version().is_none() {
             return Err(codec::config_error(format!(
                 "no Azure OpenAI api-version: set {API_VERSION_ENV} (for example 2024-10-21) or pass one with api_version(..)"
             )));
@@ -280,150 +239,34 @@ impl WireFormat for AzureOpenAi {
     }
 }
 
-/// The options of an [`OpenAiClientBuilder`].
-pub trait OpenAiBuilderExt {
+/// The options of an [`OpenAiClientBuilder`] and an [`AzureOpenAiClientBuilder`].
+pub trait OpenAiBuilderExt: Sized {
+    /// The codec's options.
+    fn openai_options(&mut self) -> &mut OpenAiOptions;
+
     /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
-    fn max_tokens_field(self, field: MaxTokensField) -> Self;
-    /// An `api-version` query parameter sent with every request (some gateways want one).
-    fn api_version(self, version: impl Into<String>) -> Self;
+    fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
+        self.openai_options().max_tokens_field = field;
+        self
+    }
+
+    /// The `api-version` query parameter: required by Azure OpenAI (for example
+    /// `2024-10-21`), sent to any other server when set (some gateways want one). Wins over
+    /// `OPENAI_API_VERSION`.
+    fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.openai_options().api_version = Some(version.into());
+        self
+    }
 }
 
 impl OpenAiBuilderExt for OpenAiClientBuilder {
-    fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
-        self.wire_mut().options.max_tokens_field = field;
-        self
-    }
-
-    fn api_version(mut self, version: impl Into<String>) -> Self {
-        self.wire_mut().options.api_version = Some(version.into());
-        self
+    fn openai_options(&mut self) -> &mut OpenAiOptions {
+        &mut self.wire_mut().options
     }
 }
 
-/// The options of an [`AzureOpenAiClientBuilder`].
-pub trait AzureOpenAiBuilderExt {
-    /// Which field carries `max_tokens` (default [`MaxTokensField::MaxTokens`]).
-    fn max_tokens_field(self, field: MaxTokensField) -> Self;
-    /// The `api-version` query parameter Azure OpenAI requires (for example `2024-10-21`);
-    /// wins over `OPENAI_API_VERSION`.
-    fn api_version(self, version: impl Into<String>) -> Self;
-}
-
-impl AzureOpenAiBuilderExt for AzureOpenAiClientBuilder {
-    fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
-        self.wire_mut().options.max_tokens_field = field;
-        self
-    }
-
-    fn api_version(mut self, version: impl Into<String>) -> Self {
-        self.wire_mut().options.api_version = Some(version.into());
-        self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_http::ApiKey;
-
-    use super::*;
-
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn code_overrides_env_and_env_overrides_default() {
-        let vars = [
-            ("OPENAI_API_KEY", "sk-env"),
-            ("OPENAI_BASE_URL", "http://env.local:1234/v1/"),
-        ];
-        let client = OpenAiClient::builder("m")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(
-            client.endpoint(),
-            "http://env.local:1234/v1/chat/completions"
-        );
-        assert_eq!(client.api_key().map(ApiKey::expose_secret), Some("sk-env"));
-        let client = OpenAiClient::builder("m")
-            .base_url("http://code.local/api/v1")
-            .api_key("sk-code")
-            .env_with(env(&vars))
-            .build()
-            .unwrap();
-        assert_eq!(
-            client.endpoint(),
-            "http://code.local/api/v1/chat/completions"
-        );
-        assert_eq!(client.api_key().map(ApiKey::expose_secret), Some("sk-code"));
-    }
-
-    #[test]
-    fn key_is_required_only_for_api_openai_com() {
-        let err = OpenAiClient::builder("m")
-            .env_with(env(&[]))
-            .build()
-            .unwrap_err();
-        assert!(
-            matches!(&err, LlmError::Config { message } if message.contains("OPENAI_API_KEY")),
-            "{err}"
-        );
-        let err = OpenAiClient::builder("m")
-            .api_key("  ")
-            .base_url("https://api.openai.com/v1")
-            .build();
-        assert!(err.is_err());
-        let local = OpenAiClient::builder("m")
-            .base_url("http://127.0.0.1:11434/v1")
-            .build()
-            .unwrap();
-        assert!(local.api_key().is_none());
-    }
-
-    #[test]
-    fn invalid_settings_are_config_errors() {
-        let cases = [
-            OpenAiClient::builder("").base_url("http://x/v1"),
-            OpenAiClient::builder("m").base_url("not a url"),
-            OpenAiClient::builder("m").base_url("ftp://x/v1"),
-            OpenAiClient::builder("m")
-                .base_url("http://x/v1")
-                .header("bad name", "v"),
-            OpenAiClient::builder("m")
-                .base_url("http://x/v1")
-                .header("x-ok", "line\nbreak"),
-            OpenAiClient::builder("m")
-                .base_url("http://x/v1")
-                .api_key("sk\nnewline"),
-        ];
-        for builder in cases {
-            let shown = format!("{builder:?}");
-            assert!(
-                matches!(builder.build(), Err(LlmError::Config { .. })),
-                "{shown}"
-            );
-        }
-    }
-
-    #[test]
-    fn debug_hides_key_and_header_values() {
-        let builder = OpenAiClient::builder("m")
-            .api_key("sk-secret-1")
-            .header("api-key", "gw-secret-2");
-        let shown = format!("{builder:?}");
-        assert!(
-            !shown.contains("sk-secret-1") && !shown.contains("gw-secret-2"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("ApiKey(***)") && shown.contains("api-key"),
-            "{shown}"
-        );
+impl OpenAiBuilderExt for AzureOpenAiClientBuilder {
+    fn openai_options(&mut self) -> &mut OpenAiOptions {
+        &mut self.wire_mut().options
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message};
 use rlm_http::RetryPolicy;
-use rlm_openai::{AzureOpenAiBuilderExt, AzureOpenAiClient, OpenAiClient};
+use rlm_openai::{AzureOpenAiClient, OpenAiBuilderExt, OpenAiClient};
 use rlm_testkit::{FakeServer, Reply, Script};
 use serde_json::json;
 
