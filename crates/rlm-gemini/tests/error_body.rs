@@ -31,8 +31,7 @@ fn classification_table() {
         {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
          "domain": "googleapis.com"}
     ]);
-    let quota_msg =
-        "You exceeded your current quota, please check your plan and billing details.";
+    let quota_msg = "You exceeded your current quota, please check your plan and billing details.";
     let cases: Vec<(u16, String, &str)> = vec![
         (
             400,
@@ -166,8 +165,7 @@ fn retry_delay_in_the_body_is_the_wait_unless_a_header_gave_one() {
 
 #[test]
 fn error_objects_in_every_shape() {
-    let list: Value =
-        json!([{"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}]);
+    let list: Value = json!([{"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}]);
     let info = ErrorInfo::from_json(&list).unwrap();
     assert_eq!(
         (info.code, info.status.as_deref()),

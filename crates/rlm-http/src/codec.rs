@@ -233,7 +233,11 @@ mod tests {
         let cases: &[(u16, &str, &str)] = &[
             (401, "{}", "auth"),
             (403, "forbidden", "auth"),
-            (400, "prompt is too long: 209353 tokens > 199999 maximum", "context"),
+            (
+                400,
+                "prompt is too long: 209353 tokens > 199999 maximum",
+                "context",
+            ),
             (413, "Prompt is too long", "context"),
             (429, "maximum context length", "http"),
             (500, "maximum context length", "http"),
@@ -259,7 +263,10 @@ mod tests {
         let req = CompletionRequest::new(vec![Message::user("u")]);
         assert_eq!(named_model(&req, "m"), Ok("m"));
         assert_eq!(named_model(&req.clone().with_model("x"), "m"), Ok("x"));
-        assert!(matches!(named_model(&req, ""), Err(LlmError::Config { .. })));
+        assert!(matches!(
+            named_model(&req, ""),
+            Err(LlmError::Config { .. })
+        ));
         let nan = CompletionRequest {
             top_p: Some(f32::NAN),
             ..req
@@ -269,14 +276,28 @@ mod tests {
 
     #[test]
     fn completions_need_text() {
-        let empty = completion(None, "m", String::new(), None, FinishReason::Stop, Usage::default());
+        let empty = completion(
+            None,
+            "m",
+            String::new(),
+            None,
+            FinishReason::Stop,
+            Usage::default(),
+        );
         assert_eq!(
             empty,
             Err(LlmError::EmptyCompletion {
                 finish_reason: "unknown".into()
             })
         );
-        let ok = completion(Some(String::new()), "m", "t".into(), None, FinishReason::Stop, Usage::default());
+        let ok = completion(
+            Some(String::new()),
+            "m",
+            "t".into(),
+            None,
+            FinishReason::Stop,
+            Usage::default(),
+        );
         assert_eq!(ok.map(|r| r.model), Ok("m".to_string()));
         assert_eq!(
             check_finish(&FinishReason::ContentFilter, String::new),

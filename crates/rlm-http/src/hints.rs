@@ -152,5 +152,4 @@ mod tests {
         ));
         assert!(!mentions_context_length("bad temperature"));
     }
-
 }

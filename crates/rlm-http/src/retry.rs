@@ -19,7 +19,6 @@ use crate::hints::is_retryable_status;
 /// span declares it (the `gen_ai.chat` span of the tracing decorator does).
 pub const RETRY_ATTEMPT_FIELD: &str = "rlm.retry.attempt";
 
-
 /// A failed attempt and whether another one may help.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptFailure {

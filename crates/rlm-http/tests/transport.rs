@@ -65,7 +65,10 @@ impl WireFormat for TestWire {
         let raw = choice["finish_reason"].as_str().map(str::to_string);
         let finish = FinishReason::parse(raw.as_deref());
         codec::check_finish(&finish, || "length".into())?;
-        let text = choice["message"]["content"].as_str().unwrap_or("").to_string();
+        let text = choice["message"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let usage = Usage {
             calls: 1,
             ..Usage::default()
@@ -211,7 +214,6 @@ async fn retry_table() {
         check(name, replies, expected, requests).await;
     }
 }
-
 
 #[tokio::test]
 async fn one_client_serves_concurrent_calls() {
@@ -455,7 +457,10 @@ async fn settings_come_from_code_then_the_environment() {
         client.endpoint(),
         format!("{}/chat/completions", server.base_url())
     );
-    assert_eq!(client.api_key().map(|k| k.expose_secret()), Some("sk-env-key"));
+    assert_eq!(
+        client.api_key().map(|k| k.expose_secret()),
+        Some("sk-env-key")
+    );
     client.complete(request()).await.unwrap();
     let sent = &server.requests()[0];
     assert_eq!(sent.header("authorization"), Some("Bearer sk-env-key"));
@@ -489,10 +494,18 @@ async fn keys_and_header_values_stay_out_of_errors_and_logs() {
         .unwrap();
     let err = client.complete(request()).await.unwrap_err();
     drop(guard);
-    assert!(matches!(&err, LlmError::Http { status: 503, body, .. } if body.contains("Bearer ***")), "{err:?}");
+    assert!(
+        matches!(&err, LlmError::Http { status: 503, body, .. } if body.contains("Bearer ***")),
+        "{err:?}"
+    );
     let logs = logs.text();
     assert!(logs.contains("retrying after a failed attempt"), "{logs}");
-    for shown in [err.to_string(), format!("{err:?}"), format!("{client:?}"), logs] {
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{client:?}"),
+        logs,
+    ] {
         assert!(!shown.contains(KEY) && !shown.contains(TOKEN), "{shown}");
     }
     assert_eq!(server.request_count(), 2);

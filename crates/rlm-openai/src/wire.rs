@@ -208,9 +208,9 @@ impl WireFormat for AzureOpenAi {
     /// Always, unless an `api-key` or `Authorization` header (a gateway's, an Entra token) is
     /// set in its place.
     fn key_required(&self, _base: &Url, extra_headers: &[&str]) -> Option<String> {
-        let has_auth_header = extra_headers.iter().any(|n| {
-            n.eq_ignore_ascii_case("api-key") || n.eq_ignore_ascii_case("authorization")
-        });
+        let has_auth_header = extra_headers
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("api-key") || n.eq_ignore_ascii_case("authorization"));
         (!has_auth_header).then(|| "Azure OpenAI".to_string())
     }
 
