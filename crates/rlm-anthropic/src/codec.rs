@@ -51,7 +51,7 @@ pub fn encode_request(
 ) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
-    let (system, turns) = codec::system_and_turns(
+    let codec::SystemAndTurns { system, turns } = codec::system_and_turns(
         request,
         "the request has no user or assistant message (the Messages API needs one)",
     )?;

@@ -82,7 +82,7 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
             ))
         })?),
     };
-    let (system, turns) = codec::system_and_turns(
+    let codec::SystemAndTurns { system, turns } = codec::system_and_turns(
         request,
         "the request has no user or model message (generateContent needs one)",
     )?;

@@ -74,15 +74,22 @@ pub fn check_sampling(request: &CompletionRequest) -> Result<(), LlmError> {
     Ok(())
 }
 
-/// The system prompt and the turns of APIs without a `system` role (Anthropic, Gemini): the
-/// system messages, wherever they are, joined by a blank line (`None` when there are none); the
-/// other messages in order, consecutive messages of the same role merged into one (joined by a
-/// blank line) so that the roles alternate. Fails with [`LlmError::Config`] (saying `needs`)
-/// when there is no user or assistant message.
+/// A conversation as APIs without a `system` role take it (Anthropic, Gemini).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAndTurns {
+    /// The system messages, wherever they were, joined by a blank line (`None`: there were none).
+    pub system: Option<String>,
+    /// The other messages in order, consecutive messages of the same role merged into one
+    /// (joined by a blank line), so that the roles alternate. Never empty.
+    pub turns: Vec<(Role, String)>,
+}
+
+/// The system prompt and the turns of `request` (see [`SystemAndTurns`]). Fails with
+/// [`LlmError::Config`] (saying `needs`) when there is no user or assistant message.
 pub fn system_and_turns(
     request: &CompletionRequest,
     needs: &str,
-) -> Result<(Option<String>, Vec<(Role, String)>), LlmError> {
+) -> Result<SystemAndTurns, LlmError> {
     let system: Vec<&str> = request
         .messages
         .iter()
@@ -102,7 +109,10 @@ pub fn system_and_turns(
     if turns.is_empty() {
         return Err(config_error(needs));
     }
-    Ok(((!system.is_empty()).then(|| system.join("\n\n")), turns))
+    Ok(SystemAndTurns {
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        turns,
+    })
 }
 
 /// `wire` as a JSON body.

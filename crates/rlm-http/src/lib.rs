@@ -31,7 +31,7 @@
 //! use std::time::Duration;
 //! use rlm_core::{CompletionRequest, LanguageModel, Message};
 //! use rlm_http::{HttpModel, WireFormat};
-//! use rlm_limits::RetryPolicy;
+//! use rlm_http::RetryPolicy;
 //!
 //! /// Any codec: `rlm_openai::OpenAi`, `rlm_anthropic::Anthropic`, `rlm_gemini::Gemini`.
 //! async fn ask<W: WireFormat + Default>(model: &str) -> Result<String, rlm_core::LlmError> {

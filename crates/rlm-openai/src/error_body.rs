@@ -69,7 +69,7 @@ impl ErrorInfo {
 }
 
 /// Classifies an unsuccessful response (`body` as received, cut here to
-/// [`MAX_BODY_SNIPPET`]):
+/// [`rlm_http::MAX_BODY_SNIPPET`]):
 ///
 /// - 401, 403: [`LlmError::Authentication`];
 /// - 429 whose error `type` or `code` is `insufficient_quota`: [`LlmError::QuotaExhausted`];
