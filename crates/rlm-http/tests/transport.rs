@@ -510,3 +510,18 @@ async fn keys_and_header_values_stay_out_of_errors_and_logs() {
     }
     assert_eq!(server.request_count(), 2);
 }
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_invalid_and_not_retried() {
+    let big = vec![b'x'; rlm_http::MAX_RESPONSE_BYTES + 1];
+    let server = FakeServer::start(Script::always(Reply::raw(big))).await;
+    let client = client_with(&server, fast_policy());
+    match client.complete(request()).await {
+        Err(LlmError::InvalidResponse { reason, body }) => {
+            assert!(reason.contains("larger than"), "{reason}");
+            assert!(body.len() <= rlm_http::MAX_BODY_SNIPPET);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.request_count(), 1);
+}
