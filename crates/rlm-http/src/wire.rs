@@ -1,6 +1,7 @@
 //! [`WireFormat`]: what one provider's API does differently, and nothing else. A codec names its
 //! endpoint, its authentication header, its environment variables and its OpenTelemetry
-//! provider name, encodes requests, decodes responses and classifies error statuses;
+//! provider name (associated constants), encodes requests, decodes responses and classifies
+//! error statuses;
 //! [`crate::HttpModel`] does the rest (the client, retries, deadlines, capped bodies, scrubbing).
 
 use std::fmt;
@@ -12,8 +13,9 @@ use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 
 /// The wire format of one provider API: the codec under an [`HttpModel`](crate::HttpModel).
 ///
-/// The constants name the provider; methods take `&self`, so a codec can carry its own settings (Azure's `api-version`, the
-/// field OpenAI-compatible servers read `max_tokens` from, Anthropic's default `max_tokens`).
+/// The constants name the provider; methods take `&self`, so a codec can carry its own
+/// settings (Azure's `api-version`, the field OpenAI-compatible servers read `max_tokens` from,
+/// Anthropic's default `max_tokens`).
 /// Everything here is pure: no I/O, so each codec is tested against recorded fixtures.
 ///
 /// A minimal codec, for a server that takes the prompt as plain text and answers in plain text:
