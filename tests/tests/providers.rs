@@ -25,6 +25,8 @@ type Factory = fn(&FakeServer, &str) -> Arc<dyn LanguageModel>;
 /// A provider under test.
 struct Provider {
     name: &'static str,
+    /// Its OpenTelemetry `gen_ai.provider.name`.
+    otel_name: &'static str,
     wire: Wire,
     client: Factory,
 }
@@ -42,9 +44,9 @@ fn policy() -> RetryPolicy {
 #[rustfmt::skip]
 fn providers() -> Vec<Provider> {
     vec![
-        Provider { name: "openai", wire: Wire::OpenAi, client: |s, key| Arc::new(OpenAiClient::builder(MODEL).base_url(s.base_url()).api_key(key).retry_policy(policy()).build().unwrap()) },
-        Provider { name: "anthropic", wire: Wire::Anthropic, client: |s, key| Arc::new(AnthropicClient::builder(MODEL).base_url(s.url()).api_key(key).retry_policy(policy()).build().unwrap()) },
-        Provider { name: "gemini", wire: Wire::Gemini, client: |s, key| Arc::new(GeminiClient::builder(MODEL).base_url(s.url()).api_key(key).retry_policy(policy()).build().unwrap()) },
+        Provider { name: "openai", otel_name: "openai", wire: Wire::OpenAi, client: |s, key| Arc::new(OpenAiClient::builder(MODEL).base_url(s.base_url()).api_key(key).retry_policy(policy()).build().unwrap()) },
+        Provider { name: "anthropic", otel_name: "anthropic", wire: Wire::Anthropic, client: |s, key| Arc::new(AnthropicClient::builder(MODEL).base_url(s.url()).api_key(key).retry_policy(policy()).build().unwrap()) },
+        Provider { name: "gemini", otel_name: "gcp.gemini", wire: Wire::Gemini, client: |s, key| Arc::new(GeminiClient::builder(MODEL).base_url(s.url()).api_key(key).retry_policy(policy()).build().unwrap()) },
     ]
 }
 
@@ -159,6 +161,12 @@ async fn call(
     let server = FakeServer::start(script).await;
     let model = (provider.client)(&server, KEY);
     assert_eq!(model.model_name(), MODEL, "{}", provider.name);
+    assert_eq!(
+        model.provider_name(),
+        provider.otel_name,
+        "{}",
+        provider.name
+    );
     let result = model.complete(request()).await;
     (result, server)
 }

@@ -10,7 +10,7 @@
 //!
 //! | feature | default | gives |
 //! |---|---|---|
-//! | `openai` | yes | [`openai`]: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang) and Azure OpenAI (`OpenAiClient::azure`) |
+//! | `openai` | yes | [`openai`]: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp, SGLang) and Azure OpenAI (`openai::AzureOpenAiClient`) |
 //! | `anthropic` | no | `anthropic`: the Anthropic Messages API, Claude models (`anthropic::AnthropicClient`; `ANTHROPIC_API_KEY`) |
 //! | `gemini` | no | `gemini`: the Google Gemini API (`gemini::GeminiClient`; `GEMINI_API_KEY`) |
 //! | `monty` | yes | [`monty`]: the embedded Monty interpreter, the default REPL (no Python or Docker) |
@@ -68,6 +68,11 @@ pub use rlm_runner::{Outcome, RunError, RunResult as Completion, RunnerConfig, S
 /// # Ok(()) }
 /// ```
 pub use rlm_trajectory as trajectory;
+
+/// The HTTP transport every provider client is built on (`HttpModel`, its builder, the
+/// `WireFormat` trait), with any provider feature.
+#[cfg(any(feature = "openai", feature = "anthropic", feature = "gemini"))]
+pub use rlm_http as http;
 
 #[cfg(feature = "openai")]
 pub use rlm_openai as openai;

@@ -1,10 +1,9 @@
 //! The Messages API wire format: request bodies out, responses in. Pure functions, no HTTP,
 //! so they are tested against recorded fixtures.
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
-use rlm_limits::redact::snippet_bytes;
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use rlm_http::codec;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error_body::{self, ErrorInfo};
 
@@ -32,15 +31,6 @@ struct WireMessage<'a> {
     content: String,
 }
 
-/// The model a request goes to: its own `model`, or `default_model`.
-pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
-    request
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(default_model)
-}
-
 /// Serialises `request` as a Messages API body:
 /// `{"model", "max_tokens", "system", "messages": [{"role", "content"}], "temperature",
 /// "top_p", "stop_sequences"}`.
@@ -59,66 +49,36 @@ pub fn encode_request(
     default_model: &str,
     default_max_tokens: u32,
 ) -> Result<Vec<u8>, LlmError> {
-    let config = |message: String| LlmError::Config { message };
-    let model = request_model(request, default_model);
-    if model.is_empty() {
-        return Err(config(
-            "no model named: set one on the client or the request".into(),
-        ));
-    }
-    for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-    ] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            return Err(config(format!("{name} must be a finite number")));
-        }
-    }
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
+    let model = codec::named_model(request, default_model)?;
+    codec::check_sampling(request)?;
+    let codec::SystemAndTurns { system, turns } = codec::system_and_turns(
+        request,
+        "the request has no user or assistant message (the Messages API needs one)",
+    )?;
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| WireMessage {
+            role: role.as_str(),
+            content,
+        })
         .collect();
-    let mut messages: Vec<WireMessage<'_>> = Vec::new();
-    for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        match messages.last_mut() {
-            Some(last) if last.role == message.role.as_str() => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&message.content);
-            }
-            _ => messages.push(WireMessage {
-                role: message.role.as_str(),
-                content: message.content.clone(),
-            }),
-        }
-    }
-    if messages.is_empty() {
-        return Err(config(
-            "the request has no user or assistant message (the Messages API needs one)".into(),
-        ));
-    }
     let wire = WireRequest {
         model,
         max_tokens: request.max_tokens.unwrap_or(default_max_tokens),
-        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        system,
         messages,
         temperature: request.temperature,
         top_p: request.top_p,
         stop_sequences: &request.stop,
     };
-    serde_json::to_vec(&wire).map_err(|e| config(format!("could not encode the request: {e}")))
+    codec::encode_json(&wire)
 }
 
 #[derive(Deserialize)]
 struct WireResponse {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     content: Option<Vec<WireBlock>>,
-    #[serde(default)]
     stop_reason: Option<String>,
-    #[serde(default)]
     usage: Option<WireUsage>,
 }
 
@@ -126,27 +86,15 @@ struct WireResponse {
 struct WireBlock {
     #[serde(rename = "type", default)]
     kind: Option<String>,
-    #[serde(default)]
     text: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 struct WireUsage {
-    #[serde(default)]
     input_tokens: Option<u64>,
-    #[serde(default)]
     output_tokens: Option<u64>,
-    #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
     cache_read_input_tokens: Option<u64>,
-}
-
-fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
-    LlmError::InvalidResponse {
-        reason: reason.into(),
-        body: snippet_bytes(body),
-    }
 }
 
 /// Maps a `stop_reason` to a [`FinishReason`]: `end_turn` and `stop_sequence` are
@@ -181,16 +129,9 @@ pub fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
 /// `cached_tokens` is `cache_read_input_tokens`. `requested_model` fills in `model` when the
 /// server leaves it out.
 pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(
-            &info,
-            &String::from_utf8_lossy(body),
-        ));
-    }
-    let wire: WireResponse = serde_json::from_value(value)
-        .map_err(|e| invalid(format!("body is not a Messages API response ({e})"), body))?;
+    let wire: WireResponse = codec::decode_json(body, "a Messages API response", |value, text| {
+        ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
+    })?;
     let usage = wire.usage.unwrap_or_default();
     let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
     let usage = Usage {
@@ -206,109 +147,19 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     };
     let raw_reason = wire.stop_reason.filter(|r| !r.is_empty());
     let finish = finish_reason(raw_reason.as_deref());
-    match finish {
-        FinishReason::Length => {
-            return Err(LlmError::Truncated {
-                reason: format!(
-                    "stop_reason {}: max_tokens or the context window was reached",
-                    raw_reason.as_deref().unwrap_or("max_tokens")
-                ),
-            });
-        }
-        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
-        _ => {}
-    }
+    codec::check_finish(&finish, || {
+        format!(
+            "stop_reason {}: max_tokens or the context window was reached",
+            raw_reason.as_deref().unwrap_or("max_tokens")
+        )
+    })?;
     let Some(blocks) = wire.content else {
-        return Err(invalid("the response has no content", body));
+        return Err(codec::invalid("the response has no content", body));
     };
     let text: String = blocks
         .iter()
         .filter(|b| b.kind.as_deref() == Some("text"))
         .filter_map(|b| b.text.as_deref())
         .collect();
-    if text.is_empty() {
-        return Err(LlmError::EmptyCompletion {
-            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
-        });
-    }
-    Ok(CompletionResponse {
-        model: wire
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
-        text,
-        finish_reason: finish,
-        usage,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_core::Message;
-
-    use super::*;
-
-    fn encode(request: &CompletionRequest) -> Value {
-        serde_json::from_slice(&encode_request(request, "claude-test", 100).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn system_is_hoisted_and_same_roles_merge() {
-        let request = CompletionRequest::new(vec![
-            Message::system("a"),
-            Message::user("u1"),
-            Message::user("u2"),
-            Message::system("b"),
-            Message::assistant("x"),
-            Message::assistant("y"),
-            Message::user("u3"),
-        ]);
-        let body = encode(&request);
-        assert_eq!(body["system"], "a\n\nb");
-        assert_eq!(
-            body["messages"],
-            serde_json::json!([
-                {"role": "user", "content": "u1\n\nu2"},
-                {"role": "assistant", "content": "x\n\ny"},
-                {"role": "user", "content": "u3"},
-            ])
-        );
-        assert_eq!(body["max_tokens"], 100);
-    }
-
-    #[test]
-    fn invalid_requests_are_config_errors() {
-        let only_system = CompletionRequest::new(vec![Message::system("s")]);
-        let nan = CompletionRequest {
-            top_p: Some(f32::INFINITY),
-            ..CompletionRequest::new(vec![Message::user("u")])
-        };
-        for (request, model) in [
-            (&only_system, "m"),
-            (&nan, "m"),
-            (&CompletionRequest::new(vec![Message::user("u")]), ""),
-        ] {
-            assert!(matches!(
-                encode_request(request, model, 1),
-                Err(LlmError::Config { .. })
-            ));
-        }
-    }
-
-    #[test]
-    fn stop_reasons_map_to_finish_reasons() {
-        let cases: &[(Option<&str>, FinishReason)] = &[
-            (None, FinishReason::Unknown),
-            (Some("end_turn"), FinishReason::Stop),
-            (Some("stop_sequence"), FinishReason::Stop),
-            (Some("max_tokens"), FinishReason::Length),
-            (Some("model_context_window_exceeded"), FinishReason::Length),
-            (Some("refusal"), FinishReason::ContentFilter),
-            (Some("tool_use"), FinishReason::ToolCalls),
-            (Some("pause_turn"), FinishReason::Other("pause_turn".into())),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(&finish_reason(*raw), want, "{raw:?}");
-        }
-    }
+    codec::completion(wire.model, requested_model, text, raw_reason, finish, usage)
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use rlm_core::LlmError;
-pub use rlm_limits::http_retry::{is_retryable_status, mentions_context_length};
-use rlm_limits::redact::snippet;
+use rlm_http::codec;
+use rlm_http::redact::snippet;
 use serde_json::Value;
 
 /// Phrases (lower-case) by which the API says the account is out of money rather than rate
@@ -102,138 +102,20 @@ pub fn classify_status(status: u16, body: &str, retry_after: Option<Duration>) -
     let info = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| ErrorInfo::from_json(&v));
-    let body_snippet = snippet(body);
     let quota = match &info {
         Some(info) => info.is_quota(),
         None => body.contains(SPEND_LIMIT_CODE) || mentions_quota(body),
     };
-    match status {
-        401 | 403 => LlmError::Authentication {
-            status,
-            body: body_snippet,
-        },
-        400..=499 if quota => LlmError::QuotaExhausted { body: body_snippet },
-        400..=499 if !is_retryable_status(status) && mentions_context_length(body) => {
-            LlmError::ContextLengthExceeded { body: body_snippet }
-        }
-        _ => LlmError::Http {
-            status,
-            body: body_snippet,
-            retry_after,
-        },
+    if quota && (400..=499).contains(&status) && !matches!(status, 401 | 403) {
+        return LlmError::QuotaExhausted {
+            body: snippet(body),
+        };
     }
+    codec::classify_status(status, body, retry_after)
 }
 
 /// Classifies an error object found inside an HTTP 200 body by the status its type stands for
 /// (an unknown type counts as a 500: a server-side failure reported late).
 pub fn classify_body_error(info: &ErrorInfo, body: &str) -> LlmError {
     classify_status(info.status_for_kind().unwrap_or(500), body, None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(kind: &str, message: &str) -> String {
-        serde_json::json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"})
-            .to_string()
-    }
-
-    #[test]
-    fn classification_table() {
-        let spend = serde_json::json!({"type": "error", "error": {"type": "rate_limit_error",
-            "message": "Rate limited", "details": {"error_code": "enforced_spend_limit_reached"}}})
-        .to_string();
-        let cases: Vec<(u16, String, &str)> = vec![
-            (
-                401,
-                body("authentication_error", "invalid x-api-key"),
-                "auth",
-            ),
-            (403, body("permission_error", "no access"), "auth"),
-            (
-                429,
-                body(
-                    "rate_limit_error",
-                    "This request would exceed your account's rate limit. Please try again later.",
-                ),
-                "http",
-            ),
-            (429, spend, "quota"),
-            (
-                429,
-                body(
-                    "rate_limit_error",
-                    "This request would exceed your account's monthly spend limit. Please try again later.",
-                ),
-                "quota",
-            ),
-            (
-                400,
-                body(
-                    "invalid_request_error",
-                    "Your credit balance is too low to access the Anthropic API.",
-                ),
-                "quota",
-            ),
-            (402, body("billing_error", "payment required"), "quota"),
-            (
-                400,
-                body(
-                    "invalid_request_error",
-                    "prompt is too long: 209353 tokens > 200000 maximum",
-                ),
-                "context",
-            ),
-            (
-                400,
-                body("invalid_request_error", "max_tokens: Field required"),
-                "http",
-            ),
-            (
-                413,
-                body(
-                    "request_too_large",
-                    "Request exceeds the maximum allowed number of bytes.",
-                ),
-                "http",
-            ),
-            (500, body("api_error", "Internal server error"), "http"),
-            (529, body("overloaded_error", "Overloaded"), "http"),
-            (502, "<html>bad gateway</html>".to_string(), "http"),
-            (429, "monthly spend limit (not json)".to_string(), "quota"),
-        ];
-        for (status, body, want) in cases {
-            let got = match classify_status(status, &body, None) {
-                LlmError::Authentication { .. } => "auth",
-                LlmError::QuotaExhausted { .. } => "quota",
-                LlmError::ContextLengthExceeded { .. } => "context",
-                LlmError::Http { .. } => "http",
-                other => panic!("unexpected {other:?}"),
-            };
-            assert_eq!(got, want, "{status} {body}");
-        }
-    }
-
-    #[test]
-    fn errors_in_a_200_take_the_status_of_their_type() {
-        for (kind, status) in [
-            ("overloaded_error", 529),
-            ("api_error", 500),
-            ("rate_limit_error", 429),
-            ("something_new", 500),
-        ] {
-            let text = body(kind, "m");
-            let value: Value = serde_json::from_str(&text).unwrap();
-            let info = ErrorInfo::from_json(&value).unwrap();
-            match classify_body_error(&info, &text) {
-                LlmError::Http { status: got, .. } => assert_eq!(got, status, "{kind}"),
-                other => panic!("{kind}: {other:?}"),
-            }
-        }
-        let ok: Value = serde_json::json!({"type": "message", "content": []});
-        assert_eq!(ErrorInfo::from_json(&ok), None);
-        let bare: Value = serde_json::json!({"type": "error"});
-        assert_eq!(ErrorInfo::from_json(&bare), Some(ErrorInfo::default()));
-    }
 }

@@ -1,5 +1,7 @@
 //! The client over real loopback HTTP against the testkit's fake server speaking the Messages
-//! API: the retry table, the call deadline, the headers sent, and typed outcomes.
+//! API: the retry table of its error bodies, the headers sent, typed outcomes, and the endpoint
+//! named in connect and timeout errors. Drops and plain statuses are the same for every
+//! provider and are tested in `rlm-http`.
 //!
 //! Real time with 1 ms backoffs; assertions are on outcomes and request counts, not durations.
 //! Where the wait itself matters (Retry-After honoured), the client's hidden `sleep_hook`
@@ -10,11 +12,11 @@
 
 use std::time::Duration;
 
-use rlm_anthropic::AnthropicClient;
+use rlm_anthropic::{AnthropicBuilderExt, AnthropicClient};
 use rlm_core::{
     CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
 };
-use rlm_limits::RetryPolicy;
+use rlm_http::RetryPolicy;
 use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy};
 use rlm_testkit::{FakeServer, Reply};
 use serde_json::json;
@@ -49,7 +51,6 @@ async fn retry_table() {
         .to_string(),
     );
     let cases: Vec<(&str, Vec<Reply>, Outcome, u64)> = vec![
-        ("408 retried", vec![Reply::status(408, "timeout")], Ok, 2),
         (
             "429 rate limit retried",
             vec![err(
@@ -159,19 +160,6 @@ async fn retry_table() {
             1,
         ),
         (
-            "drop before headers retried",
-            vec![Reply::drop_before_headers()],
-            Ok,
-            2,
-        ),
-        ("drop mid body retried", vec![Reply::drop_mid_body()], Ok, 2),
-        (
-            "always dropped ends in connect error",
-            vec![Reply::drop_before_headers(); 3],
-            Connect,
-            3,
-        ),
-        (
             "200 overloaded error object retried",
             vec![Reply::json(
                 json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
@@ -230,7 +218,7 @@ async fn success_sends_the_messages_request_and_decodes_usage() {
         .build()
         .unwrap();
     assert_eq!(client.model_name(), "claude-default");
-    assert_eq!(client.default_max_tokens(), 1024);
+    assert_eq!(client.wire().max_tokens(), 1024);
     let req = CompletionRequest {
         messages: vec![Message::system("Be brief."), Message::user("2+2?")],
         temperature: Some(0.0),

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use rlm::LanguageModel;
-use rlm::anthropic::AnthropicClient;
-use rlm::gemini::GeminiClient;
+use rlm::anthropic::{self, AnthropicClient};
+use rlm::gemini::{self, GeminiClient};
+use rlm::http::{HttpModelBuilder, WireFormat};
 use rlm::limits::RetryPolicy;
-use rlm::openai::OpenAiClient;
+use rlm::openai::{self, AzureOpenAiClient, OpenAiClient};
 
 use crate::Failure;
 use crate::args::{Provider, RunArgs};
@@ -35,20 +36,20 @@ impl Provider {
     /// The variable holding the provider's key.
     pub fn key_var(self) -> &'static str {
         match self {
-            Provider::Openai => "OPENAI_API_KEY",
-            Provider::Anthropic => "ANTHROPIC_API_KEY",
-            Provider::Gemini => "GEMINI_API_KEY",
-            Provider::Azure => "AZURE_OPENAI_API_KEY",
+            Provider::Openai => openai::API_KEY_ENV,
+            Provider::Anthropic => anthropic::API_KEY_ENV,
+            Provider::Gemini => gemini::API_KEY_ENV,
+            Provider::Azure => openai::AZURE_API_KEY_ENV,
         }
     }
 
     /// The variable holding the provider's endpoint.
     pub fn url_var(self) -> &'static str {
         match self {
-            Provider::Openai => "OPENAI_BASE_URL",
-            Provider::Anthropic => "ANTHROPIC_BASE_URL",
-            Provider::Gemini => "GEMINI_BASE_URL",
-            Provider::Azure => "AZURE_OPENAI_ENDPOINT",
+            Provider::Openai => openai::BASE_URL_ENV,
+            Provider::Anthropic => anthropic::BASE_URL_ENV,
+            Provider::Gemini => gemini::BASE_URL_ENV,
+            Provider::Azure => openai::AZURE_ENDPOINT_ENV,
         }
     }
 }
@@ -176,53 +177,43 @@ fn config_failure(error: rlm::LlmError) -> Failure {
 
 /// Builds one client with the shared flags (`--request-timeout`, `--max-retries`).
 fn build(args: &RunArgs, spec: &ModelSpec, base_url: Option<&str>) -> Result<Built, Failure> {
-    let retry = args.max_retries.map(|max_retries| RetryPolicy {
-        max_retries,
-        ..RetryPolicy::default()
-    });
-    macro_rules! configure {
-        ($builder:expr) => {{
-            let mut builder = $builder.env();
-            if let Some(url) = base_url {
-                builder = builder.base_url(url);
-            }
-            if let Some(policy) = &retry {
-                builder = builder.retry_policy(policy.clone());
-            }
-            if let Some(timeout) = args.request_timeout {
-                builder = builder.timeout(timeout);
-            }
-            builder.build().map_err(config_failure)?
-        }};
-    }
     let name = spec.name.as_str();
-    let (model, endpoint): (Arc<dyn LanguageModel>, String) = match spec.provider {
-        Provider::Openai => {
-            let client = configure!(OpenAiClient::builder(name));
-            let endpoint = client.endpoint().to_string();
-            (Arc::new(client), endpoint)
-        }
-        Provider::Azure => {
-            let client = configure!(OpenAiClient::azure_builder(name));
-            let endpoint = client.endpoint().to_string();
-            (Arc::new(client), endpoint)
-        }
-        Provider::Anthropic => {
-            let client = configure!(AnthropicClient::builder(name));
-            let endpoint = client.endpoint().to_string();
-            (Arc::new(client), endpoint)
-        }
-        Provider::Gemini => {
-            let client = configure!(GeminiClient::builder(name));
-            let endpoint = client.endpoint().to_string();
-            (Arc::new(client), endpoint)
-        }
+    let (model, endpoint) = match spec.provider {
+        Provider::Openai => configure(args, OpenAiClient::builder(name), base_url)?,
+        Provider::Azure => configure(args, AzureOpenAiClient::builder(name), base_url)?,
+        Provider::Anthropic => configure(args, AnthropicClient::builder(name), base_url)?,
+        Provider::Gemini => configure(args, GeminiClient::builder(name), base_url)?,
     };
     Ok(Built {
         model,
         provider: spec.provider,
         endpoint,
     })
+}
+
+/// Applies the environment and the shared flags to `builder` and builds the client; returns it
+/// with its endpoint.
+fn configure<W: WireFormat>(
+    args: &RunArgs,
+    builder: HttpModelBuilder<W>,
+    base_url: Option<&str>,
+) -> Result<(Arc<dyn LanguageModel>, String), Failure> {
+    let mut builder = builder.env();
+    if let Some(url) = base_url {
+        builder = builder.base_url(url);
+    }
+    if let Some(max_retries) = args.max_retries {
+        builder = builder.retry_policy(RetryPolicy {
+            max_retries,
+            ..RetryPolicy::default()
+        });
+    }
+    if let Some(timeout) = args.request_timeout {
+        builder = builder.timeout(timeout);
+    }
+    let client = builder.build().map_err(config_failure)?;
+    let endpoint = client.endpoint().to_string();
+    Ok((Arc::new(client), endpoint))
 }
 
 #[cfg(test)]

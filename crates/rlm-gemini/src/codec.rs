@@ -2,9 +2,8 @@
 //! HTTP, so they are tested against recorded fixtures.
 
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
-use rlm_limits::redact::snippet_bytes;
+use rlm_http::codec;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error_body::{self, ErrorInfo};
 
@@ -60,15 +59,6 @@ struct WireConfig<'a> {
     seed: Option<i32>,
 }
 
-/// The model a request goes to: its own `model`, or `default_model`.
-pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
-    request
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(default_model)
-}
-
 /// Serialises `request` as a `generateContent` body (the model goes in the URL, not the body):
 /// `{"contents": [{"role": "user"|"model", "parts": [{"text"}]}], "systemInstruction":
 /// {"parts": [{"text"}]}, "generationConfig": {"temperature", "topP", "maxOutputTokens",
@@ -82,55 +72,31 @@ pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str)
 /// Fails with [`LlmError::Config`] when there is no user or model message, a sampling value is
 /// not finite, or the seed does not fit the API's 32-bit integer.
 pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
-    let config = |message: String| LlmError::Config { message };
-    for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-    ] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            return Err(config(format!("{name} must be a finite number")));
-        }
-    }
+    codec::check_sampling(request)?;
     let seed = match request.seed {
         None => None,
         Some(seed) => Some(i32::try_from(seed).map_err(|_| {
-            config(format!(
+            codec::config_error(format!(
                 "seed {seed} does not fit Gemini's 32-bit seed (at most {})",
                 i32::MAX
             ))
         })?),
     };
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
+    let codec::SystemAndTurns { system, turns } = codec::system_and_turns(
+        request,
+        "the request has no user or model message (generateContent needs one)",
+    )?;
+    let contents = turns
+        .into_iter()
+        .map(|(role, text)| WireContent {
+            role: if role == Role::Assistant {
+                "model"
+            } else {
+                "user"
+            },
+            parts: [WirePart { text }],
+        })
         .collect();
-    let mut contents: Vec<WireContent> = Vec::new();
-    for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        let role = if message.role == Role::Assistant {
-            "model"
-        } else {
-            "user"
-        };
-        match contents.last_mut() {
-            Some(last) if last.role == role => {
-                last.parts[0].text.push_str("\n\n");
-                last.parts[0].text.push_str(&message.content);
-            }
-            _ => contents.push(WireContent {
-                role,
-                parts: [WirePart {
-                    text: message.content.clone(),
-                }],
-            }),
-        }
-    }
-    if contents.is_empty() {
-        return Err(config(
-            "the request has no user or model message (generateContent needs one)".into(),
-        ));
-    }
     let generation = WireConfig {
         temperature: request.temperature,
         top_p: request.top_p,
@@ -145,78 +111,55 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         || generation.seed.is_some();
     let wire = WireRequest {
         contents,
-        system_instruction: (!system.is_empty()).then(|| WireSystem {
-            parts: [WirePart {
-                text: system.join("\n\n"),
-            }],
+        system_instruction: system.map(|text| WireSystem {
+            parts: [WirePart { text }],
         }),
         generation_config: has_config.then_some(generation),
     };
-    serde_json::to_vec(&wire).map_err(|e| config(format!("could not encode the request: {e}")))
+    codec::encode_json(&wire)
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireResponse {
-    #[serde(default)]
     candidates: Option<Vec<WireCandidate>>,
-    #[serde(default)]
     prompt_feedback: Option<WireFeedback>,
-    #[serde(default)]
     usage_metadata: Option<WireUsage>,
-    #[serde(default)]
     model_version: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireCandidate {
-    #[serde(default)]
     content: Option<WireResponseContent>,
-    #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct WireResponseContent {
-    #[serde(default)]
     parts: Option<Vec<WireResponsePart>>,
 }
 
 #[derive(Deserialize)]
 struct WireResponsePart {
-    #[serde(default)]
     text: Option<String>,
     /// A thought summary of a thinking model: not part of the answer.
-    #[serde(default)]
     thought: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireFeedback {
-    #[serde(default)]
     block_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct WireUsage {
-    #[serde(default)]
     prompt_token_count: Option<u64>,
-    #[serde(default)]
     candidates_token_count: Option<u64>,
-    #[serde(default)]
     cached_content_token_count: Option<u64>,
-    #[serde(default)]
     thoughts_token_count: Option<u64>,
-}
-
-fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
-    LlmError::InvalidResponse {
-        reason: reason.into(),
-        body: snippet_bytes(body),
-    }
 }
 
 /// Maps a `finishReason` to a [`FinishReason`]: `STOP` is [`FinishReason::Stop`], `MAX_TOKENS`
@@ -248,20 +191,10 @@ pub fn finish_reason(raw: Option<&str>) -> FinishReason {
 /// as output), `cachedContentTokenCount` cached. `requested_model` fills in `model` when the
 /// response has no `modelVersion`.
 pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(
-            &info,
-            &String::from_utf8_lossy(body),
-        ));
-    }
-    let wire: WireResponse = serde_json::from_value(value).map_err(|e| {
-        invalid(
-            format!("body is not a generateContent response ({e})"),
-            body,
-        )
-    })?;
+    let wire: WireResponse =
+        codec::decode_json(body, "a generateContent response", |value, text| {
+            ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
+        })?;
     let usage = wire.usage_metadata.unwrap_or_default();
     let usage = Usage {
         input_tokens: usage.prompt_token_count.unwrap_or(0),
@@ -288,15 +221,9 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     };
     let raw_reason = candidate.finish_reason.filter(|r| !r.is_empty());
     let finish = finish_reason(raw_reason.as_deref());
-    match finish {
-        FinishReason::Length => {
-            return Err(LlmError::Truncated {
-                reason: "finishReason MAX_TOKENS: maxOutputTokens was reached".into(),
-            });
-        }
-        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
-        _ => {}
-    }
+    codec::check_finish(&finish, || {
+        "finishReason MAX_TOKENS: maxOutputTokens was reached".into()
+    })?;
     let text: String = candidate
         .content
         .and_then(|c| c.parts)
@@ -305,97 +232,12 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
         .filter(|p| p.thought != Some(true))
         .filter_map(|p| p.text)
         .collect();
-    if text.is_empty() {
-        return Err(LlmError::EmptyCompletion {
-            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
-        });
-    }
-    Ok(CompletionResponse {
-        model: wire
-            .model_version
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
+    codec::completion(
+        wire.model_version,
+        requested_model,
         text,
-        finish_reason: finish,
+        raw_reason,
+        finish,
         usage,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use rlm_core::Message;
-    use serde_json::json;
-
-    use super::*;
-
-    fn encode(request: &CompletionRequest) -> Value {
-        serde_json::from_slice(&encode_request(request).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn roles_map_system_is_hoisted_and_same_roles_merge() {
-        let request = CompletionRequest::new(vec![
-            Message::system("a"),
-            Message::user("u1"),
-            Message::user("u2"),
-            Message::assistant("x"),
-            Message::system("b"),
-            Message::assistant("y"),
-        ]);
-        let body = encode(&request);
-        assert_eq!(
-            body["systemInstruction"],
-            json!({"parts": [{"text": "a\n\nb"}]})
-        );
-        assert_eq!(
-            body["contents"],
-            json!([
-                {"role": "user", "parts": [{"text": "u1\n\nu2"}]},
-                {"role": "model", "parts": [{"text": "x\n\ny"}]},
-            ])
-        );
-        assert!(body.get("generationConfig").is_none());
-    }
-
-    #[test]
-    fn invalid_requests_are_config_errors() {
-        let user = || vec![Message::user("u")];
-        let cases = [
-            CompletionRequest::new(vec![Message::system("only system")]),
-            CompletionRequest {
-                temperature: Some(f32::NAN),
-                ..CompletionRequest::new(user())
-            },
-            CompletionRequest {
-                seed: Some(u64::from(u32::MAX)),
-                ..CompletionRequest::new(user())
-            },
-        ];
-        for request in &cases {
-            assert!(
-                matches!(encode_request(request), Err(LlmError::Config { .. })),
-                "{request:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn finish_reasons_map() {
-        let cases: &[(Option<&str>, FinishReason)] = &[
-            (None, FinishReason::Unknown),
-            (Some("FINISH_REASON_UNSPECIFIED"), FinishReason::Unknown),
-            (Some("STOP"), FinishReason::Stop),
-            (Some("MAX_TOKENS"), FinishReason::Length),
-            (Some("SAFETY"), FinishReason::ContentFilter),
-            (Some("RECITATION"), FinishReason::ContentFilter),
-            (Some("BLOCKLIST"), FinishReason::ContentFilter),
-            (Some("PROHIBITED_CONTENT"), FinishReason::ContentFilter),
-            (Some("SPII"), FinishReason::ContentFilter),
-            (Some("LANGUAGE"), FinishReason::Other("LANGUAGE".into())),
-            (Some("OTHER"), FinishReason::Other("OTHER".into())),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(&finish_reason(*raw), want, "{raw:?}");
-        }
-    }
+    )
 }

@@ -1,15 +1,17 @@
-//! `rlm-gemini`: a Google Gemini API provider (`generateContent`) for the recursive-lm runtime.
+//! `rlm-gemini`: the Google Gemini API codec (`generateContent`) for the recursive-lm runtime.
 //!
-//! Layer: a provider, directly above `rlm-core` and `rlm-limits`. It depends on them, `reqwest`
-//! (rustls) and serde; it must not depend on the runner, a REPL backend, another provider or
-//! the facade. The retry loop, `Retry-After` parsing and key scrubbing it shares with the other
-//! providers live in [`rlm_limits::http_retry`] and [`rlm_limits::redact`].
+//! Layer: a provider, a codec over the transport `rlm-http`. It depends on `rlm-core`,
+//! `rlm-http` and serde; it must not depend on the runner, a REPL backend, another provider or
+//! the facade.
 //!
-//! [`GeminiClient`] implements [`rlm_core::LanguageModel`] over
-//! `POST {base}/v1beta/models/{model}:generateContent` (base
-//! `https://generativelanguage.googleapis.com`, or `GEMINI_BASE_URL`; key `GEMINI_API_KEY`,
-//! sent in the `x-goog-api-key` header, never in the URL).
+//! [`GeminiClient`] is `rlm_http::HttpModel<Gemini>`: the transport (client, retries with
+//! `Retry-After`, one deadline per call, capped bodies, key scrubbing) is `rlm-http`'s, and
+//! this crate says only what differs: `POST {base}/v1beta/models/{model}:generateContent`
+//! (base `https://generativelanguage.googleapis.com`, or `GEMINI_BASE_URL`; key
+//! `GEMINI_API_KEY`, sent in the `x-goog-api-key` header, never in the URL).
 //!
+//! - [`Gemini`]: the [`rlm_http::WireFormat`] codec, with the API version in the path
+//!   ([`GeminiBuilderExt::api_version`]).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
 //!   fixtures. Roles `user`/`model`; system messages become `systemInstruction`; sampling goes
 //!   in `generationConfig` (`temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`).
@@ -22,12 +24,6 @@
 //!   depleted credits [`rlm_core::LlmError::QuotaExhausted`] (never retried), other 429s
 //!   retried after the body's `RetryInfo.retryDelay`; "input token count exceeds the maximum"
 //!   [`rlm_core::LlmError::ContextLengthExceeded`].
-//! - The client retries like the other providers (2 retries, 0.5 s·2^n backoff capped at 8 s
-//!   with jitter; connect errors, dropped connections, 408, 409, 429, 5xx), honours
-//!   `Retry-After` up to a cap, and keeps one deadline per call, retries included
-//!   ([`rlm_limits::RetryPolicy`]).
-//! - The key never appears in errors, `Debug` output or traces. Each call is a `gen_ai.chat`
-//!   span with the model and token counts, never the prompt.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -46,13 +42,12 @@
 //! # Ok(()) }
 //! ```
 
-mod client;
 pub mod codec;
-mod config;
 pub mod error_body;
+mod wire;
 
-pub use client::{GeminiClient, MAX_RESPONSE_BYTES};
-pub use config::{
-    API_KEY_ENV, ApiKey, BASE_URL_ENV, DEFAULT_API_VERSION, DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT, GeminiClientBuilder,
+pub use rlm_http::{ApiKey, DEFAULT_CONNECT_TIMEOUT, MAX_RESPONSE_BYTES};
+pub use wire::{
+    API_KEY_ENV, BASE_URL_ENV, DEFAULT_API_VERSION, DEFAULT_BASE_URL, Gemini, GeminiBuilderExt,
+    GeminiClient, GeminiClientBuilder,
 };

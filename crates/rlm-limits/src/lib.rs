@@ -1,8 +1,8 @@
 //! `rlm-limits`: limits and tracing for the recursive-lm runtime.
 //!
 //! Layer: directly above `rlm-core`; depends on it, `async-trait` (the decorators), `tokio`
-//! (sync and time only, never a runtime), `tracing`, and the small pure crates `fastrand` (jitter) and `httpdate` (`Retry-After`
-//! dates). It must not depend on a provider, a REPL backend, the runner or an HTTP client.
+//! (sync and time only, never a runtime) and `tracing`. It must not depend on the HTTP
+//! transport (`rlm-http`), a provider, a REPL backend, the runner or an HTTP client.
 //!
 //! - [`BackendLimits`]: the seed's recursion limits, field for field (`max_depth` 1,
 //!   `max_batch_workers` 8, `max_children_total`, `max_children_per_batch`,
@@ -12,14 +12,8 @@
 //! - [`TreeBudget`]: one set of counters shared by a whole recursion tree. Cloning the handle for
 //!   a child shares the counters; a call is reserved before it is sent and settled afterwards.
 //! - [`Deadline`]: nested wall-clock deadlines (a child never outlives its parent).
-//! - [`RetryPolicy`]: how providers retry; [`http_retry`]: the provider-neutral half of their
-//!   transports (Retry-After and `x-should-retry` parsing, retryable statuses, the retry loop
-//!   with backoff, jitter and one deadline per call), pure functions and tokio time, no HTTP
-//!   client.
-//! - [`ProviderSettings`]: the settings every provider's client builder shares (endpoint, key,
-//!   environment fallbacks, retry policy, timeouts, extra headers) and [`provider_setters!`].
-//! - [`redact`]: [`redact::ApiKey`], body snippets and the [`redact::Scrubber`] that keeps keys
-//!   out of errors.
+//! - [`RetryPolicy`]: how the HTTP transport (`rlm-http`) retries: retry count, backoff with
+//!   jitter, the `Retry-After` cap and the per-call deadline.
 //! - The decorators, each a [`rlm_core::LanguageModel`] (or [`rlm_core::Repl`]) around another:
 //!   [`Budgeted`] (concurrency permit, budget reservation, cost, the usage ledger, and the halt
 //!   of the tree on a spent budget or a fatal error, all in one shared [`TreeState`]) and
@@ -43,11 +37,8 @@
 mod budget;
 mod budgeted;
 mod deadline;
-pub mod http_retry;
 mod limits;
 mod pricing;
-pub mod provider;
-pub mod redact;
 mod retry;
 pub mod spans;
 mod trace;
@@ -59,36 +50,7 @@ pub use budgeted::Budgeted;
 pub use deadline::Deadline;
 pub use limits::{BackendLimits, ConfigError, RunLimits};
 pub use pricing::{ModelPrice, PriceTable};
-pub use provider::ProviderSettings;
 pub use retry::RetryPolicy;
 pub use trace::{ChildTrace, preview};
 pub use traced::Traced;
 pub use tree_state::TreeState;
-
-#[doc(hidden)]
-pub use tracing as __tracing;
-
-/// The span of one LLM call ([`spans::LLM_CALL`]) with the provider and the requested model;
-/// [`http_retry::record_call`] fills in the response fields. Never carries the prompt. A macro
-/// so that the span's target is the provider's module (`RUST_LOG=rlm_anthropic=debug` shows it).
-///
-/// ```
-/// let span = rlm_limits::llm_call_span!("openai", "gpt-4o-mini");
-/// # drop(span);
-/// ```
-#[macro_export]
-macro_rules! llm_call_span {
-    ($provider:expr, $model:expr) => {
-        $crate::__tracing::info_span!(
-            "gen_ai.chat",
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = $provider,
-            gen_ai.request.model = $model,
-            gen_ai.response.model = $crate::__tracing::field::Empty,
-            gen_ai.usage.input_tokens = $crate::__tracing::field::Empty,
-            gen_ai.usage.output_tokens = $crate::__tracing::field::Empty,
-            gen_ai.response.finish_reasons = $crate::__tracing::field::Empty,
-            rlm.retry.attempt = $crate::__tracing::field::Empty,
-        )
-    };
-}

@@ -2,6 +2,7 @@
 //! so they are tested against recorded fixtures.
 
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use rlm_http::codec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -43,15 +44,6 @@ struct WireMessage<'a> {
     content: &'a str,
 }
 
-/// The model a request goes to: its own `model`, or `default_model`.
-pub fn request_model<'a>(request: &'a CompletionRequest, default_model: &'a str) -> &'a str {
-    request
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(default_model)
-}
-
 /// Serialises `request` as a chat-completions body:
 /// `{"model", "messages": [{"role", "content"}], "temperature", "top_p", "max_tokens" (or
 /// `max_completion_tokens`), "stop", "seed"}`, leaving out every unset field.
@@ -62,22 +54,8 @@ pub fn encode_request(
     default_model: &str,
     max_tokens_field: MaxTokensField,
 ) -> Result<Vec<u8>, LlmError> {
-    let model = request_model(request, default_model);
-    if model.is_empty() {
-        return Err(LlmError::Config {
-            message: "no model named: set one on the client or the request".into(),
-        });
-    }
-    for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-    ] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            return Err(LlmError::Config {
-                message: format!("{name} must be a finite number"),
-            });
-        }
-    }
+    let model = codec::named_model(request, default_model)?;
+    codec::check_sampling(request)?;
     let (max_tokens, max_completion_tokens) = match max_tokens_field {
         MaxTokensField::MaxTokens => (request.max_tokens, None),
         MaxTokensField::MaxCompletionTokens => (None, request.max_tokens),
@@ -99,62 +77,41 @@ pub fn encode_request(
         stop: &request.stop,
         seed: request.seed,
     };
-    serde_json::to_vec(&wire).map_err(|e| LlmError::Config {
-        message: format!("could not encode the request: {e}"),
-    })
+    codec::encode_json(&wire)
 }
 
 #[derive(Deserialize)]
 struct WireResponse {
-    #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
     choices: Option<Vec<WireChoice>>,
-    #[serde(default)]
     usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
 struct WireChoice {
-    #[serde(default)]
     message: Option<WireResponseMessage>,
-    #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct WireResponseMessage {
-    #[serde(default)]
     content: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
 struct WireUsage {
-    #[serde(default)]
     prompt_tokens: Option<u64>,
-    #[serde(default)]
     completion_tokens: Option<u64>,
-    #[serde(default)]
     prompt_tokens_details: Option<WirePromptDetails>,
     /// DeepSeek's name for cached prompt tokens.
-    #[serde(default)]
     prompt_cache_hit_tokens: Option<u64>,
     /// OpenRouter's cost in USD (credits).
-    #[serde(default)]
     cost: Option<f64>,
 }
 
 #[derive(Deserialize)]
 struct WirePromptDetails {
-    #[serde(default)]
     cached_tokens: Option<u64>,
-}
-
-fn invalid(reason: impl Into<String>, body: &[u8]) -> LlmError {
-    LlmError::InvalidResponse {
-        reason: reason.into(),
-        body: error_body::snippet_bytes(body),
-    }
 }
 
 /// The text of a message `content`: a string, or an array of parts whose `text` fields are
@@ -185,16 +142,9 @@ fn content_text(content: Option<&Value>) -> Result<Option<String>, &'static str>
 /// `finish_reason` is an open set: unknown values, `null` and `""` are fine when there is text.
 /// `requested_model` fills in `model` when the server leaves it out.
 pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionResponse, LlmError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("body is not JSON ({e})"), body))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(
-            &info,
-            &String::from_utf8_lossy(body),
-        ));
-    }
-    let wire: WireResponse = serde_json::from_value(value)
-        .map_err(|e| invalid(format!("body is not a chat completion ({e})"), body))?;
+    let wire: WireResponse = codec::decode_json(body, "a chat completion", |value, text| {
+        ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
+    })?;
     let usage = wire.usage.unwrap_or_default();
     let usage = Usage {
         input_tokens: usage.prompt_tokens.unwrap_or(0),
@@ -214,31 +164,19 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     };
     let raw_reason = choice.finish_reason.filter(|r| !r.is_empty());
     let finish_reason = FinishReason::parse(raw_reason.as_deref());
-    match finish_reason {
-        FinishReason::Length => {
-            return Err(LlmError::Truncated {
-                reason: "finish_reason length: max_tokens or the context window was reached".into(),
-            });
-        }
-        FinishReason::ContentFilter => return Err(LlmError::ContentFilter),
-        _ => {}
-    }
+    codec::check_finish(&finish_reason, || {
+        "finish_reason length: max_tokens or the context window was reached".into()
+    })?;
     let text = content_text(choice.message.as_ref().and_then(|m| m.content.as_ref()))
-        .map_err(|r| invalid(r, body))?;
-    let Some(text) = text.filter(|t| !t.is_empty()) else {
-        return Err(LlmError::EmptyCompletion {
-            finish_reason: raw_reason.unwrap_or_else(|| "unknown".into()),
-        });
-    };
-    Ok(CompletionResponse {
-        model: wire
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
-        text,
+        .map_err(|r| codec::invalid(r, body))?;
+    codec::completion(
+        wire.model,
+        requested_model,
+        text.unwrap_or_default(),
+        raw_reason,
         finish_reason,
         usage,
-    })
+    )
 }
 
 #[cfg(test)]

@@ -1,36 +1,35 @@
-//! `rlm-openai`: an OpenAI chat-completions provider for the recursive-lm runtime.
+//! `rlm-openai`: the OpenAI chat-completions codec for the recursive-lm runtime.
 //!
-//! Layer: a provider, directly above `rlm-core` and `rlm-limits`. It depends on them, `reqwest`
-//! (rustls) and `tokio` (time only); it must not depend on the runner, a REPL backend, another
-//! provider or the facade.
+//! Layer: a provider, a codec over the transport `rlm-http`. It depends on `rlm-core`,
+//! `rlm-http` and serde; it must not depend on the runner, a REPL backend, another provider or
+//! the facade.
 //!
-//! [`OpenAiClient`] implements [`rlm_core::LanguageModel`] over any OpenAI-compatible server
-//! through its base URL: OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp server, SGLang;
-//! and over Azure OpenAI deployments ([`OpenAiClient::azure`]: the deployment URL with
-//! `api-version`, the key in an `api-key` header, `AZURE_OPENAI_API_KEY`,
-//! `AZURE_OPENAI_ENDPOINT`, `OPENAI_API_VERSION`). Reasoning servers' `reasoning_content` is
-//! kept out of the text, and a response without `usage` counts zero tokens.
+//! [`OpenAiClient`] is `rlm_http::HttpModel<OpenAi>`: the transport (client, retries,
+//! `Retry-After`, one deadline per call, capped bodies, key scrubbing) is `rlm-http`'s, and
+//! this crate says only what differs. It speaks to any OpenAI-compatible server through its
+//! base URL: OpenAI, vLLM, Ollama, OpenRouter, LM Studio, llama.cpp server, SGLang. An Azure
+//! OpenAI deployment is an [`AzureOpenAiClient`] (`HttpModel<AzureOpenAi>`: the deployment URL
+//! with `api-version`, the key in an `api-key` header, `AZURE_OPENAI_API_KEY`,
+//! `AZURE_OPENAI_ENDPOINT`, `OPENAI_API_VERSION`).
 //!
+//! - [`OpenAi`], [`AzureOpenAi`]: the [`rlm_http::WireFormat`] codecs: endpoint, key header,
+//!   variables ([`API_KEY_ENV`], [`BASE_URL_ENV`], ...), and the builder options
+//!   ([`OpenAiBuilderExt`]: `max_tokens_field`, `api_version`).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
-//!   fixtures. HTTP 200 is not yet success: `content: null`, no choices, `finish_reason`
-//!   `length` or `content_filter`, a non-JSON body and an error object inside a 200 are typed
-//!   errors.
+//!   fixtures. Reasoning servers' `reasoning_content` is kept out of the text, and a response
+//!   without `usage` counts zero tokens. HTTP 200 is not yet success: `content: null`, no
+//!   choices, `finish_reason` `length` or `content_filter`, a non-JSON body and an error object
+//!   inside a 200 are typed errors.
 //! - [`error_body`]: error responses to typed errors (authentication, exhausted quota, context
 //!   length, Azure's content-filter refusal, other HTTP errors), bodies cut to 2 KiB.
-//! - The client retries like the official SDKs (2 retries, 0.5 s·2^n backoff capped at 8 s with
-//!   jitter; connect errors, dropped connections, 408, 409, 429, 5xx), honours
-//!   `x-should-retry`, `retry-after-ms` and `Retry-After` up to a cap (a longer wait fails fast
-//!   with [`rlm_core::LlmError::RetryAfterTooLong`]), and keeps one deadline per call, retries
-//!   included ([`rlm_limits::RetryPolicy`]). The loop, the header parsing and the key scrubbing
-//!   are the provider-neutral [`rlm_limits::http_retry`] and [`rlm_limits::redact`].
-//! - The key is sent only as `Authorization: Bearer` (Azure: `api-key`); it never appears in
-//!   errors, `Debug` output or traces. Each call is a `gen_ai.chat` span with the model and
-//!   token counts, never the prompt.
+//!
+//! The key is sent only as `Authorization: Bearer` (Azure: `api-key`); it never appears in
+//! errors, `Debug` output or logs.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use rlm_core::{CompletionRequest, LanguageModel, Message};
-//! use rlm_limits::RetryPolicy;
+//! use rlm_http::RetryPolicy;
 //! use rlm_openai::OpenAiClient;
 //!
 //! # async fn demo() -> Result<(), rlm_core::LlmError> {
@@ -46,14 +45,14 @@
 //! # Ok(()) }
 //! ```
 
-mod client;
 pub mod codec;
-mod config;
 pub mod error_body;
+mod wire;
 
-pub use client::{MAX_RESPONSE_BYTES, OpenAiClient};
 pub use codec::MaxTokensField;
-pub use config::{
-    API_KEY_ENV, API_VERSION_ENV, AZURE_API_KEY_ENV, AZURE_ENDPOINT_ENV, ApiKey, BASE_URL_ENV,
-    DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, OpenAiClientBuilder,
+pub use rlm_http::{ApiKey, DEFAULT_CONNECT_TIMEOUT, MAX_RESPONSE_BYTES};
+pub use wire::{
+    API_KEY_ENV, API_VERSION_ENV, AZURE_API_KEY_ENV, AZURE_ENDPOINT_ENV, AzureOpenAi,
+    AzureOpenAiClient, AzureOpenAiClientBuilder, BASE_URL_ENV, DEFAULT_BASE_URL, OpenAi,
+    OpenAiBuilderExt, OpenAiClient, OpenAiClientBuilder, OpenAiOptions,
 };

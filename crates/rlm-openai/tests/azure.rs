@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message};
-use rlm_limits::RetryPolicy;
-use rlm_openai::OpenAiClient;
+use rlm_http::RetryPolicy;
+use rlm_openai::{AzureOpenAiClient, OpenAiBuilderExt, OpenAiClient};
 use rlm_testkit::{FakeServer, Reply, Script};
 use serde_json::json;
 
@@ -30,8 +30,10 @@ fn request() -> CompletionRequest {
     CompletionRequest::new(vec![Message::user("hello")])
 }
 
-fn azure(server: &FakeServer) -> OpenAiClient {
-    OpenAiClient::azure(server.url(), "gpt4o-prod", "2024-10-21")
+fn azure(server: &FakeServer) -> AzureOpenAiClient {
+    AzureOpenAiClient::builder("gpt4o-prod")
+        .base_url(server.url())
+        .api_version("2024-10-21")
         .api_key(KEY)
         .retry_policy(fast_policy())
         .build()
@@ -42,7 +44,7 @@ fn azure(server: &FakeServer) -> OpenAiClient {
 async fn requests_go_to_the_deployment_with_the_api_key_header() {
     let server = FakeServer::start(Script::always(Reply::text("ok").usage(12, 2))).await;
     let client = azure(&server);
-    assert!(client.is_azure());
+    assert_eq!(client.provider_name(), "azure.ai.openai");
     assert_eq!(
         client.endpoint(),
         format!(
@@ -87,7 +89,7 @@ async fn settings_come_from_the_azure_variables() {
         "OPENAI_BASE_URL" => Some("http://wrong.invalid/v1".to_string()),
         _ => None,
     };
-    let client = OpenAiClient::azure_builder("dep")
+    let client = AzureOpenAiClient::builder("dep")
         .env_with(env)
         .retry_policy(fast_policy())
         .build()
@@ -110,7 +112,7 @@ fn missing_azure_settings_say_which_variable_to_set() {
         _ => None,
     };
     assert!(
-        OpenAiClient::azure_builder("d")
+        AzureOpenAiClient::builder("d")
             .env_with(full)
             .build()
             .is_ok()
@@ -121,7 +123,7 @@ fn missing_azure_settings_say_which_variable_to_set() {
         "OPENAI_API_VERSION",
     ] {
         let env = |name: &str| if name == missing { None } else { full(name) };
-        match OpenAiClient::azure_builder("d").env_with(env).build() {
+        match AzureOpenAiClient::builder("d").env_with(env).build() {
             Err(LlmError::Config { message }) => {
                 assert!(message.contains(missing), "{missing}: {message}")
             }
@@ -137,7 +139,7 @@ fn missing_azure_settings_say_which_variable_to_set() {
         }
     };
     assert!(
-        OpenAiClient::azure_builder("d")
+        AzureOpenAiClient::builder("d")
             .env_with(no_key)
             .header("Authorization", "Bearer entra-token")
             .build()

@@ -1,22 +1,16 @@
-//! The client over real loopback HTTP against the testkit's fake server: the retry table, the
-//! call deadline, and typed outcomes of HTTP 200 bodies.
-//!
-//! Tests use real time with 1 ms backoffs and assert on outcomes and request counts, not
-//! durations. Where the wait itself matters (Retry-After honoured), the client's hidden
-//! `sleep_hook` records the waits it asks for. (A paused clock does not work here: tokio
-//! auto-advances to the next timer whenever the runtime parks, even while a loopback socket is
-//! about to become readable, so the call deadline fired early on keep-alive connections.)
+//! The client over real loopback HTTP against the testkit's fake server: the OpenAI error
+//! bodies and HTTP 200 bodies as typed outcomes, the request sent, and the endpoint named in
+//! connect and timeout errors. The provider-neutral transport cases (retries, `Retry-After`,
+//! deadlines) are `rlm-http`'s tests.
 
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, SystemTime};
-
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError};
-use rlm_limits::RetryPolicy;
-use rlm_openai::{MaxTokensField, OpenAiClient};
-use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy, request};
-use rlm_testkit::{FakeServer, Reply, Script};
+use rlm_core::{CompletionRequest, FinishReason, LanguageModel};
+use rlm_http::RetryPolicy;
+use rlm_openai::{MaxTokensField, OpenAiBuilderExt, OpenAiClient};
+use rlm_testkit::provider_tests::{self, Outcome, fast_policy, request};
+use rlm_testkit::{FakeServer, Reply};
 use serde_json::json;
 
 fn client_with(server: &FakeServer, policy: RetryPolicy) -> OpenAiClient {
@@ -52,47 +46,6 @@ async fn retry_table() {
         "This model's maximum context length is 8192 tokens",
     );
     let cases: Vec<(&str, Vec<Reply>, Outcome, u64)> = vec![
-        ("408 retried", vec![Reply::status(408, "timeout")], Ok, 2),
-        ("409 retried", vec![Reply::status(409, "conflict")], Ok, 2),
-        (
-            "429 retried",
-            vec![Reply::status(429, error_json("Rate limit reached"))],
-            Ok,
-            2,
-        ),
-        ("500 retried", vec![Reply::status(500, "oops")], Ok, 2),
-        (
-            "502 retried",
-            vec![Reply::status(502, "<html>bad gateway</html>")],
-            Ok,
-            2,
-        ),
-        ("503 retried", vec![Reply::status(503, "busy")], Ok, 2),
-        ("529 retried", vec![Reply::status(529, "overloaded")], Ok, 2),
-        (
-            "two 5xx then ok",
-            vec![Reply::status(500, "a"), Reply::status(503, "b")],
-            Ok,
-            3,
-        ),
-        (
-            "400 not retried",
-            vec![Reply::status(400, error_json("bad temperature"))],
-            Http(400),
-            1,
-        ),
-        (
-            "404 not retried",
-            vec![Reply::status(404, error_json("model not found"))],
-            Http(404),
-            1,
-        ),
-        (
-            "422 not retried",
-            vec![Reply::status(422, "unprocessable")],
-            Http(422),
-            1,
-        ),
         (
             "401 authentication",
             vec![Reply::status(401, error_json("Incorrect API key"))],
@@ -107,65 +60,6 @@ async fn retry_table() {
         ),
         ("429 insufficient_quota", vec![quota], Quota, 1),
         ("400 context length", vec![context], Context, 1),
-        (
-            "retry-after above cap fails fast",
-            vec![Reply::status(429, "slow down").header("retry-after", "3600")],
-            TooLong,
-            1,
-        ),
-        (
-            "retry-after-ms above cap fails fast",
-            vec![Reply::status(503, "slow down").header("retry-after-ms", "61000")],
-            TooLong,
-            1,
-        ),
-        (
-            "x-should-retry false on 500",
-            vec![Reply::status(500, "no").header("x-should-retry", "false")],
-            Http(500),
-            1,
-        ),
-        (
-            "x-should-retry true on 400",
-            vec![Reply::status(400, "yes").header("x-should-retry", "true")],
-            Ok,
-            2,
-        ),
-        (
-            "retries exhausted returns the last error",
-            vec![
-                Reply::status(500, "a"),
-                Reply::status(502, "b"),
-                Reply::status(503, "c"),
-            ],
-            Http(503),
-            3,
-        ),
-        (
-            "drop before headers retried",
-            vec![Reply::drop_before_headers()],
-            Ok,
-            2,
-        ),
-        ("drop mid body retried", vec![Reply::drop_mid_body()], Ok, 2),
-        (
-            "garbage instead of http retried",
-            vec![Reply::raw_http("HELLO\r\n\r\n")],
-            Ok,
-            2,
-        ),
-        (
-            "always dropped ends in connect error",
-            vec![Reply::drop_before_headers(); 3],
-            Connect,
-            3,
-        ),
-        (
-            "always cut ends in truncated",
-            vec![Reply::drop_mid_body(); 3],
-            Truncated,
-            3,
-        ),
         (
             "200 error object 503 retried",
             vec![Reply::json(
@@ -275,26 +169,6 @@ async fn success_decodes_usage_and_sends_the_request() {
 }
 
 #[tokio::test]
-async fn one_client_serves_concurrent_calls() {
-    let server = FakeServer::builder()
-        .default_latency(Duration::from_millis(50))
-        .start(Script::always(Reply::text("ok")))
-        .await;
-    let client = std::sync::Arc::new(client_with(&server, fast_policy()));
-    let calls: Vec<_> = (0..10)
-        .map(|_| {
-            let client = std::sync::Arc::clone(&client);
-            tokio::spawn(async move { client.complete(request()).await })
-        })
-        .collect();
-    for call in calls {
-        assert_eq!(call.await.unwrap().unwrap().text, "ok");
-    }
-    assert_eq!(server.request_count(), 10);
-    assert_eq!(server.peak_concurrency(), 10);
-}
-
-#[tokio::test]
 async fn connect_refused_is_a_connect_error_naming_the_url() {
     let port = provider_tests::refused_port();
     let base = format!("http://127.0.0.1:{port}/v1");
@@ -312,191 +186,4 @@ async fn connect_refused_is_a_connect_error_naming_the_url() {
 #[tokio::test]
 async fn stall_ends_in_timeout_at_the_call_deadline() {
     provider_tests::assert_stall_times_out(client_with, "/v1/chat/completions").await;
-}
-
-#[tokio::test]
-async fn trickling_body_is_bounded_by_the_call_deadline() {
-    let server =
-        FakeServer::start(Reply::text("x".repeat(200)).trickle(1, Duration::from_millis(20))).await;
-    let client = OpenAiClient::builder("m")
-        .base_url(server.base_url())
-        .retry_policy(fast_policy())
-        .timeout(Duration::from_millis(300)) // overrides the policy's 30 s
-        .build()
-        .unwrap();
-    assert_eq!(
-        client.retry_policy().call_timeout,
-        Some(Duration::from_millis(300))
-    );
-    assert!(matches!(
-        client.complete(request()).await,
-        Err(LlmError::Timeout { .. })
-    ));
-    assert_eq!(server.request_count(), 1);
-}
-
-/// A call whose waits between attempts are recorded (and skipped) through the client's test
-/// hook: returns the result, the waits the client asked for, and the request count.
-async fn recorded_call(
-    replies: Vec<Reply>,
-    policy: RetryPolicy,
-) -> (Result<CompletionResponse, LlmError>, Vec<Duration>, u64) {
-    let build = |server: &FakeServer, waits: &Waits| {
-        OpenAiClient::builder("gpt-test")
-            .base_url(server.base_url())
-            .retry_policy(policy)
-            .sleep_hook(waits.hook())
-            .build()
-            .unwrap()
-    };
-    provider_tests::recorded_call(ok, build, replies).await
-}
-
-#[tokio::test]
-async fn retry_after_ms_is_honoured() {
-    let (result, waits, requests) = recorded_call(
-        vec![Reply::status(429, "wait").header("retry-after-ms", "1500")],
-        fast_policy(),
-    )
-    .await;
-    assert_eq!(result.unwrap().text, "ok");
-    assert_eq!(requests, 2);
-    assert_eq!(waits, vec![Duration::from_millis(1500)]);
-}
-
-#[tokio::test]
-async fn retry_after_seconds_is_honoured() {
-    let (result, waits, requests) = recorded_call(
-        vec![
-            Reply::status(503, "wait").header("retry-after", "2"),
-            Reply::status(429, "w").header("retry-after", "0.25"),
-        ],
-        fast_policy(),
-    )
-    .await;
-    assert_eq!(result.unwrap().text, "ok");
-    assert_eq!(requests, 3);
-    assert_eq!(
-        waits,
-        vec![Duration::from_secs(2), Duration::from_millis(250)]
-    );
-}
-
-#[tokio::test]
-async fn retry_after_http_date_is_honoured() {
-    // HTTP dates have whole seconds, so a date 3 s ahead asks for a wait in (1 s, 3 s].
-    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
-    let (result, waits, requests) = recorded_call(
-        vec![Reply::status(429, "wait").header("retry-after", date)],
-        fast_policy(),
-    )
-    .await;
-    assert_eq!(result.unwrap().text, "ok");
-    assert_eq!(requests, 2);
-    assert_eq!(waits.len(), 1);
-    assert!(
-        waits[0] > Duration::from_secs(1) && waits[0] <= Duration::from_secs(3),
-        "{waits:?}"
-    );
-}
-
-#[tokio::test]
-async fn without_retry_after_the_policy_backoff_is_used() {
-    let policy = RetryPolicy {
-        jitter: false,
-        ..RetryPolicy::default()
-    };
-    let replies = vec![
-        Reply::status(500, "a"),
-        Reply::status(502, "b").header("retry-after", "0"),
-    ];
-    let (result, waits, requests) = recorded_call(replies, policy).await;
-    assert_eq!(result.unwrap().text, "ok");
-    assert_eq!(requests, 3);
-    assert_eq!(
-        waits,
-        vec![Duration::from_millis(500), Duration::from_secs(1)]
-    );
-
-    let jittered = RetryPolicy::default();
-    let (_, waits, _) = recorded_call(vec![Reply::status(500, "a")], jittered).await;
-    assert!(
-        waits[0] >= Duration::from_millis(375) && waits[0] <= Duration::from_millis(500),
-        "{waits:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_wait_past_the_deadline_returns_the_last_error_at_once() {
-    let policy = RetryPolicy {
-        call_timeout: Some(Duration::from_secs(5)),
-        ..fast_policy()
-    };
-    let (result, waits, requests) = recorded_call(
-        vec![Reply::status(429, "wait").header("retry-after", "30")],
-        policy,
-    )
-    .await;
-    assert!(
-        matches!(result, Err(LlmError::Http { status: 429, retry_after: Some(d), .. }) if d == Duration::from_secs(30)),
-        "{result:?}"
-    );
-    assert_eq!(requests, 1);
-    assert!(waits.is_empty());
-}
-
-#[tokio::test]
-async fn the_deadline_covers_retries_and_backoff() {
-    // Every attempt answers 500 after 100 ms, and 10 retries are allowed; a 250 ms deadline
-    // ends the call after 2 or 3 attempts: in the third attempt (Timeout), or, when the second
-    // ends so close to the deadline that the backoff would pass it, with that attempt's error
-    // at once (which one depends on scheduling; both end the call by its deadline).
-    let server = FakeServer::start(Script::always(
-        Reply::status(500, "slow").latency(Duration::from_millis(100)),
-    ))
-    .await;
-    let policy = RetryPolicy {
-        max_retries: 10,
-        call_timeout: Some(Duration::from_millis(250)),
-        ..fast_policy()
-    };
-    let client = client_with(&server, policy);
-    let result = client.complete(request()).await;
-    assert!(
-        matches!(
-            result,
-            Err(LlmError::Timeout { .. } | LlmError::Http { status: 500, .. })
-        ),
-        "{result:?}"
-    );
-    assert!(
-        (2..=3).contains(&server.request_count()),
-        "{} requests",
-        server.request_count()
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn backoff_sleeps_on_tokio_time_without_the_hook() {
-    // Paused clock: the runtime auto-advances to the backoff timer. No call deadline, so no other
-    // timer can fire early while a socket waits.
-    let server = FakeServer::start(
-        Script::queue([Reply::status(503, "busy")]).then_fn(|_| Reply::text("ok")),
-    )
-    .await;
-    let policy = RetryPolicy {
-        call_timeout: None,
-        jitter: false,
-        ..fast_policy()
-    };
-    let client = OpenAiClient::builder("m")
-        .base_url(server.base_url())
-        .retry_policy(policy)
-        .build()
-        .unwrap();
-    let start = tokio::time::Instant::now();
-    let reply = client.complete(request()).await.unwrap();
-    assert_eq!(reply.text, "ok");
-    assert_eq!(server.request_count(), 2);
-    assert!(start.elapsed() >= Duration::from_millis(1));
 }

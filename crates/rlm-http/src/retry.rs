@@ -1,100 +1,23 @@
-//! The provider-neutral half of an HTTP provider's transport: the retry hints servers put in
-//! response headers, which statuses are worth retrying, how a failed attempt is classified, and
-//! the retry loop itself (backoff with jitter, a cap on `Retry-After`, one deadline per call,
-//! retries included).
-//!
-//! Pure functions over status codes, header strings and durations, plus a loop over tokio time:
-//! no HTTP client. Each provider crate (`rlm-openai`, `rlm-anthropic`, `rlm-gemini`) sends the
-//! request with its own client and its own wire format, and hands every attempt's outcome to
-//! [`call_with_retries`].
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use rlm_limits::http_retry::{is_retryable_status, retry_after, should_retry};
-//!
-//! let headers = [("retry-after", "2"), ("x-should-retry", "true")];
-//! let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-//! assert_eq!(retry_after(get, SystemTime::now()), Some(Duration::from_secs(2)));
-//! assert_eq!(should_retry(get("x-should-retry")), Some(true));
-//! assert!(is_retryable_status(529) && !is_retryable_status(400));
-//! ```
+//! The retry loop: how a failed attempt is classified, and [`call_with_retries`], which runs
+//! attempts with backoff and jitter, honours the server's wait up to a cap, and keeps one
+//! deadline per call, retries included. Tokio time, no HTTP client: [`crate::HttpModel`] hands
+//! every attempt's outcome to it.
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rlm_core::{CompletionResponse, LlmError};
+use rlm_core::LlmError;
+use rlm_limits::RetryPolicy;
 use tokio::time::Instant;
 
-use crate::{RetryPolicy, spans};
+use crate::hints::is_retryable_status;
 
-/// Phrases (lower-case) by which servers say the prompt does not fit the context window:
-/// OpenAI's `context_length_exceeded` code, vLLM's "maximum context length is N tokens",
-/// Anthropic's "prompt is too long", llama.cpp's `exceed_context_size_error`, Gemini's "input
-/// token count (N) exceeds the maximum number of tokens allowed".
-const CONTEXT_LENGTH_MARKERS: &[&str] = &[
-    "maximum context length",
-    "context_length_exceeded",
-    "prompt is too long",
-    "exceeds the context window",
-    "exceed_context_size",
-    "exceeds the available context size",
-    "exceeds the maximum number of tokens allowed",
-];
-
-/// Whether a response with this status is worth retrying: 408, 409, 429 and every 5xx
-/// (Anthropic's 529 `overloaded_error` included).
-pub fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || status >= 500
-}
-
-/// Whether an error message says the prompt exceeded the model's context window.
-pub fn mentions_context_length(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    CONTEXT_LENGTH_MARKERS.iter().any(|m| lower.contains(m))
-}
-
-/// The wait a response asks for, from its headers (`header(name)` returns the value of the
-/// lower-case header `name`): `retry-after-ms` (milliseconds, float), else `retry-after` as
-/// seconds (integer or float) or as an HTTP date. `None` when absent, unparsable, zero,
-/// negative or in the past (the caller then uses its own backoff). A value too large for a
-/// `Duration` becomes [`Duration::MAX`], so it is refused by any cap.
-pub fn retry_after<'a>(
-    header: impl Fn(&str) -> Option<&'a str>,
-    now: SystemTime,
-) -> Option<Duration> {
-    let text = |name: &str| header(name).map(str::trim);
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return positive_secs(ms / 1000.0);
-    }
-    let value = text("retry-after")?;
-    if let Ok(secs) = value.parse::<f64>() {
-        return positive_secs(secs);
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    at.duration_since(now).ok().filter(|d| !d.is_zero())
-}
-
-/// A positive number of seconds as a [`Duration`] (`None` for zero, negative or NaN; too large
-/// saturates to [`Duration::MAX`]).
-pub fn positive_secs(secs: f64) -> Option<Duration> {
-    if secs.is_nan() || secs <= 0.0 {
-        return None;
-    }
-    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
-}
-
-/// The server's explicit verdict in `x-should-retry: true|false` (given the header's value),
-/// which overrides every other rule.
-pub fn should_retry(value: Option<&str>) -> Option<bool> {
-    match value?.trim() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
+/// The span field the loop records the attempt number into (0 for the first), when the current
+/// span declares it (the `gen_ai.chat` span of the tracing decorator does).
+pub const RETRY_ATTEMPT_FIELD: &str = "rlm.retry.attempt";
 
 /// A failed attempt and whether another one may help.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,7 +202,7 @@ impl Attempt {
 ///   [`LlmError::Timeout`] naming `url`.
 ///
 /// `sleep` replaces `tokio::time::sleep` (a test hook). Dropping the future cancels the call,
-/// including a backoff sleep. The current span's [`spans::RETRY_ATTEMPT`] field is updated on
+/// including a backoff sleep. The current span's [`RETRY_ATTEMPT_FIELD`] is updated on
 /// each attempt.
 pub async fn call_with_retries<T, F, Fut>(
     policy: &RetryPolicy,
@@ -296,7 +219,7 @@ where
     let attempts = async {
         let mut retry: u32 = 0;
         loop {
-            tracing::Span::current().record(spans::RETRY_ATTEMPT, retry);
+            tracing::Span::current().record(RETRY_ATTEMPT_FIELD, retry);
             let failure = match attempt(Attempt {
                 retry,
                 start,
@@ -307,7 +230,11 @@ where
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
-            tracing::debug!(retryable = failure.retryable, "attempt failed");
+            tracing::debug!(
+                error.kind = error_kind(&failure.error),
+                retryable = failure.retryable,
+                "attempt failed"
+            );
             if !failure.retryable || retry >= policy.max_retries {
                 return Err(failure.error);
             }
@@ -375,104 +302,11 @@ pub fn error_kind(error: &LlmError) -> &'static str {
     }
 }
 
-/// Records a call's outcome on its [`llm_call_span!`](crate::llm_call_span): model, token counts and finish reason on
-/// success; a warning with the error's kind and status (never its body) on failure.
-pub fn record_call(span: &tracing::Span, result: &Result<CompletionResponse, LlmError>) {
-    match result {
-        Ok(response) => {
-            span.record(spans::RESPONSE_MODEL, response.model.as_str());
-            span.record(spans::INPUT_TOKENS, response.usage.input_tokens);
-            span.record(spans::OUTPUT_TOKENS, response.usage.output_tokens);
-            span.record(
-                spans::FINISH_REASONS,
-                tracing::field::debug(&response.finish_reason),
-            );
-        }
-        Err(error) => {
-            let _entered = span.enter();
-            let status = match error {
-                LlmError::Http { status, .. } | LlmError::Authentication { status, .. } => {
-                    Some(*status)
-                }
-                _ => None,
-            };
-            tracing::warn!(error.kind = error_kind(error), status, "llm call failed");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
     use super::*;
-
-    fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
-        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let in_5s = httpdate::fmt_http_date(now + Duration::from_secs(5));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
-        type Case<'a> = (Vec<(&'a str, &'a str)>, Option<Duration>);
-        let cases: Vec<Case<'_>> = vec![
-            (vec![], None),
-            (
-                vec![("retry-after-ms", "1500")],
-                Some(Duration::from_millis(1500)),
-            ),
-            (
-                vec![("retry-after-ms", "250.5"), ("retry-after", "9")],
-                Some(Duration::from_micros(250_500)),
-            ),
-            (
-                vec![("retry-after-ms", "junk"), ("retry-after", "2")],
-                Some(Duration::from_secs(2)),
-            ),
-            (
-                vec![("retry-after", " 0.5 ")],
-                Some(Duration::from_millis(500)),
-            ),
-            (vec![("retry-after", "0")], None),
-            (vec![("retry-after", "-3")], None),
-            (vec![("retry-after", "1e300")], Some(Duration::MAX)),
-            (
-                vec![("retry-after", in_5s.as_str())],
-                Some(Duration::from_secs(5)),
-            ),
-            (vec![("retry-after", past.as_str())], None),
-            (vec![("retry-after", "soon")], None),
-        ];
-        for (pairs, want) in cases {
-            assert_eq!(retry_after(lookup(&pairs), now), want, "{pairs:?}");
-        }
-    }
-
-    #[test]
-    fn should_retry_header() {
-        assert_eq!(should_retry(Some("true")), Some(true));
-        assert_eq!(should_retry(Some(" false ")), Some(false));
-        assert_eq!(should_retry(Some("maybe")), None);
-        assert_eq!(should_retry(None), None);
-    }
-
-    #[test]
-    fn retryable_statuses_and_context_markers() {
-        let retryable: Vec<u16> = [400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 503, 529]
-            .into_iter()
-            .filter(|s| is_retryable_status(*s))
-            .collect();
-        assert_eq!(retryable, vec![408, 409, 429, 500, 503, 529]);
-        assert!(mentions_context_length(
-            "prompt is too long: 209353 tokens > 199999 maximum"
-        ));
-        assert!(mentions_context_length(
-            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
-        ));
-        assert!(!mentions_context_length("bad temperature"));
-    }
 
     #[test]
     fn response_failures_take_the_servers_verdict_and_wait() {

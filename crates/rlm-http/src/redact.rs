@@ -1,10 +1,10 @@
 //! Keeping secrets and large bodies out of errors: the [`ApiKey`] wrapper that never prints its
 //! value, body snippets cut to [`MAX_BODY_SNIPPET`] bytes, and the [`Scrubber`] that removes
-//! keys from text, bodies and [`LlmError`]s. Shared by every provider.
+//! keys from text, bodies and [`LlmError`]s. [`crate::HttpModel`] scrubs every error it returns.
 //!
 //! ```
 //! use rlm_core::LlmError;
-//! use rlm_limits::redact::{ApiKey, Scrubber, snippet};
+//! use rlm_http::redact::{ApiKey, Scrubber, snippet};
 //!
 //! let key = ApiKey::new("sk-secret-123");
 //! assert_eq!(format!("{key:?}"), "ApiKey(***)");
