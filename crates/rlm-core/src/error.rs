@@ -106,6 +106,27 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// A short, body-free name of the error for logs and metrics (bodies may quote the
+    /// prompt): `connect`, `timeout`, `http`, `authentication`, `quota_exhausted`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Connect { .. } => "connect",
+            LlmError::Timeout { .. } => "timeout",
+            LlmError::Http { .. } => "http",
+            LlmError::Authentication { .. } => "authentication",
+            LlmError::QuotaExhausted { .. } => "quota_exhausted",
+            LlmError::RetryAfterTooLong { .. } => "retry_after_too_long",
+            LlmError::ContextLengthExceeded { .. } => "context_length_exceeded",
+            LlmError::ContentFilter => "content_filter",
+            LlmError::Truncated { .. } => "truncated",
+            LlmError::EmptyCompletion { .. } => "empty_completion",
+            LlmError::InvalidResponse { .. } => "invalid_response",
+            LlmError::LimitExceeded { .. } => "limit_exceeded",
+            LlmError::Config { .. } => "config",
+            LlmError::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether this error means every further call in the run will fail the same way
     /// (bad key, exhausted quota), so the whole run should stop rather than retry per call.
     pub fn is_fatal_for_run(&self) -> bool {

@@ -231,7 +231,7 @@ where
                 Err(failure) => failure,
             };
             tracing::debug!(
-                error.kind = error_kind(&failure.error),
+                error.kind = failure.error.kind(),
                 retryable = failure.retryable,
                 "attempt failed"
             );
@@ -278,27 +278,6 @@ where
                     elapsed: start.elapsed(),
                 })
             }),
-    }
-}
-
-/// A short, body-free name of an error for logs (bodies may quote the prompt).
-pub fn error_kind(error: &LlmError) -> &'static str {
-    match error {
-        LlmError::Connect { .. } => "connect",
-        LlmError::Timeout { .. } => "timeout",
-        LlmError::Http { .. } => "http",
-        LlmError::Authentication { .. } => "authentication",
-        LlmError::QuotaExhausted { .. } => "quota_exhausted",
-        LlmError::RetryAfterTooLong { .. } => "retry_after_too_long",
-        LlmError::ContextLengthExceeded { .. } => "context_length_exceeded",
-        LlmError::ContentFilter => "content_filter",
-        LlmError::Truncated { .. } => "truncated",
-        LlmError::EmptyCompletion { .. } => "empty_completion",
-        LlmError::InvalidResponse { .. } => "invalid_response",
-        LlmError::LimitExceeded { .. } => "limit_exceeded",
-        LlmError::Config { .. } => "config",
-        LlmError::Cancelled => "cancelled",
-        _ => "other",
     }
 }
 

@@ -114,8 +114,8 @@ impl<M: LanguageModel> LanguageModel for Traced<M> {
             );
         }
         let result = self.inner.complete(request).instrument(span.clone()).await;
-        if let Ok(response) = &result {
-            {
+        match &result {
+            Ok(response) => {
                 span.record(spans::RESPONSE_MODEL, response.model.as_str());
                 span.record(spans::INPUT_TOKENS, response.usage.input_tokens);
                 span.record(spans::OUTPUT_TOKENS, response.usage.output_tokens);
@@ -128,6 +128,18 @@ impl<M: LanguageModel> LanguageModel for Traced<M> {
                         || tracing::debug!(gen_ai.completion = %response.text, "completion"),
                     );
                 }
+            }
+            Err(error) => {
+                // The error's kind and status only: bodies may quote the prompt.
+                let status = match error {
+                    LlmError::Http { status, .. } | LlmError::Authentication { status, .. } => {
+                        Some(*status)
+                    }
+                    _ => None,
+                };
+                span.in_scope(
+                    || tracing::warn!(error.kind = error.kind(), status, "llm call failed"),
+                );
             }
         }
         result
@@ -320,6 +332,13 @@ mod tests {
             ]
         );
         assert!(lines[5].contains("gen_ai.request.model=m2"), "{lines:?}");
+        // A failed call is one warning with the error's kind, never its body.
+        let failures: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("llm call failed"))
+            .collect();
+        assert_eq!(failures.len(), 1, "{lines:?}");
+        assert!(failures[0].contains("error.kind=\"content_filter\""), "{lines:?}");
         assert!(
             !lines
                 .iter()

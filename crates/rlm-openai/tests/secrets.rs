@@ -116,7 +116,7 @@ async fn connect_errors_do_not_show_a_key_in_the_url() {
 }
 
 #[tokio::test]
-async fn a_successful_call_records_its_attempt_but_not_the_key_or_prompt() {
+async fn a_successful_call_traces_provider_model_tokens_and_attempt_but_not_the_key_or_prompt() {
     let server = FakeServer::start(Reply::text("fine").usage(321, 7)).await;
     let client = OpenAiClient::builder("traced-model")
         .base_url(server.base_url())
@@ -124,12 +124,15 @@ async fn a_successful_call_records_its_attempt_but_not_the_key_or_prompt() {
         .build()
         .unwrap();
     provider_tests::assert_traced_call(
-        &client,
+        client,
         "trace",
         SECRETS,
         &[
-            provider_tests::CALL_SPAN,
-            "provider=\"openai\"",
+            "gen_ai.chat",
+            "gen_ai.provider.name=openai",
+            "gen_ai.request.model=traced-model",
+            "gen_ai.usage.input_tokens=321",
+            "gen_ai.usage.output_tokens=7",
             "rlm.retry.attempt=0",
         ],
     )

@@ -314,6 +314,10 @@ pub async fn assert_errors_never_show_the_key<C: LanguageModel + std::fmt::Debug
 
     let logs = logs.text();
     assert!(
+        logs.contains("attempt failed"),
+        "no transport log in traces: {logs}"
+    );
+    assert!(
         !logs.contains(key) && !logs.contains(prompt),
         "secret or prompt in traces: {logs}"
     );
@@ -336,30 +340,20 @@ pub async fn assert_connect_error_hides_the_key<C: LanguageModel>(client: &C, ke
     );
 }
 
-/// The span [`assert_traced_call`] makes its call in, as the tracing decorator would: it
-/// declares `rlm.retry.attempt`, which the transport fills in.
-pub const CALL_SPAN: &str = "test.llm_call";
-
-/// Makes one successful call with `client` inside a [`CALL_SPAN`] span, tracing `filter` with
-/// span closings, and checks that every needle is in the traces and neither `key` nor `prompt`
-/// is.
+/// Makes one successful call with `client` under the tracing decorator
+/// ([`rlm_limits::Traced`], which opens the call's one `gen_ai.chat` span and declares
+/// `rlm.retry.attempt` for the transport to fill in), tracing `filter` with span closings, and
+/// checks that every needle is in the traces and neither `key` nor `prompt` is.
 pub async fn assert_traced_call<C: LanguageModel>(
-    client: &C,
+    client: C,
     filter: &str,
     secrets: Secrets<'_>,
     needles: &[&str],
 ) {
-    use tracing::Instrument;
-
+    let traced = rlm_limits::Traced::new(client);
     let (logs, guard) = Captured::start(filter, true);
-    let span = tracing::info_span!(
-        "test.llm_call",
-        provider = client.provider_name(),
-        rlm.retry.attempt = tracing::field::Empty,
-    );
-    if let Err(err) = client
+    if let Err(err) = traced
         .complete(CompletionRequest::new(vec![Message::user(secrets.prompt)]))
-        .instrument(span)
         .await
     {
         panic!("the call failed: {err:?}");
