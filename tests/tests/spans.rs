@@ -97,3 +97,63 @@ async fn one_chat_span_per_llm_call_and_one_execute_span_per_block() {
     assert_eq!(counts.get("rlm.run"), 2);
     assert_eq!(counts.get("rlm.iteration"), 3);
 }
+
+/// The same count over real HTTP: the OpenAI-compatible client against the fake server on
+/// 127.0.0.1. The transport opens no span of its own (it only records the retry attempt into
+/// the decorator's), so each request the server sees is exactly one `gen_ai.chat` span, and a
+/// retried call is still one span.
+#[tokio::test]
+async fn one_chat_span_per_call_over_http_retries_included() {
+    use rlm_openai::OpenAiClient;
+    use rlm_testkit::{FakeServer, RecordedRequest, Reply, Script};
+
+    let counts = SpanCounts::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(counts.clone()));
+
+    let first_plain = Arc::new(Mutex::new(true));
+    let server = FakeServer::start(Script::from_fn(move |req: &RecordedRequest| {
+        match rlm_tests::classify_http(req) {
+            Call::Turn { turn: 0, .. } => Reply::text(repl(
+                "a = llm_query('p1')\nb = llm_query_batched(['p2', 'p3'])\nprint(a)",
+            )),
+            Call::Turn { .. } => Reply::text(repl("FINAL(a + ' ' + b[1])")),
+            Call::Plain { prompt } => {
+                let mut first = first_plain.lock().unwrap();
+                if std::mem::take(&mut *first) {
+                    // The first plain call is answered 500 once, then retried.
+                    Reply::status(500, "{\"error\": {\"message\": \"overloaded\"}}")
+                } else {
+                    Reply::text(format!("plain:{prompt}"))
+                }
+            }
+        }
+    }))
+    .await;
+    let client = OpenAiClient::builder("fake")
+        .base_url(server.base_url())
+        .retry_policy(rlm_limits::RetryPolicy {
+            initial_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(2),
+            ..rlm_limits::RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let root: Arc<dyn LanguageModel> = Arc::new(client);
+    let runner = Runner::new(
+        Models::new(root),
+        Arc::new(MontyReplFactory::new()),
+        RunnerConfig::default(),
+    )
+    .unwrap();
+
+    let result = runner.run(ReplValue::from("ctx"), "the question").await;
+    assert_eq!(result.kind(), RunOutcomeKind::Finished, "{result:?}");
+    assert_eq!(result.answer(), "plain:p1 plain:p3");
+
+    // 2 root turns and 3 plain calls, one of which was sent twice.
+    let requests = server.stats().requests;
+    assert_eq!(requests, 6);
+    assert_eq!(counts.get("gen_ai.chat"), 5);
+    assert_eq!(counts.get("rlm.repl.execute"), 2);
+}
