@@ -137,9 +137,9 @@ impl<M: LanguageModel> LanguageModel for Traced<M> {
                     }
                     _ => None,
                 };
-                span.in_scope(
-                    || tracing::warn!(error.kind = error.kind(), status, "llm call failed"),
-                );
+                span.in_scope(|| {
+                    tracing::warn!(error.kind = error.kind(), status, "llm call failed")
+                });
             }
         }
         result
@@ -338,7 +338,10 @@ mod tests {
             .filter(|l| l.contains("llm call failed"))
             .collect();
         assert_eq!(failures.len(), 1, "{lines:?}");
-        assert!(failures[0].contains("error.kind=\"content_filter\""), "{lines:?}");
+        assert!(
+            failures[0].contains("error.kind=\"content_filter\""),
+            "{lines:?}"
+        );
         assert!(
             !lines
                 .iter()
