@@ -62,6 +62,7 @@
 //! # }).unwrap();
 //! ```
 
+mod batch;
 mod config;
 mod final_text;
 mod guard;

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use rlm_core::{HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, SubcallKind};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 
+use crate::batch;
 use crate::observe::{truncate_head, truncate_middle};
 use crate::outcome::{Outcome, StopReason};
 use crate::run::run_one;
@@ -130,14 +130,11 @@ impl SubcallHost {
         text
     }
 
-    /// `llm_query_batched`: at most `max_batch_workers` in flight, results in input order.
+    /// `llm_query_batched`: `max_batch_workers` in flight while that many remain (no
+    /// head-of-line blocking), results in input order.
     async fn query_batched(&self, prompts: Vec<String>, model: Option<String>) -> Vec<String> {
-        let workers = self.tree.config.backend.max_batch_workers.max(1);
-        futures::stream::iter(prompts)
-            .map(|p| self.query(p, model.clone()))
-            .buffered(workers)
-            .collect()
-            .await
+        let workers = self.tree.config.backend.max_batch_workers;
+        batch::in_order(prompts, workers, |_, p| self.query(p, model.clone())).await
     }
 
     /// `rlm_query`: a child RLM at depth + 1, or a plain call at the depth limit.
@@ -270,30 +267,28 @@ impl SubcallHost {
         text
     }
 
-    /// `rlm_query_batched`: children run concurrently (at most `max_batch_workers`), in order;
+    /// `rlm_query_batched`: children run concurrently (`max_batch_workers` in flight while that
+    /// many remain), results in input order;
     /// slots past `max_children_per_batch` get an `Error:` string, so the list keeps its length.
     async fn recursive_query_batched(
         &self,
         prompts: Vec<String>,
         model: Option<String>,
     ) -> Vec<String> {
-        let workers = self.tree.config.backend.max_batch_workers.max(1);
+        let workers = self.tree.config.backend.max_batch_workers;
         let cap = self.tree.config.backend.max_children_per_batch;
-        futures::stream::iter(prompts.into_iter().enumerate())
-            .map(|(i, p)| {
-                let model = model.clone();
-                async move {
-                    match cap {
-                        Some(cap) if i >= cap => {
-                            format!("Error: max_children_per_batch ({cap}) exceeded; this prompt was not run")
-                        }
-                        _ => self.recursive_query(p, model).await,
+        batch::in_order(prompts, workers, |i, p| {
+            let model = model.clone();
+            async move {
+                match cap {
+                    Some(cap) if i >= cap => {
+                        format!("Error: max_children_per_batch ({cap}) exceeded; this prompt was not run")
                     }
+                    _ => self.recursive_query(p, model).await,
                 }
-            })
-            .buffered(workers)
-            .collect()
-            .await
+            }
+        })
+        .await
     }
 }
 
@@ -327,3 +322,6 @@ impl ReplHost for SubcallHost {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
