@@ -8,6 +8,7 @@
 //!   faults (error statuses with headers, stalls, dropped connections, truncated and trickled
 //!   bodies, non-JSON bodies), counting requests, concurrency and connections. Every `POST` path
 //!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]).
+//! - [`Attempts`]: per-key request counts, for scripts that fail first attempts by prompt.
 //! - [`provider_tests`]: the helpers the providers' transport tests share (retry policy,
 //!   outcomes, a checked call, recorded waits), parameterised by a closure building the client.
 //! - [`ScriptedModel`]: an in-process [`rlm_core::LanguageModel`] answering from a script.
@@ -35,6 +36,7 @@
 // Test support: a panic here is a failed test with a clear message.
 #![allow(clippy::panic)]
 
+mod attempts;
 pub mod conversation;
 mod http;
 pub mod provider_tests;
@@ -44,6 +46,7 @@ mod scripted;
 mod server;
 mod wire;
 
+pub use attempts::Attempts;
 pub use reply::{RecordedRequest, Reply, Script};
 pub use scripted::{ScriptedModel, Step};
 pub use server::{FakeServer, FakeServerBuilder, ServerStats};
