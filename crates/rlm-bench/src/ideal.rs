@@ -2,6 +2,9 @@
 //! fake server's latency. A scenario describes its calls as a [`Step`] list; a fan-out of
 //! `count` chains run `workers` at a time takes `ceil(count / workers)` waves of one chain each
 //! (every request takes the same latency, so a worker pool and waves take the same time).
+//! A [`Step::Pool`] of calls of different costs (slow calls, retries after a wait) has the
+//! busy-slot ideal instead: `max(Σ costs / workers, the slowest)`, what a pool that refills a
+//! worker as soon as it is free reaches.
 
 use std::time::Duration;
 
@@ -16,6 +19,46 @@ pub enum Step {
         workers: u64,
         each: Vec<Step>,
     },
+    /// Independent calls of known [`Cost`], at most `workers` in flight, a worker refilled as
+    /// soon as it is free.
+    Pool { workers: u64, calls: Vec<Cost> },
+}
+
+/// What one call of a [`Step::Pool`] costs, retries included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    /// HTTP requests it makes (1, or 2 with a retry).
+    pub requests: u32,
+    /// Its time on the server, in multiples of the base latency (a 10× slow call: 10).
+    pub latencies: u32,
+    /// Time spent waiting between attempts (a `Retry-After`, a backoff).
+    pub wait: Duration,
+}
+
+impl Cost {
+    /// One request at the base latency.
+    pub const PLAIN: Cost = Cost {
+        requests: 1,
+        latencies: 1,
+        wait: Duration::ZERO,
+    };
+
+    /// Its time at `latency` per base request.
+    pub fn time(&self, latency: Duration) -> Duration {
+        latency.saturating_mul(self.latencies) + self.wait
+    }
+}
+
+/// The busy-slot ideal of a pool: `max(Σ time / workers, the slowest)`.
+fn pool_time(workers: u64, calls: &[Cost], latency: Duration) -> Duration {
+    let total: Duration = calls.iter().map(|c| c.time(latency)).sum();
+    let workers = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+    let slowest = calls
+        .iter()
+        .map(|c| c.time(latency))
+        .max()
+        .unwrap_or_default();
+    (total / workers).max(slowest)
 }
 
 impl Step {
@@ -29,7 +72,8 @@ impl Step {
     }
 }
 
-/// Sequential LLM round-trips on the critical path.
+/// Sequential LLM round-trips on the critical path (a pool counts its base latencies spread over
+/// its workers, or its slowest call, whichever is more; waits are left out).
 pub fn rounds(path: &[Step]) -> u64 {
     path.iter()
         .map(|step| match step {
@@ -39,6 +83,11 @@ pub fn rounds(path: &[Step]) -> u64 {
                 workers,
                 each,
             } => count.div_ceil((*workers).max(1)) * rounds(each),
+            Step::Pool { workers, calls } => {
+                let total: u64 = calls.iter().map(|c| u64::from(c.latencies)).sum();
+                let slowest = calls.iter().map(|c| u64::from(c.latencies)).max();
+                total.div_ceil((*workers).max(1)).max(slowest.unwrap_or(0))
+            }
         })
         .sum()
 }
@@ -49,6 +98,7 @@ pub fn calls(path: &[Step]) -> u64 {
         .map(|step| match step {
             Step::Round => 1,
             Step::Fanout { count, each, .. } => count * calls(each),
+            Step::Pool { calls, .. } => calls.iter().map(|c| u64::from(c.requests)).sum(),
         })
         .sum()
 }
@@ -63,6 +113,7 @@ pub fn width(path: &[Step]) -> u64 {
                 workers,
                 each,
             } => (*count).min(*workers) * width(each),
+            Step::Pool { workers, calls } => (calls.len() as u64).min((*workers).max(1)),
         })
         .max()
         .unwrap_or(0)
@@ -70,8 +121,20 @@ pub fn width(path: &[Step]) -> u64 {
 
 /// The critical path's LLM time at `latency` per request.
 pub fn ideal(path: &[Step], latency: Duration) -> Duration {
-    let rounds = u32::try_from(rounds(path)).unwrap_or(u32::MAX);
-    latency.saturating_mul(rounds)
+    path.iter()
+        .map(|step| match step {
+            Step::Round => latency,
+            Step::Fanout {
+                count,
+                workers,
+                each,
+            } => {
+                let waves = count.div_ceil((*workers).max(1));
+                ideal(each, latency).saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX))
+            }
+            Step::Pool { workers, calls } => pool_time(*workers, calls, latency),
+        })
+        .sum()
 }
 
 /// `wall / ideal`, or `None` when the ideal is zero (latency 0 or no calls).
@@ -139,6 +202,45 @@ mod tests {
             Duration::from_millis(250)
         );
         assert_eq!(ideal(&fanout, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_pool_is_busy_slot_bound() {
+        let ms = Duration::from_millis;
+        let slow = Cost {
+            latencies: 10,
+            ..Cost::PLAIN
+        };
+        let retried = Cost {
+            requests: 2,
+            latencies: 2,
+            wait: Duration::from_secs(1),
+        };
+        // 19 plain calls and one 10× call at 2 workers: (19 + 10) × 50 / 2 = 725 ms.
+        let mut calls = vec![Cost::PLAIN; 19];
+        calls.push(slow);
+        let tail = [Round, Step::Pool { workers: 2, calls }];
+        assert_eq!(ideal(&tail, ms(50)), ms(50 + 725));
+        assert_eq!((rounds(&tail), calls_of(&tail), width(&tail)), (16, 21, 2));
+        // At 16 workers the slow call is the bound.
+        let wide = [Step::Pool {
+            workers: 16,
+            calls: vec![Cost::PLAIN, slow],
+        }];
+        assert_eq!(ideal(&wide, ms(50)), ms(500));
+        assert_eq!(width(&wide), 2);
+        // Retries count their requests and their waits.
+        let faults = [Step::Pool {
+            workers: 1,
+            calls: vec![retried, Cost::PLAIN],
+        }];
+        assert_eq!(ideal(&faults, ms(50)), ms(100 + 1000 + 50));
+        assert_eq!(calls_of(&faults), 3);
+        assert_eq!(ideal(&faults, Duration::ZERO), Duration::from_secs(1));
+    }
+
+    fn calls_of(path: &[Step]) -> u64 {
+        calls(path)
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! (running and measuring the child), [`report`] (the table). Requests are classified with
 //! `rlm_testkit::conversation`.
 
+mod chunked;
 mod cmd;
 mod contexts;
 mod ideal;
@@ -29,7 +30,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use rlm_testkit::{FakeServer, Reply, Script};
+use rlm_testkit::{Attempts, FakeServer, Script};
 use serde_json::Value;
 
 use contexts::ContextFile;
@@ -252,8 +253,10 @@ fn measure(
     let script = {
         let scenario = scenario.clone();
         let context = context.clone();
+        let attempts = Attempts::default();
         Script::from_fn(move |req| {
-            Reply::text(scenario.reply(&context, &rlm_testkit::conversation::classify_http(req)))
+            let call = rlm_testkit::conversation::classify_http(req);
+            scenario.respond(&context, &call, &attempts, latency)
         })
     };
     let server = runtime.block_on(async {
@@ -415,6 +418,16 @@ fn judge(
             Some(rss) if rss as f64 <= max * context_bytes as f64 => Verdict::Pass,
             Some(_) => Verdict::Fail,
         },
+        Goal::WallAtMost {
+            max,
+            peak_concurrency: wanted,
+        } => {
+            if wall <= max && peak_concurrency >= wanted {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            }
+        }
     }
 }
 
@@ -510,6 +523,13 @@ mod tests {
         assert_eq!(judge(rss, ms(1), ms(1), Some(150), 100, 1), Verdict::Pass);
         assert_eq!(judge(rss, ms(1), ms(1), Some(151), 100, 1), Verdict::Fail);
         assert_eq!(judge(rss, ms(1), ms(1), None, 100, 1), Verdict::Unknown);
+        let at_most = Goal::WallAtMost {
+            max: ms(8800),
+            peak_concurrency: 16,
+        };
+        assert_eq!(judge(at_most, ms(8800), ms(1), None, 0, 16), Verdict::Pass);
+        assert_eq!(judge(at_most, ms(8801), ms(1), None, 0, 16), Verdict::Fail);
+        assert_eq!(judge(at_most, ms(100), ms(1), None, 0, 15), Verdict::Fail);
     }
 
     #[test]

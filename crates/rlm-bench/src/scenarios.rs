@@ -6,11 +6,15 @@
 //! a text-level `FINAL(unexpected ...)`, so the run ends with a wrong answer rather than
 //! hanging or looping.
 
+use std::time::Duration;
+
 use anyhow::{Result, bail};
 
+use super::chunked::{Chunked, Faults};
 use super::contexts::{ContextFile, ContextSpec, NEEDLE_VALUE};
 use super::ideal::Step;
 use rlm_testkit::conversation::Call;
+use rlm_testkit::{Attempts, Reply};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -22,6 +26,9 @@ pub enum Kind {
     Fanout(usize),
     Depth2,
     BigContext,
+    /// The context cut into chunks on line ends, one `llm_query_batched` of them, with slow
+    /// sub-calls or first-attempt faults.
+    Chunked(Chunked),
 }
 
 /// What counts as a pass. Goals are reported; only `--strict` turns a miss into a failure.
@@ -35,6 +42,12 @@ pub enum Goal {
     },
     /// Peak RSS at most this multiple of the context file's size.
     RssOfContext { max: f64 },
+    /// Wall time at most `max` (a figure measured elsewhere, e.g. another implementation on
+    /// this machine), with at least `peak_concurrency` requests in flight at once.
+    WallAtMost {
+        max: Duration,
+        peak_concurrency: usize,
+    },
 }
 
 impl Goal {
@@ -52,6 +65,13 @@ impl Goal {
             Goal::RssOfContext { max } => format!(
                 "RSS ≤ {max:.2}× context ({:.0} MiB)",
                 context_bytes as f64 * max / MIB as f64
+            ),
+            Goal::WallAtMost {
+                max,
+                peak_concurrency,
+            } => format!(
+                "wall ≤ {:.1} s, {peak_concurrency} in flight",
+                max.as_secs_f64()
             ),
         }
     }
@@ -75,6 +95,24 @@ pub struct Scenario {
 pub fn all() -> Vec<Scenario> {
     let fanout_workers = 64;
     let depth2_workers = 8;
+    // Issue 11: 10 % of 256 sub-calls ten times slower, at the default 8 workers.
+    let tail = Chunked {
+        count: 256,
+        workers: 8,
+        slow: Some((10, 10)),
+        faults: None,
+    };
+    // Issue 11: 30 % of first attempts answered 429 (`Retry-After: 1`), 10 % answered 500.
+    let mix = Chunked {
+        count: 256,
+        workers: 16,
+        slow: None,
+        faults: Some(Faults {
+            rate_limited: 3,
+            server_errors: 1,
+            retry_after_secs: 1,
+        }),
+    };
     vec![
         Scenario {
             name: "needle-10mb",
@@ -155,6 +193,31 @@ pub fn all() -> Vec<Scenario> {
             path: vec![Step::Round, Step::Round, Step::Round],
             goal: Goal::RssOfContext { max: 1.5 },
         },
+        Scenario {
+            name: "latency-tail",
+            kind: Kind::Chunked(tail),
+            query: "Count the ERROR lines of each chunk of the log.",
+            context: chunked_context(),
+            flags: flags(&[("--max-batch-workers", tail.workers as u64)]),
+            path: tail.path(),
+            goal: Goal::WallRatio {
+                max: 1.15,
+                peak_concurrency: Some(tail.workers),
+            },
+        },
+        Scenario {
+            name: "fault-mix",
+            kind: Kind::Chunked(mix),
+            query: "Count the ERROR lines of each chunk of the log, through a flaky provider.",
+            context: chunked_context(),
+            flags: flags(&[("--max-batch-workers", mix.workers as u64)]),
+            path: mix.path(),
+            // The official Python library (`rlms` 0.1.3, 16 workers) on this kind of machine.
+            goal: Goal::WallAtMost {
+                max: Duration::from_millis(8800),
+                peak_concurrency: mix.workers,
+            },
+        },
     ]
 }
 
@@ -179,6 +242,15 @@ pub fn select(names: &[String]) -> Result<Vec<Scenario>> {
 fn small_context() -> ContextSpec {
     ContextSpec {
         bytes: 4096,
+        needle_at: None,
+    }
+}
+
+/// A 256 KiB log: 1 KiB a chunk at 256 chunks, so slicing stays a small part of the wall time
+/// (the cost of chunking a big context is measured on its own).
+fn chunked_context() -> ContextSpec {
+    ContextSpec {
+        bytes: 256 * 1024,
         needle_at: None,
     }
 }
@@ -224,7 +296,25 @@ impl Scenario {
                 .collect::<Vec<_>>()
                 .join(","),
             Kind::BigContext => format!("{} True", context.bytes),
+            Kind::Chunked(chunked) => chunked.expected_answer(),
         }
+    }
+
+    /// The fake server's reply to `call`: the script's text at the base latency, or for a
+    /// chunked scenario's sub-call its own latency or first-attempt fault.
+    pub fn respond(
+        &self,
+        context: &ContextFile,
+        call: &Call,
+        attempts: &Attempts,
+        latency: Duration,
+    ) -> Reply {
+        if let (Kind::Chunked(chunked), Call::Plain { prompt }) = (self.kind, call)
+            && let Some(reply) = chunked.reply(prompt, attempts, latency)
+        {
+            return reply;
+        }
+        Reply::text(self.reply(context, call))
     }
 
     /// What the scripted model answers to `call`.
@@ -234,6 +324,10 @@ impl Scenario {
             Kind::Fanout(n) => self.fanout_reply(n, call),
             Kind::Depth2 => self.depth2_reply(call),
             Kind::BigContext => self.big_context_reply(context, call),
+            Kind::Chunked(chunked) => match self.root_turn(call) {
+                Some((0, _)) => Some(repl(&chunked.code())),
+                _ => None,
+            },
         };
         reply.unwrap_or_else(|| unexpected(call))
     }
@@ -357,6 +451,10 @@ mod tests {
                 ("fanout-500-cap32", 17, 501),
                 ("depth2-8children", 4, 25),
                 ("context-100mb", 3, 3),
+                // 1 root turn, then (230 + 26 × 10) base latencies over 8 workers.
+                ("latency-tail", 63, 257),
+                // 1 root turn, then 256 calls and 104 retries; waits are not rounds.
+                ("fault-mix", 24, 361),
             ]
         );
         assert_eq!(
