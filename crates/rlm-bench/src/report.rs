@@ -161,7 +161,9 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
-        "ideal = sequential LLM round-trips on the critical path × latency; wall = spawn to exit of \
+        "ideal = sequential LLM round-trips on the critical path × latency (a pool of sub-calls of \
+         different costs, as in latency-tail and fault-mix: max(Σ costs / workers, slowest), \
+         retry waits included); wall = spawn to exit of \
          `rlm run --json --quiet` (process start and context load included); CLI run = the \
          runtime's own `duration_ms`; peak RSS = the largest `VmHWM` polled every 10 ms."
     )?;
