@@ -90,7 +90,7 @@ impl Chunked {
 
     fn latency_factor(&self, chunk: usize) -> u32 {
         match self.slow {
-            Some((every, factor)) if every > 0 && chunk % every == 0 => factor,
+            Some((every, factor)) if every > 0 && chunk.is_multiple_of(every) => factor,
             _ => 1,
         }
     }
@@ -162,9 +162,8 @@ impl Chunked {
                         wait: MIN_FIRST_BACKOFF,
                     },
                     _ => Cost {
-                        requests: 1,
                         latencies: answer,
-                        wait: Duration::ZERO,
+                        ..Cost::PLAIN
                     },
                 }
             })
