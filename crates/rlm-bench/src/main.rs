@@ -4,7 +4,8 @@
 //!
 //! It builds `rlm` in release mode once, then for each scenario starts the fake
 //! OpenAI-compatible server of `rlm-testkit` in this process (a tokio runtime of its own) with
-//! a fixed per-request latency, writes the context file under `target/bench/`, runs
+//! a base per-request latency (a scenario may make some requests slower or fail their first
+//! attempt), writes the context file under `target/bench/`, runs
 //! `target/release/rlm run ... --json --quiet` against it as a child process, and reports wall
 //! time, peak RSS, the server's request count and peak concurrency, and the ideal time (LLM
 //! round-trips on the critical path × latency) as a Markdown table.
@@ -12,8 +13,9 @@
 //! A wrong answer or a failing CLI makes the task fail; a missed goal only does with
 //! `--strict` (performance is measured and reported, not assumed).
 //!
-//! Modules: [`scenarios`] (scripts, expected answers, goals), [`ideal`] (critical-path
-//! arithmetic), [`contexts`] (context files), [`process`]
+//! Modules: [`scenarios`] (scripts, expected answers, goals), [`chunked`] (the chunked
+//! fan-outs with slow sub-calls or first-attempt faults: `latency-tail`, `fault-mix`), [`ideal`]
+//! (critical-path and busy-slot arithmetic), [`contexts`] (context files), [`process`]
 //! (running and measuring the child), [`report`] (the table). Requests are classified with
 //! `rlm_testkit::conversation`.
 

@@ -527,5 +527,34 @@ mod tests {
                 .starts_with("FINAL(unexpected")
         );
         assert_eq!(big.expected_answer(&ctx), "123 True");
+
+        let tail = scenario("latency-tail");
+        let root = tail.reply(&ctx, &turn(tail.query, 0, ""));
+        assert!(root.contains("context.index('\\n', i * size)"), "{root}");
+        assert!(root.contains("llm_query_batched(prompts)"), "{root}");
+        assert_eq!(tail.expected_answer(&ctx), "256 True");
+        // A chunk's sub-call is answered by the chunked script, anything else as before.
+        let attempts = Attempts::default();
+        let chunk = Call::Plain {
+            prompt: "Chunk 7 of 256: how many ERROR lines?\nline\n".into(),
+        };
+        assert!(
+            format!(
+                "{:?}",
+                tail.respond(&ctx, &chunk, &attempts, Duration::ZERO)
+            )
+            .contains("a7")
+        );
+        assert_eq!(attempts.count("7"), 1);
+        let other = Call::Plain {
+            prompt: "q1".into(),
+        };
+        assert!(
+            format!(
+                "{:?}",
+                tail.respond(&ctx, &other, &attempts, Duration::ZERO)
+            )
+            .contains("unexpected")
+        );
     }
 }
