@@ -17,7 +17,7 @@
 //! | 5 | a budget (tokens, cost, calls) stopped the run; the partial answer is printed |
 //! | 6 | the run timed out; the partial answer is printed |
 //! | 7 | `max_errors` turns in a row raised; the partial answer is printed |
-//! | 130 | cancelled with Ctrl-C |
+//! | 130 | cancelled with Ctrl-C: the usage so far is printed; a second Ctrl-C exits at once |
 //!
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 

@@ -211,6 +211,16 @@ fn gone(pid: u32) -> bool {
 
 fn assert_trajectory_parses(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        complete_lines_parse(path) >= 2,
+        "header and events were written: {text}"
+    );
+    assert!(text.contains("\"record\":\"header\""), "{text}");
+}
+
+/// Checks that every complete line of the trajectory parses; returns how many there are.
+fn complete_lines_parse(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
     let mut lines = 0;
     for line in text.split_inclusive('\n') {
         // A line cut short by the exit would have no newline: every complete line must parse.
@@ -220,8 +230,7 @@ fn assert_trajectory_parses(path: &Path) {
             lines += 1;
         }
     }
-    assert!(lines >= 2, "header and events were written: {text}");
-    assert!(text.contains("\"record\":\"header\""), "{text}");
+    lines
 }
 
 /// Runs the spinning block under `sandbox`, interrupts it once, and checks the whole stop.
@@ -299,9 +308,10 @@ async fn interrupt_with_stderr_blocked(times: u32) -> Option<i32> {
     let file = tmp(&format!("blocked-{times}.txt"), "c");
     let srv = spinning_server().await;
     let url = srv.base_url();
+    let trace = tmp(&format!("blocked-{times}.jsonl"), "");
     let mut args = run_args(&url, &file);
     args[4] = "spin ".repeat(20_000);
-    args.push("--log-content".into());
+    args.extend(["--log-content", "--trace", trace.to_str().unwrap()].map(String::from));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rlm"))
         .args(args)
         .env("RUST_LOG", "trace")
@@ -336,6 +346,7 @@ async fn interrupt_with_stderr_blocked(times: u32) -> Option<i32> {
         "[measure] stderr blocked, {times} SIGINT: exit {:?} after the first",
         sent.elapsed()
     );
+    complete_lines_parse(&trace);
     status.code()
 }
 
