@@ -146,6 +146,15 @@ impl Rlm {
     /// Like [`Rlm::completion`], but `stop` cancels the whole run when it completes (Ctrl-C, a
     /// cancellation token): in-flight calls and child runs are dropped and the completion's
     /// outcome is `cancelled`, with the usage so far.
+    ///
+    /// This returns as soon as `stop` completes, but the embedded Monty REPL (the default)
+    /// cannot be interrupted from another thread: a code block that is computing at that moment
+    /// goes on, on tokio's blocking pool, until it ends or reaches its own time limit
+    /// ([`ReplConfig::execution_timeout`](crate::core::ReplConfig), 60 s by default, capped by
+    /// the run's time left when [`RunLimits::timeout`] is set). Its result is discarded. The
+    /// `python` backend kills its process group at once. A program that exits after a cancelled
+    /// run should end its runtime with `Runtime::shutdown_background` rather than drop it (which
+    /// waits for blocking tasks). Details: [`Runner::run_until`](crate::runner::Runner::run_until).
     pub async fn completion_until(
         &self,
         context: impl Into<Context>,

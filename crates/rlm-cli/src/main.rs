@@ -17,11 +17,12 @@
 //! | 5 | a budget (tokens, cost, calls) stopped the run; the partial answer is printed |
 //! | 6 | the run timed out; the partial answer is printed |
 //! | 7 | `max_errors` turns in a row raised; the partial answer is printed |
-//! | 130 | cancelled with Ctrl-C |
+//! | 130 | cancelled with Ctrl-C: the usage so far is printed; a second Ctrl-C exits at once |
 //!
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 
 mod args;
+mod interrupt;
 mod live;
 mod models;
 mod progress;
@@ -89,16 +90,27 @@ fn main() -> ExitCode {
             };
         }
     };
-    match runtime.block_on(run(*args)) {
-        Ok(code) => ExitCode::from(code),
+    let code = match runtime.block_on(run(*args)) {
+        Ok(code) => code,
         Err(failure) => {
             eprintln!("error: {}", failure.message);
-            ExitCode::from(failure.code)
+            failure.code
         }
-    }
+    };
+    // Dropping the runtime would wait for every blocking task, and a Monty block the run
+    // abandoned (cancelled, timed out, or a sibling failed) cannot be interrupted: it would hold
+    // the exit until its own time limit. The process is ending, so nothing is left to wait for.
+    runtime.shutdown_background();
+    interrupt::exit(code)
 }
 
 async fn run(args: RunArgs) -> Result<u8, Failure> {
+    // First, so that Ctrl-C follows the same rules in every state, reading the context included.
+    let interrupt = interrupt::Interrupt::install()
+        .map_err(|e| {
+            eprintln!("[rlm] warning: Ctrl-C cannot be watched ({e}); it will kill the process")
+        })
+        .ok();
     let context = read_context(&args.context_file)?;
     let system_prompt = match &args.system_prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -151,10 +163,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         .build()
         .map_err(|e| Failure::new(2, e.to_string()))?;
 
-    // Ctrl-C cancels the whole tree; the result still reports what the run had done.
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+    // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second
+    // Ctrl-C, or a run that does not stop within a second, exits at once: see `interrupt`).
+    let stop = interrupt.as_ref().map(interrupt::Interrupt::run_started);
+    let ctrl_c = async move {
+        match stop {
+            Some(stop) => stop.await,
+            None => std::future::pending::<()>().await,
         }
     };
     let completion = rlm.completion_until(context, &args.query, ctrl_c).await;
@@ -256,7 +271,7 @@ fn exit_code(outcome: RunOutcomeKind) -> u8 {
         RunOutcomeKind::Budget => 5,
         RunOutcomeKind::Timeout => 6,
         RunOutcomeKind::ErrorLimit => 7,
-        RunOutcomeKind::Cancelled => 130,
+        RunOutcomeKind::Cancelled => interrupt::CANCELLED,
         _ => 1,
     }
 }

@@ -90,6 +90,14 @@
 //!   dropped while the interpreter is running, the session comes back when that step ends;
 //!   calls made meanwhile return [`rlm_core::ReplError::Backend`]. Either way the next operation
 //!   first restores the scaffold and drops an `answer` the abandoned block made ready.
+//! - **How long a cancelled block runs on.** Monty cannot be interrupted from another thread
+//!   (neither 0.0.23 nor 1.x has a hook for it: its time checks read only its own clock). A
+//!   step that is computing when its future is dropped keeps its blocking-pool thread until it
+//!   ends by itself or its time limit stops it: at most `ReplConfig::execution_timeout` of
+//!   interpreter time since the block began (the runner caps that limit by the run's time
+//!   left), plus the overshoot of one long native operation. A block waiting on a host call
+//!   stops at once. Dropping a tokio runtime waits for such a thread; a process that is about
+//!   to exit should use `Runtime::shutdown_background` instead.
 //!
 //! # What Monty 0.0.23 lacks
 //! Code hitting these gets an ordinary Python error (`NotImplementedError`, `NameError`,

@@ -71,6 +71,27 @@ impl Runner {
     /// Like [`Runner::run`], but `stop` cancels the whole tree when it completes (Ctrl-C, a
     /// caller's cancellation token): everything in flight is dropped and the result says
     /// `cancelled`, with the usage so far.
+    ///
+    /// # How long REPL work goes on after `stop`
+    /// This returns as soon as `stop` completes; LLM calls, sub-calls and child runs are dropped
+    /// at once. Work already running on another thread cannot be dropped:
+    /// - A REPL backend that runs code in a process kills it when its future is dropped (the
+    ///   CPython backend kills the interpreter's process group at once).
+    /// - The embedded Monty backend runs code on tokio's blocking pool, and Monty cannot be
+    ///   interrupted from another thread. A code block that is computing (not waiting on a
+    ///   sub-call) when `stop` completes goes on, unobserved, until it ends by itself or reaches
+    ///   its own time limit: at most [`ReplConfig::execution_timeout`](rlm_core::ReplConfig) of
+    ///   interpreter time since it began (60 s by default), and, when [`RunLimits::timeout`] is
+    ///   set, no more than the run's time left when its session started (one long native
+    ///   operation, such as a `split()` of 100 MB, can overshoot either). Each run of the tree
+    ///   has at most one such block, so a cancelled `rlm_query_batched` can leave one per child
+    ///   still running. Nothing it does reaches the result or the event subscribers.
+    ///
+    /// So a caller that exits right after a cancelled run should not wait for the blocking pool:
+    /// end the tokio runtime with `Runtime::shutdown_background` (or `shutdown_timeout`), as the
+    /// `rlm` CLI does, since dropping a runtime waits for every blocking task.
+    ///
+    /// [`RunLimits::timeout`]: rlm_limits::RunLimits::timeout
     pub async fn run_until(
         &self,
         context: ReplValue,
