@@ -22,6 +22,11 @@ pub enum Kind {
     Fanout(usize),
     Depth2,
     BigContext,
+    /// Issue 11 point 3: `context.index` plus slicing into this many chunks, then one
+    /// `llm_query_batched` over them.
+    Chunk(usize),
+    /// Issue 11 point 3: this many `index` calls and slices of a huge context, no sub-call.
+    Slices(usize),
 }
 
 /// What counts as a pass. Goals are reported; only `--strict` turns a miss into a failure.
@@ -35,6 +40,8 @@ pub enum Goal {
     },
     /// Peak RSS at most this multiple of the context file's size.
     RssOfContext { max: f64 },
+    /// Wall time at most the ideal plus this many milliseconds (REPL work on the critical path).
+    WallOverIdeal { max_extra_ms: u64 },
 }
 
 impl Goal {
@@ -53,6 +60,7 @@ impl Goal {
                 "RSS ≤ {max:.2}× context ({:.0} MiB)",
                 context_bytes as f64 * max / MIB as f64
             ),
+            Goal::WallOverIdeal { max_extra_ms } => format!("wall ≤ ideal + {max_extra_ms} ms"),
         }
     }
 }
@@ -69,10 +77,19 @@ pub struct Scenario {
     /// The LLM calls in order, for the ideal time and the expected request count.
     pub path: Vec<Step>,
     pub goal: Goal,
+    /// The context starts with one non-ASCII character (`é`): one character fewer than bytes.
+    pub non_ascii: bool,
 }
 
 /// Every scenario, in the order they run.
 pub fn all() -> Vec<Scenario> {
+    let mut all = base();
+    all.extend(chunking());
+    all
+}
+
+/// The scenarios of the first benchmark.
+fn base() -> Vec<Scenario> {
     let fanout_workers = 64;
     let depth2_workers = 8;
     vec![
@@ -90,6 +107,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: None,
             },
+            non_ascii: false,
         },
         Scenario {
             name: "fanout-256",
@@ -108,6 +126,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.15,
                 peak_concurrency: Some(64),
             },
+            non_ascii: false,
         },
         Scenario {
             // Issue 5's load case: 500 batched prompts under a tree-wide cap of 32 in flight.
@@ -121,6 +140,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: Some(32),
             },
+            non_ascii: false,
         },
         Scenario {
             name: "depth2-8children",
@@ -142,6 +162,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: None,
             },
+            non_ascii: false,
         },
         Scenario {
             name: "context-100mb",
@@ -154,8 +175,48 @@ pub fn all() -> Vec<Scenario> {
             flags: Vec::new(),
             path: vec![Step::Round, Step::Round, Step::Round],
             goal: Goal::RssOfContext { max: 1.5 },
+            non_ascii: false,
         },
     ]
+}
+
+/// Issue 11 point 3: chunking a huge context in the REPL, on ASCII text and on text holding one
+/// non-ASCII character.
+fn chunking() -> Vec<Scenario> {
+    let workers = 64;
+    let mut out = Vec::new();
+    for non_ascii in [false, true] {
+        out.push(Scenario {
+            name: if non_ascii { "chunk-10mb-utf8" } else { "chunk-10mb" },
+            kind: Kind::Chunk(256),
+            query: "Chunk the context into 256 pieces and ask about each.",
+            context: ContextSpec {
+                bytes: 10 * MIB,
+                needle_at: None,
+            },
+            flags: flags(&[
+                ("--max-batch-workers", workers),
+                ("--max-concurrency", workers),
+            ]),
+            path: vec![Step::Round, Step::fanout(256, workers, vec![Step::Round])],
+            goal: Goal::WallOverIdeal { max_extra_ms: 50 },
+            non_ascii,
+        });
+        out.push(Scenario {
+            name: if non_ascii { "slices-100mb-utf8" } else { "slices-100mb" },
+            kind: Kind::Slices(1000),
+            query: "Cut the context at 1000 line breaks and measure the pieces.",
+            context: ContextSpec {
+                bytes: 100 * MIB,
+                needle_at: None,
+            },
+            flags: Vec::new(),
+            path: vec![Step::Round],
+            goal: Goal::WallOverIdeal { max_extra_ms: 100 },
+            non_ascii,
+        });
+    }
+    out
 }
 
 /// The scenarios named (all of them when none is), in the order given.
@@ -224,6 +285,11 @@ impl Scenario {
                 .collect::<Vec<_>>()
                 .join(","),
             Kind::BigContext => format!("{} True", context.bytes),
+            Kind::Chunk(n) => format!("{n} True"),
+            Kind::Slices(_) => {
+                let chars = context.bytes - u64::from(self.non_ascii);
+                format!("{chars} {chars}")
+            }
         }
     }
 
@@ -234,6 +300,8 @@ impl Scenario {
             Kind::Fanout(n) => self.fanout_reply(n, call),
             Kind::Depth2 => self.depth2_reply(call),
             Kind::BigContext => self.big_context_reply(context, call),
+            Kind::Chunk(n) => self.chunk_reply(n, call),
+            Kind::Slices(n) => self.slices_reply(n, call),
         };
         reply.unwrap_or_else(|| unexpected(call))
     }
@@ -323,6 +391,43 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Chunks at line breaks found with `context.index('\n', i * size)`, slices, then one batch
+    /// of small prompts (the chunk lengths), so the time beyond the ideal is the REPL's.
+    fn chunk_reply(&self, n: usize, call: &Call) -> Option<String> {
+        if let Call::Plain { prompt } = call {
+            let i: u32 = prompt.strip_prefix('q')?.split(' ').next()?.parse().ok()?;
+            return Some(format!("a{i}"));
+        }
+        match self.root_turn(call)? {
+            (0, _) => Some(repl(&format!(
+                "n = len(context)\n\
+                 size = n // {n}\n\
+                 starts = [0] + [context.index('\\n', i * size) + 1 for i in range(1, {n})]\n\
+                 chunks = [context[a:b] for a, b in zip(starts, starts[1:] + [n])]\n\
+                 r = llm_query_batched([f'q{{i}} {{len(c)}}' for i, c in enumerate(chunks)])\n\
+                 ok = sum(1 for i, x in enumerate(r) if x == f'a{{i}}')\n\
+                 FINAL(str(ok) + ' ' + str(sum(len(c) for c in chunks) == n))"
+            ))),
+            _ => None,
+        }
+    }
+
+    /// `n` `index` calls and `n` slices covering the whole context, in one block.
+    fn slices_reply(&self, n: usize, call: &Call) -> Option<String> {
+        match self.root_turn(call)? {
+            (0, _) => Some(repl(&format!(
+                "n = len(context)\n\
+                 size = n // {n}\n\
+                 cuts = [0] + [context.index('\\n', i * size) + 1 for i in range(1, {n})] + [n]\n\
+                 total = sum(len(context[cuts[i]:cuts[i + 1]]) for i in range({n}))\n\
+                 FINAL(str(n) + ' ' + str(total))"
+            ))),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -357,6 +462,10 @@ mod tests {
                 ("fanout-500-cap32", 17, 501),
                 ("depth2-8children", 4, 25),
                 ("context-100mb", 3, 3),
+                ("chunk-10mb", 5, 257),
+                ("slices-100mb", 1, 1),
+                ("chunk-10mb-utf8", 5, 257),
+                ("slices-100mb-utf8", 1, 1),
             ]
         );
         assert_eq!(
