@@ -125,17 +125,22 @@ pub use repl::{MAX_SINGLE_ALLOCATION, MontyRepl, MontyReplFactory};
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "monty";
 
-/// What the sandbox's Python supports, for the model's system prompt.
+/// What the sandbox's Python supports, for the model's system prompt. Written from the table in
+/// `tests/repl/language.rs`, which runs one snippet per construct and checks every phrase here.
 pub const CAPABILITIES: &str = "The REPL runs Monty, a sandboxed subset of Python 3. It has functions, closures, \
-lambdas, classes without base classes (and @dataclass without field()), comprehensions, f-strings and str.format, \
-try/except/finally, with, and the usual str/list/dict/set methods. It does NOT have: class inheritance (not even \
-class E(Exception)), @property/@staticmethod/@classmethod, yield or generators (generator expressions are eager \
-lists, so next(x for x in ...) fails), match, del, % string formatting (use f-strings), slice assignment, \
-globals()/locals()/dir()/vars()/eval()/exec()/callable()/format(), re.sub with a function as replacement, or any \
-file, network, environment or clock access. Modules: re, json, math (no fsum), collections (Counter, defaultdict, \
-deque, namedtuple; no OrderedDict), itertools (no product/combinations/permutations/groupby), functools (reduce, \
-partial; no lru_cache), datetime (no now()/today()), typing, base64, unicodedata, sys, asyncio (gather; no \
-create_task). Not available: textwrap, random, statistics, string, hashlib, time, copy, bisect, heapq, csv, io. \
-len() and slicing of a very large string take time proportional to its length: split a large context once and \
-reuse the pieces instead of slicing it repeatedly in a loop. For many sub-calls at once use llm_query_batched or \
-rlm_query_batched.";
+lambdas, classes without base classes (user classes may define __add__, __getitem__, __eq__, __repr__, __iter__ \
+and __enter__/__exit__), @dataclass (with field()), comprehensions, f-strings, str.format and % string formatting, \
+match, slice assignment, try/except/finally, with, async/await with asyncio.gather, eval(), exec(), format(), \
+locals(), and the usual str/list/dict/set methods. Modules: re, json, math, collections (Counter, defaultdict, \
+deque, namedtuple), itertools (with product, combinations, permutations, groupby), functools (reduce, partial, \
+lru_cache), random, hashlib, time (time.sleep returns at once), decimal, csv, copy, bisect, datetime, typing, \
+base64, unicodedata, sys. It does NOT have: class inheritance (not even class E(Exception)), \
+@property/@staticmethod/@classmethod, yield or generators (generator expressions are eager lists, so \
+next(x for x in ...) fails), del, globals()/dir()/vars()/callable(), user-class __len__ and __lt__ (len() and \
+sorting of instances fail), re.sub with a function as replacement, collections.OrderedDict, \
+asyncio.create_task, the modules textwrap, statistics, string, heapq and io, or any file, network, environment \
+or clock access (datetime.now(), time.time() and open() raise PermissionError). len() and slicing of ASCII text \
+are fast at any size, but str.find()/index() read the whole string even with a start offset, and on text with \
+any non-ASCII character len() and slicing read it too: to find a line break near position p of a huge string, \
+search a slice (p + context[p:p + 100000].find('\\n')), and split a huge non-ASCII context once and reuse the \
+pieces. For many sub-calls at once use llm_query_batched or rlm_query_batched.";

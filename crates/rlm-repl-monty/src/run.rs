@@ -96,7 +96,7 @@ impl Run {
                 Err(failed) => {
                     let ReplStartError { repl, error } = *failed;
                     // A finish stops the block with an uncatchable exception: not an error.
-                    let error = self.finish.is_none().then(|| error.to_string());
+                    let error = self.finish.is_none().then(|| traceback(&error));
                     return Next::Done {
                         interp: repl,
                         error,
@@ -210,6 +210,17 @@ impl Run {
             scaffold::finish_signal(),
             PrintWriter::Callback(&mut self.out),
         ))
+    }
+}
+
+/// The traceback the model sees. Monty 1.x names its per-feed budget ("feed time limit
+/// exceeded"); the model only knows blocks, so the word is dropped.
+fn traceback(error: &MontyException) -> String {
+    let text = error.to_string();
+    if error.exc_type() == ExcType::TimeoutError {
+        text.replace("TimeoutError: feed time limit", "TimeoutError: time limit")
+    } else {
+        text
     }
 }
 

@@ -51,7 +51,7 @@ const ROWS: &[Row] = &[
         YES,
     ),
     (
-        "% formatting",
+        "% string formatting",
         "print('%d items, %s, %.1f' % (5, 'x', 2.25))",
         "5 items, x, 2.2\n",
         YES,
@@ -93,10 +93,37 @@ const ROWS: &[Row] = &[
         YES,
     ),
     (
-        "user-class operators",
-        "class V:\n    def __init__(self, n):\n        self.n = n\n    def __len__(self):\n        return self.n\n    def __lt__(self, o):\n        return self.n < o.n\nprint(len(V(3)), V(1) < V(2))",
-        "3 True\n",
+        "exec()",
+        "exec('y = 2')\nprint(y)",
+        "2\n",
         YES,
+    ),
+    ("format()", "print(format(3.14159, '.2f'))", "3.14\n", YES),
+    ("callable()", "print(callable(len))", "NameError", NO),
+    ("locals()", "def f():\n    a = 1\n    return locals()\nprint(f())", "{'a': 1}\n", YES),
+    (
+        "__lt__",
+        "class V:\n    def __lt__(self, o):\n        return True\nprint(V() < V())",
+        "TypeError",
+        NO,
+    ),
+    (
+        "__add__",
+        "class V:\n    def __add__(self, o):\n        return 7\nprint(V() + V())",
+        "7\n",
+        YES,
+    ),
+    (
+        "__getitem__",
+        "class V:\n    def __getitem__(self, i):\n        return i * 2\nprint(V()[3])",
+        "6\n",
+        YES,
+    ),
+    (
+        "__len__",
+        "class V:\n    def __len__(self):\n        return 3\nprint(len(V()))",
+        "TypeError",
+        NO,
     ),
     (
         "class inheritance",
@@ -194,9 +221,17 @@ const ROWS: &[Row] = &[
     ),
     (
         "time",
-        "import time\ntime.sleep(0.01)\nprint(time.perf_counter() >= 0)",
-        "True\n",
+        "import time\ntime.sleep(0.01)\nprint('slept')",
+        "slept\n",
         YES,
+    ),
+    ("decimal", "from decimal import Decimal\nprint(Decimal('0.1') + Decimal('0.2'))", "0.3\n", YES),
+    ("vars()", "print(vars())", "NameError", NO),
+    (
+        "asyncio.create_task",
+        "import asyncio\nasync def one():\n    return 1\nasync def main():\n    return await asyncio.create_task(one())\nprint(asyncio.run(main()))",
+        "AttributeError",
+        NO,
     ),
     (
         "csv",
@@ -271,6 +306,7 @@ const ROWS: &[Row] = &[
         "PermissionError",
         NO,
     ),
+    ("time.time()", "import time\nprint(time.time())", "PermissionError", NO),
     (
         "file",
         "print(open('/etc/hostname').read())",
