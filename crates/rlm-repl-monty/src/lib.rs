@@ -1,6 +1,6 @@
 //! `rlm-repl-monty`: the embedded REPL backend of the recursive-lm runtime, on pydantic's
-//! [Monty](https://github.com/pydantic/monty) 0.0.23, a sandboxed Python interpreter written in
-//! Rust.
+//! [Monty](https://github.com/pydantic/monty) 1.4, a sandboxed Python interpreter written in
+//! Rust (it needs rustc 1.96 or newer).
 //!
 //! Layer: a REPL backend. It implements [`rlm_core::Repl`] and [`rlm_core::ReplFactory`] and
 //! depends only on `rlm-core` (plus `monty`, `tokio`'s blocking pool and `tracing`); it never
@@ -65,7 +65,7 @@
 //!   A non-string argument is used as the value. Setting `answer["ready"]` truthy finishes after
 //!   the block with `str(answer["content"])`; `answer` is then reset to
 //!   `{"content": "", "ready": False}`, as it is whenever code rebinds it to a non-dict.
-//! - **Variables.** Monty 0.0.23 has no `globals()`/`dir()`. The session keeps every identifier
+//! - **Variables.** Monty has no `globals()`/`dir()`. The session keeps every identifier
 //!   seen in fed code (a superset of the globals) and generates a Python probe, `__rlm_vars()`,
 //!   that reports which are bound and their types. `SHOW_VARS()` and `FINAL_VAR` call it from
 //!   Python, so they see the live state in the middle of a block (the probe is regenerated before
@@ -79,32 +79,36 @@
 //!   other than as a plain call: `FINAL = 1` or `def llm_query(p): ...` takes effect for the rest
 //!   of that block only. [`rlm_core::Repl::set_variable`] refuses them and `answer`
 //!   ([`rlm_core::names`] holds the names and the rules).
-//! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, `datetime.now()`,
-//!   `date.today()`) raises `PermissionError: operating-system access is disabled in the sandbox`.
-//! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (time
-//!   waiting on host calls is not counted); past it an uncatchable `TimeoutError` stops the block
-//!   and the next execution starts with a fresh budget. One long native operation (a `split()`
-//!   of 100 MB) can overshoot the limit.
+//! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, the clock: `datetime.now()`,
+//!   `date.today()`, `time.time()`) raises `PermissionError: operating-system access is disabled
+//!   in the sandbox`. `import` of a module Monty does not have raises `ModuleNotFoundError`.
+//!   `time.sleep` returns at once (Monty does not count sleeps against the time limit, so a real
+//!   sleep could hold a blocking thread past it); `random` seeds itself from OS entropy.
+//! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (Monty's
+//!   per-feed `max_feed_duration`; time waiting on host calls is not counted); past it an
+//!   uncatchable `TimeoutError: time limit exceeded` stops the block and the next execution
+//!   starts with a fresh budget. One long native operation (a `split()` of 100 MB) can overshoot
+//!   the limit.
 //! - **Cancellation.** If the future of `execute` is dropped while a host call is pending, the
 //!   block is abandoned (what it bound so far is kept) and the session stays usable. If it is
 //!   dropped while the interpreter is running, the session comes back when that step ends;
 //!   calls made meanwhile return [`rlm_core::ReplError::Backend`]. Either way the next operation
 //!   first restores the scaffold and drops an `answer` the abandoned block made ready.
 //!
-//! # What Monty 0.0.23 lacks
-//! Code hitting these gets an ordinary Python error (`NotImplementedError`, `NameError`,
-//! `TypeError`, `AttributeError`, `ModuleNotFoundError`) and can be rewritten:
+//! # What Monty 1.4 lacks
+//! `tests/repl/language.rs` runs one snippet per construct; it and [`CAPABILITIES`] hold the
+//! full list. Code hitting a gap gets an ordinary Python error (`NotImplementedError`,
+//! `NameError`, `TypeError`, `AttributeError`, `ModuleNotFoundError`) and can be rewritten:
 //! - class inheritance, even `class E(Exception)`; method decorators (`@property`,
 //!   `@staticmethod`, `@classmethod`); `yield` and generators (generator expressions are eager
-//!   lists, so `next(x for x in ...)` fails); `match`; `del`; `%`-formatting; slice assignment;
-//! - builtins `globals locals dir vars eval exec callable format bytearray`, `str.maketrans`,
-//!   `bytes([65])`; user-class `__len__`, `__lt__`, `__getitem__`, `__add__` are not dispatched;
-//! - `re.sub` with a callable replacement, `math.fsum`, `collections.OrderedDict`,
-//!   `itertools.product/combinations/permutations/groupby`, `functools.lru_cache`,
-//!   `dataclasses.field`, `asyncio.create_task`;
-//! - modules `textwrap random statistics string hashlib time copy bisect heapq csv io`;
-//! - `len(s)` and `s[a:b]` walk the whole string (O(n)), so slicing a huge context in a loop is
-//!   quadratic: split it once (`context.split('\n')`, or one pass of slices) and reuse the list;
+//!   lists, so `next(x for x in ...)` fails); `del`;
+//! - builtins `globals dir vars callable`; user-class `__len__` and `__lt__` are not dispatched;
+//! - `re.sub` with a callable replacement, `collections.OrderedDict`, `asyncio.create_task`;
+//! - modules `textwrap statistics string heapq io`;
+//! - speed: `len(s)` and `s[a:b]` are O(1) plus the copy on ASCII text (Monty caches whether a
+//!   string is ASCII), but `str.find`/`str.index` count the characters of the whole string even
+//!   with a start offset, and on text holding any non-ASCII character `len()` and slicing walk
+//!   the string too;
 //! - no in-process memory limit (only single huge allocations are refused) and no way to
 //!   interrupt native work from another thread.
 //!
