@@ -187,7 +187,11 @@ fn chunking() -> Vec<Scenario> {
     let mut out = Vec::new();
     for non_ascii in [false, true] {
         out.push(Scenario {
-            name: if non_ascii { "chunk-10mb-utf8" } else { "chunk-10mb" },
+            name: if non_ascii {
+                "chunk-10mb-utf8"
+            } else {
+                "chunk-10mb"
+            },
             kind: Kind::Chunk(256),
             query: "Chunk the context into 256 pieces and ask about each.",
             context: ContextSpec {
@@ -203,7 +207,11 @@ fn chunking() -> Vec<Scenario> {
             non_ascii,
         });
         out.push(Scenario {
-            name: if non_ascii { "slices-100mb-utf8" } else { "slices-100mb" },
+            name: if non_ascii {
+                "slices-100mb-utf8"
+            } else {
+                "slices-100mb"
+            },
             kind: Kind::Slices(1000),
             query: "Cut the context at 1000 line breaks and measure the pieces.",
             context: ContextSpec {

@@ -461,7 +461,10 @@ async fn a_huge_non_ascii_context_on_monty_gets_one_warning_naming_the_python_sa
     std::fs::remove_file(&file).unwrap();
 
     // The same size in pure ASCII, or a small non-ASCII context: no warning.
-    for (name, text) in [("huge-ascii.txt", ascii.as_str()), ("small-utf8.txt", "é\n")] {
+    for (name, text) in [
+        ("huge-ascii.txt", ascii.as_str()),
+        ("small-utf8.txt", "é\n"),
+    ] {
         let file = tmp(name, text);
         let out = rlm(&run_args(&url, &file, &["--quiet"])).await;
         assert!(out.status.success(), "{}", stderr(&out));

@@ -6,8 +6,8 @@
 //! [`ReplValue::Other`] with its Python type name and `repr`.
 
 use monty_types::MontyObject;
-use monty_types::unstable::{self, MontyNode};
 use monty_types::ObjectRef;
+use monty_types::unstable::{self, MontyNode};
 use rlm_core::{ReplError, ReplValue};
 
 /// Converts a value for injection into the interpreter, moving strings and buffers.

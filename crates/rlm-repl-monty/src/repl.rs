@@ -79,12 +79,12 @@ impl MontyRepl {
         let names = BTreeSet::from([ANSWER.to_string()]);
         scaffold::install(&mut interp, &scaffold::probe_source(&names))
             .and_then(|()| scaffold::reset_answer(&mut interp))
-        .map_err(|e| {
-            backend(format!(
-                "could not load the runtime scaffold: {}",
-                e.summary()
-            ))
-        })?;
+            .map_err(|e| {
+                backend(format!(
+                    "could not load the runtime scaffold: {}",
+                    e.summary()
+                ))
+            })?;
         Ok(Self {
             probe_len: names.len(),
             interrupted: false,

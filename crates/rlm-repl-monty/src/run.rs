@@ -104,21 +104,21 @@ impl Run {
                 }
                 Ok(ReplProgress::NameLookup(lookup)) => {
                     // A bare reference (`f = llm_query`) to a function the runtime answers.
-                    let result =
-                        if hostcall::is_sub_call(&lookup.name) || scaffold::is_hook(&lookup.name) {
-                            NameLookupResult::Value(MontyObject::function(
-                                lookup.name.clone(),
-                                None,
-                            ))
-                        } else {
-                            NameLookupResult::Undefined
-                        };
+                    let result = if hostcall::is_sub_call(&lookup.name)
+                        || scaffold::is_hook(&lookup.name)
+                    {
+                        NameLookupResult::Value(MontyObject::function(lookup.name.clone(), None))
+                    } else {
+                        NameLookupResult::Undefined
+                    };
                     lookup.resume(result, PrintWriter::Callback(&mut self.out))
                 }
                 Ok(ReplProgress::OsCall(os)) => {
                     let result = match &os.function_call {
                         // A module Monty does not have: `ModuleNotFoundError`, as in CPython.
-                        OsFunctionCall::Import(module) => ExtFunctionResult::NotFound(module.clone()),
+                        OsFunctionCall::Import(module) => {
+                            ExtFunctionResult::NotFound(module.clone())
+                        }
                         _ => ExtFunctionResult::Error(MontyException::new(
                             ExcType::PermissionError,
                             Some(OS_DENIED.to_string()),

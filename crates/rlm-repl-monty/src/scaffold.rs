@@ -98,15 +98,10 @@ pub(crate) fn feed(
 }
 
 /// (Re)installs the whole scaffold: host function objects, the prelude and the probe.
-pub(crate) fn install(
-    interp: &mut Interpreter,
-    probe: &str,
-) -> Result<(), MontyException> {
+pub(crate) fn install(interp: &mut Interpreter, probe: &str) -> Result<(), MontyException> {
     let inputs = SUB_CALLS
         .iter()
-        .map(|name| {
-(name.to_string(), MontyObject::function(*name, None))
-        })
+        .map(|name| (name.to_string(), MontyObject::function(*name, None)))
         .collect();
     let code = format!("{PRELUDE}\n{probe}");
     feed(interp, &code, inputs).map(drop)
@@ -122,15 +117,8 @@ pub(crate) fn refresh_probe(interp: &mut Interpreter, probe: Option<&str>) {
 }
 
 /// Binds `answer` to the initial dict.
-pub(crate) fn reset_answer(
-    interp: &mut Interpreter,
-) -> Result<(), MontyException> {
-    feed(
-        interp,
-        "pass",
-        vec![(ANSWER.to_string(), initial_answer())],
-    )
-    .map(drop)
+pub(crate) fn reset_answer(interp: &mut Interpreter) -> Result<(), MontyException> {
+    feed(interp, "pass", vec![(ANSWER.to_string(), initial_answer())]).map(drop)
 }
 
 /// What `answer` holds after an execution.
@@ -184,10 +172,7 @@ pub(crate) fn visible_variables(probed: ObjectRef<'_>) -> Vec<VariableInfo> {
 /// The runtime's work after every block: restore the scaffold if the block touched it, then
 /// read `answer`. Returns `str(answer["content"])` when the dict was ready; a ready or broken
 /// `answer` is reset to the initial dict so a stale answer never leaks into the next block.
-pub(crate) fn after_block(
-    interp: &mut Interpreter,
-    restore: Option<&str>,
-) -> Option<String> {
+pub(crate) fn after_block(interp: &mut Interpreter, restore: Option<&str>) -> Option<String> {
     if let Some(probe) = restore
         && let Err(e) = install(interp, probe)
     {

@@ -86,21 +86,16 @@ const ROWS: &[Row] = &[
         "[2, 4]\n",
         YES,
     ),
-    (
-        "eval()",
-        "print(eval('1 + 2'))",
-        "3\n",
-        YES,
-    ),
-    (
-        "exec()",
-        "exec('y = 2')\nprint(y)",
-        "2\n",
-        YES,
-    ),
+    ("eval()", "print(eval('1 + 2'))", "3\n", YES),
+    ("exec()", "exec('y = 2')\nprint(y)", "2\n", YES),
     ("format()", "print(format(3.14159, '.2f'))", "3.14\n", YES),
     ("callable()", "print(callable(len))", "NameError", NO),
-    ("locals()", "def f():\n    a = 1\n    return locals()\nprint(f())", "{'a': 1}\n", YES),
+    (
+        "locals()",
+        "def f():\n    a = 1\n    return locals()\nprint(f())",
+        "{'a': 1}\n",
+        YES,
+    ),
     (
         "__lt__",
         "class V:\n    def __lt__(self, o):\n        return True\nprint(V() < V())",
@@ -225,7 +220,12 @@ const ROWS: &[Row] = &[
         "slept\n",
         YES,
     ),
-    ("decimal", "from decimal import Decimal\nprint(Decimal('0.1') + Decimal('0.2'))", "0.3\n", YES),
+    (
+        "decimal",
+        "from decimal import Decimal\nprint(Decimal('0.1') + Decimal('0.2'))",
+        "0.3\n",
+        YES,
+    ),
     ("vars()", "print(vars())", "NameError", NO),
     (
         "asyncio.create_task",
@@ -306,7 +306,12 @@ const ROWS: &[Row] = &[
         "PermissionError",
         NO,
     ),
-    ("time.time()", "import time\nprint(time.time())", "PermissionError", NO),
+    (
+        "time.time()",
+        "import time\nprint(time.time())",
+        "PermissionError",
+        NO,
+    ),
     (
         "file",
         "print(open('/etc/hostname').read())",
