@@ -63,6 +63,35 @@ pub fn generate(dir: &Path, name: &str, spec: ContextSpec) -> Result<ContextFile
     })
 }
 
+/// Like [`generate`], but the text starts with one non-ASCII character (`é`, two bytes): the
+/// file has `spec.bytes` bytes and one character fewer.
+pub fn generate_non_ascii(dir: &Path, name: &str, spec: ContextSpec) -> Result<ContextFile> {
+    let ascii_spec = ContextSpec {
+        bytes: spec.bytes.saturating_sub(2),
+        ..spec
+    };
+    let ascii = generate(dir, &format!("{name}-ascii"), ascii_spec)?;
+    let path = dir.join(format!(
+        "{name}.{}.utf8.v{GENERATOR_VERSION}.txt",
+        spec.bytes
+    ));
+    let cached = std::fs::metadata(&path).is_ok_and(|m| m.len() == spec.bytes);
+    if !cached {
+        let tmp = path.with_extension("tmp");
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        out.write_all("é".as_bytes())?;
+        std::io::copy(&mut File::open(&ascii.path)?, &mut out)?;
+        out.flush()?;
+        drop(out);
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("could not rename {} to {}", tmp.display(), path.display()))?;
+    }
+    Ok(ContextFile {
+        path,
+        bytes: spec.bytes,
+    })
+}
+
 fn write(path: &Path, spec: ContextSpec) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let needle = needle_line();

@@ -249,7 +249,12 @@ fn measure(
     ideal: Duration,
 ) -> Result<Measurement> {
     let latency = opts.latency;
-    let context = contexts::generate(&bench_dir.join("contexts"), scenario.name, scenario.context)?;
+    let contexts_dir = bench_dir.join("contexts");
+    let context = if scenario.non_ascii {
+        contexts::generate_non_ascii(&contexts_dir, scenario.name, scenario.context)?
+    } else {
+        contexts::generate(&contexts_dir, scenario.name, scenario.context)?
+    };
     let expected = scenario.expected_answer(&context);
 
     let script = {
@@ -430,6 +435,13 @@ fn judge(
                 Verdict::Fail
             }
         }
+        Goal::WallOverIdeal { max_extra_ms } => {
+            if wall <= ideal + Duration::from_millis(max_extra_ms) {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            }
+        }
     }
 }
 
@@ -521,6 +533,9 @@ mod tests {
             judge(wall, ms(260), Duration::ZERO, None, 0, 64),
             Verdict::Unknown
         );
+        let over = Goal::WallOverIdeal { max_extra_ms: 50 };
+        assert_eq!(judge(over, ms(290), ms(250), None, 0, 0), Verdict::Pass);
+        assert_eq!(judge(over, ms(301), ms(250), None, 0, 0), Verdict::Fail);
         let rss = Goal::RssOfContext { max: 1.5 };
         assert_eq!(judge(rss, ms(1), ms(1), Some(150), 100, 1), Verdict::Pass);
         assert_eq!(judge(rss, ms(1), ms(1), Some(151), 100, 1), Verdict::Fail);

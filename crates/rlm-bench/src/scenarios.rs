@@ -29,6 +29,11 @@ pub enum Kind {
     /// The context cut into chunks on line ends, one `llm_query_batched` of them, with slow
     /// sub-calls or first-attempt faults.
     Chunked(Chunked),
+    /// Issue 11 point 3: `context.index` plus slicing into this many chunks, then one
+    /// `llm_query_batched` over them.
+    Chunk(usize),
+    /// Issue 11 point 3: this many `index` calls and slices of a huge context, no sub-call.
+    Slices(usize),
 }
 
 /// What counts as a pass. Goals are reported; only `--strict` turns a miss into a failure.
@@ -48,6 +53,8 @@ pub enum Goal {
         max: Duration,
         peak_concurrency: usize,
     },
+    /// Wall time at most the ideal plus this many milliseconds (REPL work on the critical path).
+    WallOverIdeal { max_extra_ms: u64 },
 }
 
 impl Goal {
@@ -73,6 +80,7 @@ impl Goal {
                 "wall ≤ {:.1} s, {peak_concurrency} in flight",
                 max.as_secs_f64()
             ),
+            Goal::WallOverIdeal { max_extra_ms } => format!("wall ≤ ideal + {max_extra_ms} ms"),
         }
     }
 }
@@ -89,10 +97,19 @@ pub struct Scenario {
     /// The LLM calls in order, for the ideal time and the expected request count.
     pub path: Vec<Step>,
     pub goal: Goal,
+    /// The context starts with one non-ASCII character (`é`): one character fewer than bytes.
+    pub non_ascii: bool,
 }
 
 /// Every scenario, in the order they run.
 pub fn all() -> Vec<Scenario> {
+    let mut all = base();
+    all.extend(chunking());
+    all
+}
+
+/// The scenarios of the first benchmark.
+fn base() -> Vec<Scenario> {
     let fanout_workers = 64;
     let depth2_workers = 8;
     // Issue 11: 10 % of 256 sub-calls ten times slower, at the default 8 workers.
@@ -128,6 +145,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: None,
             },
+            non_ascii: false,
         },
         Scenario {
             name: "fanout-256",
@@ -146,6 +164,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.15,
                 peak_concurrency: Some(64),
             },
+            non_ascii: false,
         },
         Scenario {
             // Issue 5's load case: 500 batched prompts under a tree-wide cap of 32 in flight.
@@ -159,6 +178,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: Some(32),
             },
+            non_ascii: false,
         },
         Scenario {
             name: "depth2-8children",
@@ -180,6 +200,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.3,
                 peak_concurrency: None,
             },
+            non_ascii: false,
         },
         Scenario {
             name: "context-100mb",
@@ -192,6 +213,7 @@ pub fn all() -> Vec<Scenario> {
             flags: Vec::new(),
             path: vec![Step::Round, Step::Round, Step::Round],
             goal: Goal::RssOfContext { max: 1.5 },
+            non_ascii: false,
         },
         Scenario {
             name: "latency-tail",
@@ -204,6 +226,7 @@ pub fn all() -> Vec<Scenario> {
                 max: 1.15,
                 peak_concurrency: Some(tail.workers),
             },
+            non_ascii: false,
         },
         Scenario {
             name: "fault-mix",
@@ -217,8 +240,56 @@ pub fn all() -> Vec<Scenario> {
                 max: Duration::from_millis(8800),
                 peak_concurrency: mix.workers,
             },
+            non_ascii: false,
         },
     ]
+}
+
+/// Issue 11 point 3: chunking a huge context in the REPL, on ASCII text and on text holding one
+/// non-ASCII character.
+fn chunking() -> Vec<Scenario> {
+    let workers = 64;
+    let mut out = Vec::new();
+    for non_ascii in [false, true] {
+        out.push(Scenario {
+            name: if non_ascii {
+                "chunk-10mb-utf8"
+            } else {
+                "chunk-10mb"
+            },
+            kind: Kind::Chunk(256),
+            query: "Chunk the context into 256 pieces and ask about each.",
+            context: ContextSpec {
+                bytes: 10 * MIB,
+                needle_at: None,
+            },
+            flags: flags(&[
+                ("--max-batch-workers", workers),
+                ("--max-concurrency", workers),
+            ]),
+            path: vec![Step::Round, Step::fanout(256, workers, vec![Step::Round])],
+            goal: Goal::WallOverIdeal { max_extra_ms: 50 },
+            non_ascii,
+        });
+        out.push(Scenario {
+            name: if non_ascii {
+                "slices-100mb-utf8"
+            } else {
+                "slices-100mb"
+            },
+            kind: Kind::Slices(1000),
+            query: "Cut the context at 1000 line breaks and measure the pieces.",
+            context: ContextSpec {
+                bytes: 100 * MIB,
+                needle_at: None,
+            },
+            flags: Vec::new(),
+            path: vec![Step::Round],
+            goal: Goal::WallOverIdeal { max_extra_ms: 100 },
+            non_ascii,
+        });
+    }
+    out
 }
 
 /// The scenarios named (all of them when none is), in the order given.
@@ -297,6 +368,11 @@ impl Scenario {
                 .join(","),
             Kind::BigContext => format!("{} True", context.bytes),
             Kind::Chunked(chunked) => chunked.expected_answer(),
+            Kind::Chunk(n) => format!("{n} True"),
+            Kind::Slices(_) => {
+                let chars = context.bytes - u64::from(self.non_ascii);
+                format!("{chars} {chars}")
+            }
         }
     }
 
@@ -328,6 +404,8 @@ impl Scenario {
                 Some((0, _)) => Some(repl(&chunked.code())),
                 _ => None,
             },
+            Kind::Chunk(n) => self.chunk_reply(n, call),
+            Kind::Slices(n) => self.slices_reply(n, call),
         };
         reply.unwrap_or_else(|| unexpected(call))
     }
@@ -417,6 +495,43 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Chunks at line breaks found with `context.index('\n', i * size)`, slices, then one batch
+    /// of small prompts (the chunk lengths), so the time beyond the ideal is the REPL's.
+    fn chunk_reply(&self, n: usize, call: &Call) -> Option<String> {
+        if let Call::Plain { prompt } = call {
+            let i: u32 = prompt.strip_prefix('q')?.split(' ').next()?.parse().ok()?;
+            return Some(format!("a{i}"));
+        }
+        match self.root_turn(call)? {
+            (0, _) => Some(repl(&format!(
+                "n = len(context)\n\
+                 size = n // {n}\n\
+                 starts = [0] + [context.index('\\n', i * size) + 1 for i in range(1, {n})]\n\
+                 chunks = [context[a:b] for a, b in zip(starts, starts[1:] + [n])]\n\
+                 r = llm_query_batched([f'q{{i}} {{len(c)}}' for i, c in enumerate(chunks)])\n\
+                 ok = sum(1 for i, x in enumerate(r) if x == f'a{{i}}')\n\
+                 FINAL(str(ok) + ' ' + str(sum(len(c) for c in chunks) == n))"
+            ))),
+            _ => None,
+        }
+    }
+
+    /// `n` `index` calls and `n` slices covering the whole context, in one block.
+    fn slices_reply(&self, n: usize, call: &Call) -> Option<String> {
+        match self.root_turn(call)? {
+            (0, _) => Some(repl(&format!(
+                "n = len(context)\n\
+                 size = n // {n}\n\
+                 cuts = [0] + [context.index('\\n', i * size) + 1 for i in range(1, {n})] + [n]\n\
+                 total = sum(len(context[cuts[i]:cuts[i + 1]]) for i in range({n}))\n\
+                 FINAL(str(n) + ' ' + str(total))"
+            ))),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -455,6 +570,10 @@ mod tests {
                 ("latency-tail", 63, 257),
                 // 1 root turn, then 256 calls and 104 retries; waits are not rounds.
                 ("fault-mix", 24, 361),
+                ("chunk-10mb", 5, 257),
+                ("slices-100mb", 1, 1),
+                ("chunk-10mb-utf8", 5, 257),
+                ("slices-100mb-utf8", 1, 1),
             ]
         );
         assert_eq!(

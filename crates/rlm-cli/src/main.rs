@@ -112,6 +112,9 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })
         .ok();
     let context = read_context(&args.context_file)?;
+    if let Some(warning) = slow_context_warning(&context, args.sandbox) {
+        eprintln!("{warning}");
+    }
     let system_prompt = match &args.system_prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             Failure::new(
@@ -234,6 +237,21 @@ fn read_context(path: &Path) -> Result<String, Failure> {
             Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
         }
     }
+}
+
+/// Contexts above this size get [`slow_context_warning`]'s check.
+const SLOW_CONTEXT_BYTES: usize = 10 * 1024 * 1024;
+
+/// One line for a context over 10 MiB that holds a non-ASCII character, on Monty: Monty's
+/// `len()` and slicing are O(1) only on ASCII text and walk the whole string otherwise.
+fn slow_context_warning(context: &str, sandbox: Sandbox) -> Option<String> {
+    (sandbox == Sandbox::Monty && context.len() > SLOW_CONTEXT_BYTES && !context.is_ascii()).then(|| {
+        format!(
+            "[rlm] warning: the context ({} MiB) is not pure ASCII, so Monty's len() and slicing walk the whole \
+             string each time and chunking it is slow; --sandbox python slices it in constant time",
+            context.len() / (1024 * 1024)
+        )
+    })
 }
 
 fn explain_failure(error: Option<&RunError>, models: &models::Models) -> Failure {

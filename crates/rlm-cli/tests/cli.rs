@@ -435,3 +435,40 @@ async fn cost_budget_uses_the_price_table_when_the_endpoint_reports_no_cost() {
         stderr(&bad)
     );
 }
+
+#[tokio::test]
+async fn a_huge_non_ascii_context_on_monty_gets_one_warning_naming_the_python_sandbox() {
+    let srv = server(|c| match c {
+        Call::Turn { .. } => repl("FINAL(str(len(context) > 0))"),
+        Call::Plain { .. } => "unused".into(),
+    })
+    .await;
+    let url = srv.base_url();
+    let ascii = "0123456789abcdef\n".repeat(11 * 1024 * 1024 / 17 + 1);
+    let non_ascii = format!("é{ascii}");
+    let warned = |o: &Output| {
+        stderr(o)
+            .lines()
+            .filter(|l| l.starts_with("[rlm] warning:") && l.contains("--sandbox python"))
+            .count()
+    };
+    let file = tmp("huge-utf8.txt", &non_ascii);
+    let out = rlm(&run_args(&url, &file, &["--quiet"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "True\n");
+    assert_eq!(warned(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not pure ASCII"), "{}", stderr(&out));
+    std::fs::remove_file(&file).unwrap();
+
+    // The same size in pure ASCII, or a small non-ASCII context: no warning.
+    for (name, text) in [
+        ("huge-ascii.txt", ascii.as_str()),
+        ("small-utf8.txt", "é\n"),
+    ] {
+        let file = tmp(name, text);
+        let out = rlm(&run_args(&url, &file, &["--quiet"])).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(warned(&out), 0, "{name}: {}", stderr(&out));
+        std::fs::remove_file(&file).unwrap();
+    }
+}

@@ -6,6 +6,8 @@
 //! [`ReplValue::Other`] with its Python type name and `repr`.
 
 use monty_types::MontyObject;
+use monty_types::ObjectRef;
+use monty_types::unstable::{self, MontyNode};
 use rlm_core::{ReplError, ReplValue};
 
 /// Converts a value for injection into the interpreter, moving strings and buffers.
@@ -14,14 +16,14 @@ use rlm_core::{ReplError, ReplValue};
 /// [`ReplError::Conversion`] for [`ReplValue::Other`], which carries only a `repr`.
 pub(crate) fn to_monty(value: ReplValue) -> Result<MontyObject, ReplError> {
     Ok(match value {
-        ReplValue::None => MontyObject::None,
-        ReplValue::Bool(b) => MontyObject::Bool(b),
-        ReplValue::Int(i) => MontyObject::Int(i),
-        ReplValue::Float(f) => MontyObject::Float(f),
-        ReplValue::Str(s) => MontyObject::String(s),
-        ReplValue::Bytes(b) => MontyObject::Bytes(b),
-        ReplValue::List(items) => MontyObject::List(to_monty_all(items)?),
-        ReplValue::Tuple(items) => MontyObject::Tuple(to_monty_all(items)?),
+        ReplValue::None => MontyObject::none(),
+        ReplValue::Bool(b) => MontyObject::bool(b),
+        ReplValue::Int(i) => MontyObject::int(i),
+        ReplValue::Float(f) => MontyObject::float(f),
+        ReplValue::Str(s) => MontyObject::string(s),
+        ReplValue::Bytes(b) => MontyObject::bytes(b),
+        ReplValue::List(items) => MontyObject::list(to_monty_all(items)?),
+        ReplValue::Tuple(items) => MontyObject::tuple(to_monty_all(items)?),
         ReplValue::Dict(pairs) => MontyObject::dict(
             pairs
                 .into_iter()
@@ -42,57 +44,83 @@ fn to_monty_all(items: Vec<ReplValue>) -> Result<Vec<MontyObject>, ReplError> {
     items.into_iter().map(to_monty).collect()
 }
 
-/// Converts a value read from the interpreter.
+/// Converts a value read from the interpreter. A top-level string (the usual case: a large
+/// `FINAL_VAR` or `context`) is moved out, not copied.
 pub(crate) fn from_monty(value: MontyObject) -> ReplValue {
-    match value {
-        MontyObject::None => ReplValue::None,
-        MontyObject::Bool(b) => ReplValue::Bool(b),
-        MontyObject::Int(i) => ReplValue::Int(i),
-        MontyObject::Float(f) => ReplValue::Float(f),
-        MontyObject::String(s) => ReplValue::Str(s),
-        MontyObject::Bytes(b) => ReplValue::Bytes(b),
-        MontyObject::List(items) => ReplValue::List(items.into_iter().map(from_monty).collect()),
-        MontyObject::Tuple(items) => ReplValue::Tuple(items.into_iter().map(from_monty).collect()),
-        MontyObject::Dict(pairs) => ReplValue::Dict(
+    if value.as_ref().as_str().is_some() {
+        let (graph, root) = unstable::into_graph_parts(value);
+        let mut nodes = graph.into_nodes();
+        if root.index() < nodes.len()
+            && let MontyNode::String(s) = nodes.swap_remove(root.index())
+        {
+            return ReplValue::Str(s);
+        }
+        return ReplValue::Str(String::new());
+    }
+    from_ref(value.as_ref())
+}
+
+/// Converts a borrowed value, copying its data.
+pub(crate) fn from_ref(value: ObjectRef<'_>) -> ReplValue {
+    let all = |ids: &[unstable::NodeId]| {
+        ids.iter()
+            .map(|id| from_ref(unstable::child(value, *id)))
+            .collect()
+    };
+    match unstable::node(value) {
+        MontyNode::None => ReplValue::None,
+        MontyNode::Bool(b) => ReplValue::Bool(*b),
+        MontyNode::Int(i) => ReplValue::Int(*i),
+        MontyNode::Float(f) => ReplValue::Float(*f),
+        MontyNode::String(s) => ReplValue::Str(s.clone()),
+        MontyNode::Bytes(b) => ReplValue::Bytes(b.clone()),
+        MontyNode::List(ids) => ReplValue::List(all(ids)),
+        MontyNode::Tuple(ids) => ReplValue::Tuple(all(ids)),
+        MontyNode::Dict(pairs) => ReplValue::Dict(
             pairs
-                .into_iter()
-                .map(|(k, v)| (from_monty(k), from_monty(v)))
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        from_ref(unstable::child(value, *k)),
+                        from_ref(unstable::child(value, *v)),
+                    )
+                })
                 .collect(),
         ),
         other => ReplValue::Other {
-            type_name: type_name(&other),
-            repr: repr(&other),
+            type_name: type_name(value, other),
+            repr: repr(value, other),
         },
     }
 }
 
 /// Python's `type(x).__name__` for a value that crossed the boundary.
-fn type_name(value: &MontyObject) -> String {
-    match value {
-        MontyObject::Exception { exc_type, .. } => exc_type.to_string(),
-        MontyObject::NamedTuple { type_name, .. } => type_name
+fn type_name(value: ObjectRef<'_>, node: &MontyNode) -> String {
+    match node {
+        MontyNode::Exception { exc_type, .. } => exc_type.to_string(),
+        MontyNode::NamedTuple { type_name, .. } => type_name
             .rsplit('.')
             .next()
             .unwrap_or(type_name)
             .to_string(),
         // Opaque objects arrive as their repr: `<module 're'>`, `<function 'f' at 0x1>`,
         // `<list_iterator object>`; the first word names the type.
-        MontyObject::Repr(text) => text
+        MontyNode::Repr(text) => text
             .strip_prefix('<')
             .and_then(|rest| rest.split([' ', '>']).next())
             .filter(|word| !word.is_empty())
             .unwrap_or("object")
             .to_string(),
-        other => other.type_name().to_string(),
+        _ => value.type_name().to_string(),
     }
 }
 
 /// Python's `repr(x)`.
-fn repr(value: &MontyObject) -> String {
-    match value {
-        MontyObject::Repr(text) => text.clone(),
-        MontyObject::Function { name, .. } => format!("<function {name}>"),
-        other => other.py_repr(),
+fn repr(value: ObjectRef<'_>, node: &MontyNode) -> String {
+    match node {
+        MontyNode::Repr(text) => text.clone(),
+        MontyNode::Function { name, .. } => format!("<function {name}>"),
+        _ => value.py_repr(),
     }
 }
 
@@ -135,22 +163,19 @@ mod tests {
                 }
             );
         };
-        check(MontyObject::Set(vec![MontyObject::Int(1)]), "set", "{1}");
+        check(MontyObject::set([MontyObject::int(1)]), "set", "{1}");
         check(
-            MontyObject::Repr("<module 're'>".into()),
+            MontyObject::repr("<module 're'>"),
             "module",
             "<module 're'>",
         );
         check(
-            MontyObject::Repr("<function 'f' at 0x1>".into()),
+            MontyObject::repr("<function 'f' at 0x1>"),
             "function",
             "<function 'f' at 0x1>",
         );
         check(
-            MontyObject::Exception {
-                exc_type: monty_types::ExcType::ValueError,
-                arg: Some("x".into()),
-            },
+            MontyObject::exception(monty_types::ExcType::ValueError, Some("x".into())),
             "ValueError",
             "ValueError('x')",
         );

@@ -5,7 +5,7 @@
 //! `TypeError` with CPython's wording, raised at the call site, so the model sees an ordinary
 //! error it can fix.
 
-use monty_types::{ExcType, MontyException, MontyObject};
+use monty_types::{CallArgs, ExcType, MontyException, MontyObject, ObjectRef};
 use rlm_core::HostCall;
 pub(crate) use rlm_core::names::is_sub_call;
 
@@ -21,60 +21,57 @@ pub(crate) enum Parsed {
 ///
 /// # Errors
 /// A Python `TypeError` describing the bad argument.
-pub(crate) fn parse(
-    name: &str,
-    args: Vec<MontyObject>,
-    kwargs: Vec<(MontyObject, MontyObject)>,
-) -> Result<Parsed, MontyException> {
+pub(crate) fn parse(name: &str, args: &CallArgs) -> Result<Parsed, MontyException> {
     let batched = name.ends_with("_batched");
     let first = if batched { "prompts" } else { "prompt" };
-    let (main, model) = bind(name, first, args, kwargs)?;
+    let (main, model) = bind(name, first, args)?;
     let model = match model {
-        None | Some(MontyObject::None) => None,
-        Some(MontyObject::String(m)) => Some(m),
-        Some(other) => {
-            return Err(type_error(format!(
-                "{name}() argument 'model' must be str or None, not {}",
-                other.type_name()
-            )));
-        }
-    };
-    if !batched {
-        let prompt = match main {
-            MontyObject::String(p) => p,
-            other => {
+        None => None,
+        Some(m) if m.type_name() == "NoneType" => None,
+        Some(m) => match m.as_str() {
+            Some(m) => Some(m.to_owned()),
+            None => {
                 return Err(type_error(format!(
-                    "{name}() argument 'prompt' must be str, not {}",
-                    other.type_name()
+                    "{name}() argument 'model' must be str or None, not {}",
+                    m.type_name()
                 )));
             }
+        },
+    };
+    if !batched {
+        let Some(prompt) = main.as_str() else {
+            return Err(type_error(format!(
+                "{name}() argument 'prompt' must be str, not {}",
+                main.type_name()
+            )));
         };
+        let prompt = prompt.to_owned();
         return Ok(Parsed::Call(if name == "llm_query" {
             HostCall::LlmQuery { prompt, model }
         } else {
             HostCall::RlmQuery { prompt, model }
         }));
     }
-    let items = match main {
-        MontyObject::List(items) | MontyObject::Tuple(items) => items,
-        other => {
+    let items = match main.items() {
+        Some(items) if matches!(main.type_name(), "list" | "tuple") => items,
+        _ => {
             return Err(type_error(format!(
                 "{name}() argument 'prompts' must be a list of str, not {}",
-                other.type_name()
+                main.type_name()
             )));
         }
     };
     if items.is_empty() {
-        return Ok(Parsed::Immediate(MontyObject::List(Vec::new())));
+        return Ok(Parsed::Immediate(MontyObject::list(Vec::new())));
     }
     let prompts = items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| match item {
-            MontyObject::String(p) => Ok(p),
-            other => Err(type_error(format!(
+        .map(|(i, item)| match item.as_str() {
+            Some(p) => Ok(p.to_owned()),
+            None => Err(type_error(format!(
                 "{name}() argument 'prompts' item {i} must be str, not {}",
-                other.type_name()
+                item.type_name()
             ))),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -86,25 +83,25 @@ pub(crate) fn parse(
 }
 
 /// Binds positional and keyword arguments to `(first, model=None)` like CPython does.
-fn bind(
+fn bind<'a>(
     name: &str,
     first: &str,
-    args: Vec<MontyObject>,
-    kwargs: Vec<(MontyObject, MontyObject)>,
-) -> Result<(MontyObject, Option<MontyObject>), MontyException> {
-    if args.len() > 2 {
+    args: &'a CallArgs,
+) -> Result<(ObjectRef<'a>, Option<ObjectRef<'a>>), MontyException> {
+    let positional = args.args();
+    if positional.len() > 2 {
         return Err(type_error(format!(
             "{name}() takes from 1 to 2 positional arguments but {} were given",
-            args.len()
+            positional.len()
         )));
     }
-    let mut positional = args.into_iter();
+    let mut positional = positional;
     let mut main = positional.next();
     let mut model = positional.next();
-    for (key, value) in kwargs {
-        let key = match key {
-            MontyObject::String(k) => k,
-            other => other.py_repr(),
+    for (key, value) in args.kwargs() {
+        let key = match key.as_str() {
+            Some(k) => k.to_owned(),
+            None => key.py_repr(),
         };
         let slot = if key == first {
             &mut main
@@ -139,7 +136,15 @@ mod tests {
     use super::*;
 
     fn s(text: &str) -> MontyObject {
-        MontyObject::String(text.into())
+        MontyObject::string(text)
+    }
+
+    fn parse_with(
+        name: &str,
+        args: Vec<MontyObject>,
+        kwargs: Vec<(MontyObject, MontyObject)>,
+    ) -> Result<Parsed, MontyException> {
+        parse(name, &CallArgs::from((args, kwargs)))
     }
 
     fn call(
@@ -147,7 +152,7 @@ mod tests {
         args: Vec<MontyObject>,
         kwargs: Vec<(MontyObject, MontyObject)>,
     ) -> Result<HostCall, String> {
-        match parse(name, args, kwargs) {
+        match parse_with(name, args, kwargs) {
             Ok(Parsed::Call(call)) => Ok(call),
             Ok(Parsed::Immediate(value)) => Err(format!("immediate {value:?}")),
             Err(e) => Err(e.summary()),
@@ -177,7 +182,7 @@ mod tests {
         assert_eq!(
             call(
                 "llm_query_batched",
-                vec![MontyObject::Tuple(vec![s("a"), s("b")]), MontyObject::None],
+                vec![MontyObject::tuple([s("a"), s("b")]), MontyObject::none()],
                 vec![]
             ),
             Ok(HostCall::LlmQueryBatched {
@@ -186,8 +191,8 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse("rlm_query_batched", vec![MontyObject::List(vec![])], vec![]),
-            Ok(Parsed::Immediate(MontyObject::List(items))) if items.is_empty()
+            parse_with("rlm_query_batched", vec![MontyObject::list([])], vec![]),
+            Ok(Parsed::Immediate(value)) if value.as_ref().items().is_some_and(|items| items.is_empty())
         ));
     }
 
@@ -210,7 +215,7 @@ mod tests {
         );
         check(
             "llm_query",
-            vec![MontyObject::Int(1)],
+            vec![MontyObject::int(1)],
             vec![],
             "llm_query() argument 'prompt' must be str, not int",
         );
@@ -223,7 +228,7 @@ mod tests {
         check(
             "llm_query",
             vec![s("a")],
-            vec![(s("temperature"), MontyObject::Int(0))],
+            vec![(s("temperature"), MontyObject::int(0))],
             "llm_query() got an unexpected keyword argument 'temperature'",
         );
         check(
@@ -234,7 +239,7 @@ mod tests {
         );
         check(
             "llm_query",
-            vec![s("a"), MontyObject::Int(3)],
+            vec![s("a"), MontyObject::int(3)],
             vec![],
             "llm_query() argument 'model' must be str or None, not int",
         );
@@ -246,7 +251,7 @@ mod tests {
         );
         check(
             "rlm_query_batched",
-            vec![MontyObject::List(vec![s("a"), MontyObject::None])],
+            vec![MontyObject::list([s("a"), MontyObject::none()])],
             vec![],
             "rlm_query_batched() argument 'prompts' item 1 must be str, not NoneType",
         );

@@ -1,6 +1,6 @@
 //! `rlm-repl-monty`: the embedded REPL backend of the recursive-lm runtime, on pydantic's
-//! [Monty](https://github.com/pydantic/monty) 0.0.23, a sandboxed Python interpreter written in
-//! Rust.
+//! [Monty](https://github.com/pydantic/monty) 1.4, a sandboxed Python interpreter written in
+//! Rust (it needs rustc 1.96 or newer).
 //!
 //! Layer: a REPL backend. It implements [`rlm_core::Repl`] and [`rlm_core::ReplFactory`] and
 //! depends only on `rlm-core` (plus `monty`, `tokio`'s blocking pool and `tracing`); it never
@@ -65,7 +65,7 @@
 //!   A non-string argument is used as the value. Setting `answer["ready"]` truthy finishes after
 //!   the block with `str(answer["content"])`; `answer` is then reset to
 //!   `{"content": "", "ready": False}`, as it is whenever code rebinds it to a non-dict.
-//! - **Variables.** Monty 0.0.23 has no `globals()`/`dir()`. The session keeps every identifier
+//! - **Variables.** Monty has no `globals()`/`dir()`. The session keeps every identifier
 //!   seen in fed code (a superset of the globals) and generates a Python probe, `__rlm_vars()`,
 //!   that reports which are bound and their types. `SHOW_VARS()` and `FINAL_VAR` call it from
 //!   Python, so they see the live state in the middle of a block (the probe is regenerated before
@@ -79,12 +79,16 @@
 //!   other than as a plain call: `FINAL = 1` or `def llm_query(p): ...` takes effect for the rest
 //!   of that block only. [`rlm_core::Repl::set_variable`] refuses them and `answer`
 //!   ([`rlm_core::names`] holds the names and the rules).
-//! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, `datetime.now()`,
-//!   `date.today()`) raises `PermissionError: operating-system access is disabled in the sandbox`.
-//! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (time
-//!   waiting on host calls is not counted); past it an uncatchable `TimeoutError` stops the block
-//!   and the next execution starts with a fresh budget. One long native operation (a `split()`
-//!   of 100 MB) can overshoot the limit.
+//! - **Sandbox.** Every OS call (`open`, `os.getenv`, `pathlib` I/O, the clock: `datetime.now()`,
+//!   `date.today()`, `time.time()`) raises `PermissionError: operating-system access is disabled
+//!   in the sandbox`. `import` of a module Monty does not have raises `ModuleNotFoundError`.
+//!   `time.sleep` returns at once (Monty does not count sleeps against the time limit, so a real
+//!   sleep could hold a blocking thread past it); `random` seeds itself from OS entropy.
+//! - **Time.** Each execution gets `ReplConfig::execution_timeout` of interpreter time (Monty's
+//!   per-feed `max_feed_duration`; time waiting on host calls is not counted); past it an
+//!   uncatchable `TimeoutError: time limit exceeded` stops the block and the next execution
+//!   starts with a fresh budget. One long native operation (a `split()` of 100 MB) can overshoot
+//!   the limit.
 //! - **Cancellation.** If the future of `execute` is dropped while a host call is pending, the
 //!   block is abandoned (what it bound so far is kept) and the session stays usable. If it is
 //!   dropped while the interpreter is running, the session comes back when that step ends;
@@ -99,20 +103,20 @@
 //!   stops at once. Dropping a tokio runtime waits for such a thread; a process that is about
 //!   to exit should use `Runtime::shutdown_background` instead.
 //!
-//! # What Monty 0.0.23 lacks
-//! Code hitting these gets an ordinary Python error (`NotImplementedError`, `NameError`,
-//! `TypeError`, `AttributeError`, `ModuleNotFoundError`) and can be rewritten:
+//! # What Monty 1.4 lacks
+//! `tests/repl/language.rs` runs one snippet per construct; it and [`CAPABILITIES`] hold the
+//! full list. Code hitting a gap gets an ordinary Python error (`NotImplementedError`,
+//! `NameError`, `TypeError`, `AttributeError`, `ModuleNotFoundError`) and can be rewritten:
 //! - class inheritance, even `class E(Exception)`; method decorators (`@property`,
 //!   `@staticmethod`, `@classmethod`); `yield` and generators (generator expressions are eager
-//!   lists, so `next(x for x in ...)` fails); `match`; `del`; `%`-formatting; slice assignment;
-//! - builtins `globals locals dir vars eval exec callable format bytearray`, `str.maketrans`,
-//!   `bytes([65])`; user-class `__len__`, `__lt__`, `__getitem__`, `__add__` are not dispatched;
-//! - `re.sub` with a callable replacement, `math.fsum`, `collections.OrderedDict`,
-//!   `itertools.product/combinations/permutations/groupby`, `functools.lru_cache`,
-//!   `dataclasses.field`, `asyncio.create_task`;
-//! - modules `textwrap random statistics string hashlib time copy bisect heapq csv io`;
-//! - `len(s)` and `s[a:b]` walk the whole string (O(n)), so slicing a huge context in a loop is
-//!   quadratic: split it once (`context.split('\n')`, or one pass of slices) and reuse the list;
+//!   lists, so `next(x for x in ...)` fails); `del`;
+//! - builtins `globals dir vars callable`; user-class `__len__` and `__lt__` are not dispatched;
+//! - `re.sub` with a callable replacement, `collections.OrderedDict`, `asyncio.create_task`;
+//! - modules `textwrap statistics string heapq io`;
+//! - speed: `len(s)` and `s[a:b]` are O(1) plus the copy on ASCII text (Monty caches whether a
+//!   string is ASCII), but `str.find`/`str.index` count the characters of the whole string even
+//!   with a start offset, and on text holding any non-ASCII character `len()` and slicing walk
+//!   the string too;
 //! - no in-process memory limit (only single huge allocations are refused) and no way to
 //!   interrupt native work from another thread.
 //!
@@ -133,17 +137,22 @@ pub use repl::{MAX_SINGLE_ALLOCATION, MontyRepl, MontyReplFactory};
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "monty";
 
-/// What the sandbox's Python supports, for the model's system prompt.
+/// What the sandbox's Python supports, for the model's system prompt. Written from the table in
+/// `tests/repl/language.rs`, which runs one snippet per construct and checks every phrase here.
 pub const CAPABILITIES: &str = "The REPL runs Monty, a sandboxed subset of Python 3. It has functions, closures, \
-lambdas, classes without base classes (and @dataclass without field()), comprehensions, f-strings and str.format, \
-try/except/finally, with, and the usual str/list/dict/set methods. It does NOT have: class inheritance (not even \
-class E(Exception)), @property/@staticmethod/@classmethod, yield or generators (generator expressions are eager \
-lists, so next(x for x in ...) fails), match, del, % string formatting (use f-strings), slice assignment, \
-globals()/locals()/dir()/vars()/eval()/exec()/callable()/format(), re.sub with a function as replacement, or any \
-file, network, environment or clock access. Modules: re, json, math (no fsum), collections (Counter, defaultdict, \
-deque, namedtuple; no OrderedDict), itertools (no product/combinations/permutations/groupby), functools (reduce, \
-partial; no lru_cache), datetime (no now()/today()), typing, base64, unicodedata, sys, asyncio (gather; no \
-create_task). Not available: textwrap, random, statistics, string, hashlib, time, copy, bisect, heapq, csv, io. \
-len() and slicing of a very large string take time proportional to its length: split a large context once and \
-reuse the pieces instead of slicing it repeatedly in a loop. For many sub-calls at once use llm_query_batched or \
-rlm_query_batched.";
+lambdas, classes without base classes (user classes may define __add__, __getitem__, __eq__, __repr__, __iter__ \
+and __enter__/__exit__), @dataclass (with field()), comprehensions, f-strings, str.format and % string formatting, \
+match, slice assignment, try/except/finally, with, async/await with asyncio.gather, eval(), exec(), format(), \
+locals(), and the usual str/list/dict/set methods. Modules: re, json, math, collections (Counter, defaultdict, \
+deque, namedtuple), itertools (with product, combinations, permutations, groupby), functools (reduce, partial, \
+lru_cache), random, hashlib, time (time.sleep returns at once), decimal, csv, copy, bisect, datetime, typing, \
+base64, unicodedata, sys. It does NOT have: class inheritance (not even class E(Exception)), \
+@property/@staticmethod/@classmethod, yield or generators (generator expressions are eager lists, so \
+next(x for x in ...) fails), del, globals()/dir()/vars()/callable(), user-class __len__ and __lt__ (len() and \
+sorting of instances fail), re.sub with a function as replacement, collections.OrderedDict, \
+asyncio.create_task, the modules textwrap, statistics, string, heapq and io, or any file, network, environment \
+or clock access (datetime.now(), time.time() and open() raise PermissionError). len() and slicing of ASCII text \
+are fast at any size, but str.find()/index() read the whole string even with a start offset, and on text with \
+any non-ASCII character len() and slicing read it too: to find a line break near position p of a huge string, \
+search a slice (p + context[p:p + 100000].find('\\n')), and split a huge non-ASCII context once and reuse the \
+pieces. For many sub-calls at once use llm_query_batched or rlm_query_batched.";

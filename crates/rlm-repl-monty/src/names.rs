@@ -1,7 +1,7 @@
 //! Names: the CPython builtins the variable probe must tell apart, and a light scan of fed code.
 //! The identifier and reserved-name rules are [`rlm_core::names`], re-exported here.
 //!
-//! Monty 0.0.23 has no `globals()`/`dir()`, so the session keeps the set of identifiers it has
+//! Monty has no `globals()`/`dir()`, so the session keeps the set of identifiers it has
 //! seen in fed code (a superset of the globals that can exist) and probes them with generated
 //! code (see [`crate::scaffold`]). The scan is lexical: comments and string literals are
 //! skipped, attribute names (`x.name`) and keywords are ignored.

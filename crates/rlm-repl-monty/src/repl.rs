@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use monty::MontyRepl as Interpreter;
 use monty_types::{
-    CompileOptions, ExcType, ExtFunctionResult, MontyException, ResourceLimits, ResourceTracker,
+    CompileOptions, DateTimeSource, ExcType, ExtFunctionResult, MontyException, OsPolicy,
+    ResourceLimits, ResourceTracker, SleepMode,
 };
 use rlm_core::{
     Execution, FinalAnswer, HostCall, Repl, ReplConfig, ReplError, ReplFactory, ReplHost,
@@ -49,7 +50,6 @@ impl std::fmt::Debug for MontyRepl {
 struct Epilogue {
     /// The probe to reinstall with the whole scaffold, when the block touched a runtime name.
     restore: Option<String>,
-    timeout: Duration,
 }
 
 /// The largest single result a block may build (4 GiB); bigger ones raise `MemoryError`.
@@ -63,7 +63,8 @@ impl MontyRepl {
     /// [`ReplError::Backend`] if the scaffold does not load (a bug, not a user error).
     pub fn new(config: ReplConfig) -> Result<Self, ReplError> {
         let limits = ResourceLimits::default()
-            .max_duration(config.execution_timeout)
+            // Per feed: every execution, and every runtime feed around it, starts a fresh budget.
+            .max_feed_duration(config.execution_timeout)
             // Without monty-alloc as the global allocator this only pre-checks single large
             // results (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host
             // process; gradual growth is bounded by the time limit.
@@ -73,20 +74,17 @@ impl MontyRepl {
             "rlm.py",
             ResourceTracker::new(limits),
             CompileOptions::default(),
-        );
-        let names = BTreeSet::from([ANSWER.to_string()]);
-        scaffold::install(
-            &mut interp,
-            &scaffold::probe_source(&names),
-            config.execution_timeout,
         )
-        .and_then(|()| scaffold::reset_answer(&mut interp, config.execution_timeout))
-        .map_err(|e| {
-            backend(format!(
-                "could not load the runtime scaffold: {}",
-                e.summary()
-            ))
-        })?;
+        .with_os_policy(os_policy());
+        let names = BTreeSet::from([ANSWER.to_string()]);
+        scaffold::install(&mut interp, &scaffold::probe_source(&names))
+            .and_then(|()| scaffold::reset_answer(&mut interp))
+            .map_err(|e| {
+                backend(format!(
+                    "could not load the runtime scaffold: {}",
+                    e.summary()
+                ))
+            })?;
         Ok(Self {
             probe_len: names.len(),
             interrupted: false,
@@ -131,11 +129,7 @@ impl MontyRepl {
         } else {
             None
         };
-        Prepare {
-            recovery,
-            probe,
-            timeout: self.config.execution_timeout,
-        }
+        Prepare { recovery, probe }
     }
 
     /// Runs `work` on the idle interpreter on the blocking pool, refreshing the variable probe
@@ -143,14 +137,14 @@ impl MontyRepl {
     async fn with_idle<T, F>(&mut self, wants_probe: bool, work: F) -> Result<T, ReplError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Interpreter, Duration) -> Result<T, ReplError> + Send + 'static,
+        F: FnOnce(&mut Interpreter) -> Result<T, ReplError> + Send + 'static,
     {
         let mut parked = self.checkout()?;
         let prepare = self.prepare(wants_probe);
         let result = blocking(move || {
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
             prepare.apply(&mut interp);
-            let result = work(&mut interp, prepare.timeout);
+            let result = work(&mut interp);
             parked.set(State::Idle(interp));
             Ok(result)
         })
@@ -172,7 +166,6 @@ impl MontyRepl {
         let prepare = self.prepare(scan.needs_probe);
         let epilogue = Arc::new(Epilogue {
             restore: scan.touches_scaffold.then(|| self.current_probe()),
-            timeout: self.config.execution_timeout,
         });
         // Cleared once this block's epilogue has run.
         self.interrupted = true;
@@ -234,16 +227,15 @@ struct Prepare {
     recovery: Option<String>,
     /// A regenerated probe to install.
     probe: Option<String>,
-    timeout: Duration,
 }
 
 impl Prepare {
     fn apply(&self, interp: &mut Interpreter) {
         if let Some(probe) = &self.recovery {
             // The interrupted block's `answer`, if it became ready, is stale: drop it.
-            let _stale = scaffold::after_block(interp, Some(probe), self.timeout);
+            let _stale = scaffold::after_block(interp, Some(probe));
         }
-        scaffold::refresh_probe(interp, self.probe.as_deref(), self.timeout);
+        scaffold::refresh_probe(interp, self.probe.as_deref());
     }
 }
 
@@ -261,14 +253,24 @@ fn settle(
         }
         Next::Done { mut interp, error } => {
             run.error = error;
-            if let Some(answer) =
-                scaffold::after_block(&mut interp, epilogue.restore.as_deref(), epilogue.timeout)
-            {
+            if let Some(answer) = scaffold::after_block(&mut interp, epilogue.restore.as_deref()) {
                 run.finish.get_or_insert(FinalAnswer::AnswerDict { answer });
             }
             parked.set(State::Idle(interp));
             (parked, run, None)
         }
+    }
+}
+
+/// What the sandbox's clock, sleep and randomness do. The clock is an OS call (denied, as in
+/// every release of this backend); `time.sleep` returns at once, so sleeping can neither hold a
+/// blocking thread nor dodge the time limit (Monty does not count sleeps against it); `random`
+/// seeds itself from OS entropy inside the interpreter.
+fn os_policy() -> OsPolicy {
+    OsPolicy {
+        datetime: DateTimeSource::CallHost,
+        sleep: SleepMode::Zero,
+        ..OsPolicy::default()
     }
 }
 
@@ -315,8 +317,8 @@ impl Repl for MontyRepl {
         let value = convert::to_monty(value)?;
         self.names.insert(name.to_string());
         let name = name.to_string();
-        self.with_idle(false, move |interp, timeout| {
-            scaffold::feed(interp, "pass", vec![(name, value)], timeout)
+        self.with_idle(false, move |interp| {
+            scaffold::feed(interp, "pass", vec![(name, value)])
                 .map(drop)
                 .map_err(|e| ReplError::Conversion {
                     message: e.summary(),
@@ -328,8 +330,8 @@ impl Repl for MontyRepl {
     async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError> {
         names::check_readable(name)?;
         let name = name.to_string();
-        self.with_idle(false, move |interp, timeout| {
-            match scaffold::feed(interp, &name, Vec::new(), timeout) {
+        self.with_idle(false, move |interp| {
+            match scaffold::feed(interp, &name, Vec::new()) {
                 Ok(value) => Ok(Some(convert::from_monty(value))),
                 Err(e) if e.exc_type() == ExcType::NameError => Ok(None),
                 Err(e) => Err(backend(format!("could not read {name}: {}", e.summary()))),
@@ -339,8 +341,8 @@ impl Repl for MontyRepl {
     }
 
     async fn variables(&mut self) -> Result<Vec<VariableInfo>, ReplError> {
-        self.with_idle(true, |interp, timeout| {
-            scaffold::list_variables(interp, timeout)
+        self.with_idle(true, |interp| {
+            scaffold::list_variables(interp)
                 .map_err(|e| backend(format!("could not list variables: {}", e.summary())))
         })
         .await

@@ -5,11 +5,10 @@
 //! name lookups, OS calls, the finish hooks and bad sub-call arguments. They return to the async
 //! side only for a sub-call the [`rlm_core::ReplHost`] must answer, or when the block is done.
 
-use std::time::Duration;
-
 use monty::{MontyRepl as Interpreter, ReplFunctionCall, ReplProgress, ReplStartError};
 use monty_types::{
-    ExcType, ExtFunctionResult, MontyException, MontyObject, NameLookupResult, PrintWriter,
+    ExcType, ExtFunctionResult, MontyException, MontyObject, NameLookupResult, OsFunctionCall,
+    PrintWriter,
 };
 use rlm_core::{FinalAnswer, HostCall, ReplConfig};
 
@@ -60,7 +59,6 @@ pub(crate) struct Run {
     /// The traceback, once the block has ended with an error.
     pub(crate) error: Option<String>,
     max_host_calls: u32,
-    timeout: Duration,
 }
 
 impl Run {
@@ -71,13 +69,11 @@ impl Run {
             finish: None,
             error: None,
             max_host_calls: config.max_host_calls,
-            timeout: config.execution_timeout,
         }
     }
 
-    /// Starts `code` with a fresh time budget.
-    pub(crate) fn start(&mut self, mut interp: Interpreter, code: &str) -> Next {
-        interp.tracker_mut().set_max_duration(self.timeout);
+    /// Starts `code`; Monty gives every feed a fresh time budget (`max_feed_duration`).
+    pub(crate) fn start(&mut self, interp: Interpreter, code: &str) -> Next {
         let progress = interp.feed_start(code, Vec::new(), PrintWriter::Callback(&mut self.out));
         self.advance(progress)
     }
@@ -100,7 +96,7 @@ impl Run {
                 Err(failed) => {
                     let ReplStartError { repl, error } = *failed;
                     // A finish stops the block with an uncatchable exception: not an error.
-                    let error = self.finish.is_none().then(|| error.to_string());
+                    let error = self.finish.is_none().then(|| traceback(&error));
                     return Next::Done {
                         interp: repl,
                         error,
@@ -108,24 +104,27 @@ impl Run {
                 }
                 Ok(ReplProgress::NameLookup(lookup)) => {
                     // A bare reference (`f = llm_query`) to a function the runtime answers.
-                    let result =
-                        if hostcall::is_sub_call(&lookup.name) || scaffold::is_hook(&lookup.name) {
-                            NameLookupResult::Value(MontyObject::Function {
-                                name: lookup.name.clone(),
-                                docstring: None,
-                            })
-                        } else {
-                            NameLookupResult::Undefined
-                        };
+                    let result = if hostcall::is_sub_call(&lookup.name)
+                        || scaffold::is_hook(&lookup.name)
+                    {
+                        NameLookupResult::Value(MontyObject::function(lookup.name.clone(), None))
+                    } else {
+                        NameLookupResult::Undefined
+                    };
                     lookup.resume(result, PrintWriter::Callback(&mut self.out))
                 }
                 Ok(ReplProgress::OsCall(os)) => {
-                    let denied =
-                        MontyException::new(ExcType::PermissionError, Some(OS_DENIED.to_string()));
-                    os.resume(
-                        ExtFunctionResult::Error(denied),
-                        PrintWriter::Callback(&mut self.out),
-                    )
+                    let result = match &os.function_call {
+                        // A module Monty does not have: `ModuleNotFoundError`, as in CPython.
+                        OsFunctionCall::Import(module) => {
+                            ExtFunctionResult::NotFound(module.clone())
+                        }
+                        _ => ExtFunctionResult::Error(MontyException::new(
+                            ExcType::PermissionError,
+                            Some(OS_DENIED.to_string()),
+                        )),
+                    };
+                    os.resume(result, PrintWriter::Callback(&mut self.out))
                 }
                 Ok(ReplProgress::ResolveFutures(pending)) => {
                     // Never happens: no call is ever answered with a future. Fail loudly if it does.
@@ -142,12 +141,11 @@ impl Run {
         }
     }
 
-    fn function_call(&mut self, mut call: ReplFunctionCall) -> Flow {
-        let args = std::mem::take(&mut call.args);
-        let kwargs = std::mem::take(&mut call.kwargs);
+    fn function_call(&mut self, call: ReplFunctionCall) -> Flow {
         let name = call.function_name.clone();
+        let args: Vec<_> = call.args.args().collect();
         let result = match name.as_str() {
-            sub if hostcall::is_sub_call(sub) => match hostcall::parse(sub, args, kwargs) {
+            sub if hostcall::is_sub_call(sub) => match hostcall::parse(sub, &call.args) {
                 Err(exc) => ExtFunctionResult::Error(exc),
                 Ok(Parsed::Immediate(value)) => ExtFunctionResult::Return(value),
                 Ok(Parsed::Call(_)) if self.host_calls >= self.max_host_calls => {
@@ -165,37 +163,43 @@ impl Run {
                     return Flow::Yield(Next::Host { call, request });
                 }
             },
-            HOOK_FINAL => match <[MontyObject; 1]>::try_from(args) {
-                Ok([MontyObject::String(answer)]) => {
-                    return self.stop(call, FinalAnswer::Final { answer });
-                }
+            HOOK_FINAL => match args.as_slice() {
+                [answer] => match answer.as_str() {
+                    Some(answer) => {
+                        let answer = answer.to_owned();
+                        return self.stop(call, FinalAnswer::Final { answer });
+                    }
+                    None => bad_hook_call(&name),
+                },
                 _ => bad_hook_call(&name),
             },
-            HOOK_FINAL_VAR => match <[MontyObject; 3]>::try_from(args) {
-                Ok([name, MontyObject::String(answer), _]) => {
-                    let name = match name {
-                        MontyObject::String(n) => Some(n),
-                        _ => None,
-                    };
+            HOOK_FINAL_VAR => match args.as_slice() {
+                [var, answer, _] if answer.as_str().is_some() => {
+                    let name = var.as_str().map(str::to_owned);
+                    let answer = answer.as_str().unwrap_or_default().to_owned();
                     return self.stop(call, FinalAnswer::FinalVar { name, answer });
                 }
-                Ok([MontyObject::String(name), MontyObject::None, probed]) => {
-                    let text =
-                        scaffold::missing_var_text(&name, &scaffold::visible_variables(probed));
-                    self.out.push_line_always(&text);
-                    ExtFunctionResult::Return(MontyObject::String(text))
-                }
+                [var, answer, probed] if answer.type_name() == "NoneType" => match var.as_str() {
+                    Some(var) => {
+                        let text =
+                            scaffold::missing_var_text(var, &scaffold::visible_variables(*probed));
+                        self.out.push_line_always(&text);
+                        ExtFunctionResult::Return(MontyObject::string(text))
+                    }
+                    None => bad_hook_call(&name),
+                },
                 _ => bad_hook_call(&name),
             },
-            HOOK_SHOW_VARS => match <[MontyObject; 1]>::try_from(args) {
-                Ok([probed]) => {
-                    let text = scaffold::show_vars_text(&scaffold::visible_variables(probed));
-                    ExtFunctionResult::Return(MontyObject::String(text))
+            HOOK_SHOW_VARS => match args.as_slice() {
+                [probed] => {
+                    let text = scaffold::show_vars_text(&scaffold::visible_variables(*probed));
+                    ExtFunctionResult::Return(MontyObject::string(text))
                 }
                 _ => bad_hook_call(&name),
             },
             _ => ExtFunctionResult::NotFound(name),
         };
+        drop(args);
         Flow::Continue(call.resume(result, PrintWriter::Callback(&mut self.out)))
     }
 
@@ -206,6 +210,17 @@ impl Run {
             scaffold::finish_signal(),
             PrintWriter::Callback(&mut self.out),
         ))
+    }
+}
+
+/// The traceback the model sees. Monty 1.x names its per-feed budget ("feed time limit
+/// exceeded"); the model only knows blocks, so the word is dropped.
+fn traceback(error: &MontyException) -> String {
+    let text = error.to_string();
+    if error.exc_type() == ExcType::TimeoutError {
+        text.replace("TimeoutError: feed time limit", "TimeoutError: time limit")
+    } else {
+        text
     }
 }
 

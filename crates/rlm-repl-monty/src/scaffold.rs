@@ -14,10 +14,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use monty::MontyRepl as Interpreter;
-use monty_types::{ExcType, MontyException, MontyObject, PrintWriter};
+use monty_types::{ExcType, MontyException, MontyObject, ObjectRef, PrintWriter};
 use rlm_core::VariableInfo;
 use rlm_core::names::SUB_CALLS;
 
@@ -62,15 +61,9 @@ def __rlm_answer():
 
 /// The initial `answer` dict.
 pub(crate) fn initial_answer() -> MontyObject {
-    MontyObject::dict(vec![
-        (
-            MontyObject::String("content".into()),
-            MontyObject::String(String::new()),
-        ),
-        (
-            MontyObject::String("ready".into()),
-            MontyObject::Bool(false),
-        ),
+    MontyObject::dict([
+        (MontyObject::string("content"), MontyObject::string("")),
+        (MontyObject::string("ready"), MontyObject::bool(false)),
     ])
 }
 
@@ -94,60 +87,38 @@ pub(crate) fn probe_source(candidates: &BTreeSet<String>) -> String {
     src
 }
 
-/// Runs `code` to completion on an idle interpreter with a fresh time budget and no output.
+/// Runs `code` to completion on an idle interpreter with no output. Like every feed it gets a
+/// fresh time budget (`max_feed_duration`).
 pub(crate) fn feed(
     interp: &mut Interpreter,
     code: &str,
     inputs: Vec<(String, MontyObject)>,
-    timeout: Duration,
 ) -> Result<MontyObject, MontyException> {
-    interp.tracker_mut().set_max_duration(timeout);
     interp.feed_run(code, inputs, PrintWriter::Disabled)
 }
 
 /// (Re)installs the whole scaffold: host function objects, the prelude and the probe.
-pub(crate) fn install(
-    interp: &mut Interpreter,
-    probe: &str,
-    timeout: Duration,
-) -> Result<(), MontyException> {
+pub(crate) fn install(interp: &mut Interpreter, probe: &str) -> Result<(), MontyException> {
     let inputs = SUB_CALLS
         .iter()
-        .map(|name| {
-            (
-                name.to_string(),
-                MontyObject::Function {
-                    name: name.to_string(),
-                    docstring: None,
-                },
-            )
-        })
+        .map(|name| (name.to_string(), MontyObject::function(*name, None)))
         .collect();
     let code = format!("{PRELUDE}\n{probe}");
-    feed(interp, &code, inputs, timeout).map(drop)
+    feed(interp, &code, inputs).map(drop)
 }
 
 /// Installs a regenerated probe, if there is one.
-pub(crate) fn refresh_probe(interp: &mut Interpreter, probe: Option<&str>, timeout: Duration) {
+pub(crate) fn refresh_probe(interp: &mut Interpreter, probe: Option<&str>) {
     if let Some(probe) = probe
-        && let Err(e) = feed(interp, probe, Vec::new(), timeout)
+        && let Err(e) = feed(interp, probe, Vec::new())
     {
         tracing::warn!(error = %e.summary(), "could not refresh the variable probe");
     }
 }
 
 /// Binds `answer` to the initial dict.
-pub(crate) fn reset_answer(
-    interp: &mut Interpreter,
-    timeout: Duration,
-) -> Result<(), MontyException> {
-    feed(
-        interp,
-        "pass",
-        vec![(ANSWER.to_string(), initial_answer())],
-        timeout,
-    )
-    .map(drop)
+pub(crate) fn reset_answer(interp: &mut Interpreter) -> Result<(), MontyException> {
+    feed(interp, "pass", vec![(ANSWER.to_string(), initial_answer())]).map(drop)
 }
 
 /// What `answer` holds after an execution.
@@ -162,44 +133,38 @@ pub(crate) enum AnswerState {
 }
 
 /// Reads `answer` through `__rlm_answer()`.
-pub(crate) fn read_answer(interp: &mut Interpreter, timeout: Duration) -> AnswerState {
-    match feed(interp, "__rlm_answer()", Vec::new(), timeout) {
-        Ok(MontyObject::Int(1)) => AnswerState::Pending,
-        Ok(MontyObject::String(content)) => AnswerState::Ready(content),
-        _ => AnswerState::Broken,
+pub(crate) fn read_answer(interp: &mut Interpreter) -> AnswerState {
+    match feed(interp, "__rlm_answer()", Vec::new()) {
+        Ok(value) if value.as_ref().as_int() == Some(1) => AnswerState::Pending,
+        Ok(value) => match value.as_ref().as_str() {
+            Some(content) => AnswerState::Ready(content.to_owned()),
+            None => AnswerState::Broken,
+        },
+        Err(_) => AnswerState::Broken,
     }
 }
 
 /// Lists the user variables with `__rlm_vars()` on an idle interpreter.
 pub(crate) fn list_variables(
     interp: &mut Interpreter,
-    timeout: Duration,
 ) -> Result<Vec<VariableInfo>, MontyException> {
-    let probed = feed(interp, "__rlm_vars()[0]", Vec::new(), timeout)?;
-    Ok(visible_variables(probed))
+    let probed = feed(interp, "__rlm_vars()[0]", Vec::new())?;
+    Ok(visible_variables(probed.as_ref()))
 }
 
 /// Keeps the probed `(name, type)` pairs a user cares about: no private names, no modules.
-pub(crate) fn visible_variables(probed: MontyObject) -> Vec<VariableInfo> {
-    let MontyObject::List(items) = probed else {
+pub(crate) fn visible_variables(probed: ObjectRef<'_>) -> Vec<VariableInfo> {
+    let Some(items) = probed.items() else {
         return Vec::new();
     };
     items
         .into_iter()
-        .filter_map(|item| match item {
-            MontyObject::Tuple(mut pair) if pair.len() == 2 => {
-                let (MontyObject::String(type_name), MontyObject::String(name)) =
-                    (pair.pop()?, pair.pop()?)
-                else {
-                    return None;
-                };
-                let visible = name == ANSWER
-                    || (!name.starts_with('_')
-                        && type_name != "module"
-                        && !names::is_reserved(&name));
-                visible.then_some(VariableInfo { name, type_name })
-            }
-            _ => None,
+        .filter_map(|item| {
+            let [name, type_name] = item.items()?.try_into().ok()?;
+            let (name, type_name) = (name.as_str()?.to_owned(), type_name.as_str()?.to_owned());
+            let visible = name == ANSWER
+                || (!name.starts_with('_') && type_name != "module" && !names::is_reserved(&name));
+            visible.then_some(VariableInfo { name, type_name })
         })
         .collect()
 }
@@ -207,19 +172,15 @@ pub(crate) fn visible_variables(probed: MontyObject) -> Vec<VariableInfo> {
 /// The runtime's work after every block: restore the scaffold if the block touched it, then
 /// read `answer`. Returns `str(answer["content"])` when the dict was ready; a ready or broken
 /// `answer` is reset to the initial dict so a stale answer never leaks into the next block.
-pub(crate) fn after_block(
-    interp: &mut Interpreter,
-    restore: Option<&str>,
-    timeout: Duration,
-) -> Option<String> {
+pub(crate) fn after_block(interp: &mut Interpreter, restore: Option<&str>) -> Option<String> {
     if let Some(probe) = restore
-        && let Err(e) = install(interp, probe, timeout)
+        && let Err(e) = install(interp, probe)
     {
         tracing::warn!(error = %e.summary(), "could not restore the runtime scaffold");
     }
-    let state = read_answer(interp, timeout);
+    let state = read_answer(interp);
     if state != AnswerState::Pending
-        && let Err(e) = reset_answer(interp, timeout)
+        && let Err(e) = reset_answer(interp)
     {
         tracing::warn!(error = %e.summary(), "could not reset the answer dict");
     }
@@ -296,20 +257,16 @@ mod tests {
 
     #[test]
     fn noise_is_hidden() {
-        let pair = |n: &str, t: &str| {
-            MontyObject::Tuple(vec![
-                MontyObject::String(n.into()),
-                MontyObject::String(t.into()),
-            ])
-        };
-        let probed = MontyObject::List(vec![
+        let pair =
+            |n: &str, t: &str| MontyObject::tuple([MontyObject::string(n), MontyObject::string(t)]);
+        let probed = MontyObject::list([
             pair("_p", "int"),
             pair("re", "module"),
             pair("answer", "dict"),
             pair("f", "function"),
         ]);
         assert_eq!(
-            visible_variables(probed),
+            visible_variables(probed.as_ref()),
             [var("answer", "dict"), var("f", "function")]
         );
     }

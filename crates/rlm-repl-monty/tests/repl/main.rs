@@ -4,6 +4,7 @@
 mod context;
 mod finish;
 mod host;
+mod language;
 mod limits;
 mod modules;
 mod state;
