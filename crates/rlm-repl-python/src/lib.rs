@@ -141,9 +141,9 @@
 //! library, site-packages with [`PythonOptions::site_packages`]) at CPython speed: slicing a
 //! 100 MB context into 1,000 pieces and building 1,000 prompts takes about 25 ms (1.1 to 1.2
 //! times plain `python3`) where Monty needs seconds (its `str.index` reads the whole string).
-//! It costs a process per session (about 25 ms to start one, against 7 ms for a bare `python3`; the first session of a process
-//! also looks the interpreter up), needs `python3` installed, and its isolation is
-//! the operating system's: strongest as root on Linux with namespaces, weaker as a plain user.
+//! It costs a process per session (about 25 ms to start one, against 7 ms for a bare
+//! `python3`; the first session of a process also looks the interpreter up), needs `python3`
+//! installed, and its isolation is the operating system's: strongest as root on Linux with namespaces, weaker as a plain user.
 //! Monty needs nothing installed and refuses all OS access by construction. The numbers come
 //! from `cargo run --release -p rlm-repl-python --example slice_bench`.
 
