@@ -6,6 +6,10 @@
 //! on its own (`cargo test -p recursive-lm --no-default-features --features F --lib --tests`,
 //! sharing the target directory), so a feature that only compiles next to another is caught.
 //! Every step runs even when an earlier one fails, and the task fails when any does.
+//!
+//! First it makes the Python test venv (`scripts/python-env.sh`, pinned packages from PyPI,
+//! reused while `scripts/python-requirements.txt` is unchanged) and hands its interpreter to
+//! the tests in `RLM_TEST_PYTHON`; tests that need Python fail without it.
 
 use anyhow::{Result, bail};
 
@@ -143,10 +147,12 @@ pub fn run(raw: &[String]) -> Result<()> {
     let ws = metadata::load()?;
     let scope = args.scope();
     let mut failures: Vec<String> = Vec::new();
+    let python = python_env(&mut failures);
 
     if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
         eprintln!("cargo-nextest is not installed: using cargo test");
         let mut test = cmd::cargo();
+        with_python(&mut test, python.as_deref());
         test.arg("test")
             .args(&scope)
             .args(["--all-features", "--no-fail-fast"])
@@ -156,7 +162,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             failures.push("tests".into());
         }
     } else {
-        run_nextest(&args, &ws, &scope, &mut failures);
+        run_nextest(&args, &ws, &scope, python.as_deref(), &mut failures);
     }
 
     if args.has_facade() {
@@ -169,9 +175,37 @@ pub fn run(raw: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The test venv's python (`scripts/python-env.sh`), or a recorded failure.
+fn python_env(failures: &mut Vec<String>) -> Option<String> {
+    let mut script = std::process::Command::new("bash");
+    script.arg("scripts/python-env.sh");
+    match cmd::read(&mut script) {
+        Ok(path) => Some(path.trim().to_owned()),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            failures.push("the Python test venv".into());
+            None
+        }
+    }
+}
+
+/// Passes the venv's python to the tests (`RLM_TEST_PYTHON`).
+fn with_python(cmd: &mut std::process::Command, python: Option<&str>) {
+    if let Some(python) = python {
+        cmd.env("RLM_TEST_PYTHON", python);
+    }
+}
+
 /// `cargo nextest run`, then the doc tests.
-fn run_nextest(args: &Args, ws: &Workspace, scope: &[String], failures: &mut Vec<String>) {
+fn run_nextest(
+    args: &Args,
+    ws: &Workspace,
+    scope: &[String],
+    python: Option<&str>,
+    failures: &mut Vec<String>,
+) {
     let mut nextest = cmd::cargo();
+    with_python(&mut nextest, python);
     nextest
         .args(["nextest", "run"])
         .args(scope)
@@ -187,6 +221,7 @@ fn run_nextest(args: &Args, ws: &Workspace, scope: &[String], failures: &mut Vec
 
     if args.has_doc_tests(ws) {
         let mut doc = cmd::cargo();
+        with_python(&mut doc, python);
         doc.arg("test")
             .args(scope)
             .args(["--all-features", "--doc", "--no-fail-fast"]);

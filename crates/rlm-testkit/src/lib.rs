@@ -40,6 +40,7 @@ mod attempts;
 pub mod conversation;
 mod http;
 pub mod provider_tests;
+pub mod python_env;
 mod reply;
 pub mod schema;
 mod scripted;
