@@ -152,6 +152,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?;
         let settings = trace::header_settings(
             models.root.provider.name(),
+            models.sub.as_ref().map(|sub| sub.provider.name()),
             &format!("{:?}", args.sandbox).to_lowercase(),
             &endpoint,
             &args.query,
