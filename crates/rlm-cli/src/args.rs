@@ -19,10 +19,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `rlm run --help`'s list of exit codes (the crate docs of `main.rs` hold the same table).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    answered (finished, or max_iterations reached with the last-chance answer)
+  1    the run failed (a model or REPL error)
+  2    bad command line
+  3    the context file is missing or unreadable
+  4    the endpoint is unreachable, refused the key, or needs a key that is not set
+  5    a budget (tokens, cost, calls) stopped the run; the partial answer is printed
+  6    the run timed out; the partial answer is printed
+  7    max_errors turns in a row raised; the partial answer is printed
+  130  cancelled with Ctrl-C; the usage so far is printed";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer a query over a context file; the answer alone goes to stdout.
+    #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.

@@ -26,6 +26,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod stop;
 mod trace;
 mod view;
 
@@ -191,6 +192,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     match completion {
         Ok(done) => {
+            let lines = [
+                stop::stop_line(&done, &args.limits.run),
+                stop::iteration_limit_warning(&done, &args.limits.run),
+            ];
+            for line in lines.into_iter().flatten() {
+                eprintln!("{line}");
+            }
             print_result(&done, args.json, args.trace.as_deref());
             Ok(exit_code(done.kind()))
         }
