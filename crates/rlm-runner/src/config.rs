@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig, Sampling};
+use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message, ReplConfig, Sampling};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
@@ -229,9 +229,15 @@ impl Models {
                 .with_sampling(sampling.clone());
             model
                 .check_request(&probe)
-                .map_err(|e| ConfigError::Invalid {
-                    field,
-                    reason: format!("{} ({}): {e}", model.model_name(), model.provider_name()),
+                .map_err(|e| {
+                    let why = match e {
+                        LlmError::Config { message } => message,
+                        other => other.to_string(),
+                    };
+                    ConfigError::Invalid {
+                        field,
+                        reason: format!("{} ({}): {why}", model.model_name(), model.provider_name()),
+                    }
                 })?;
         }
         Ok(())
