@@ -115,9 +115,10 @@ async fn each_route_sends_its_own_sampling() {
 #[tokio::test]
 async fn a_separate_sub_model_gets_the_sub_sampling() {
     let root_model = scripted(false);
-    let sub_model = Arc::new(ScriptedModel::from_fn("sub-model", |_: &CompletionRequest| {
-        "from sub"
-    }));
+    let sub_model = Arc::new(ScriptedModel::from_fn(
+        "sub-model",
+        |_: &CompletionRequest| "from sub",
+    ));
     let root: Arc<dyn LanguageModel> = root_model.clone();
     let sub: Arc<dyn LanguageModel> = sub_model.clone();
     let runner = Runner::new(

@@ -104,7 +104,11 @@ fn reasoning_effort_is_an_extended_thinking_budget() {
         assert!(body.get("seed").is_none() && body.get("temperature").is_none());
     }
     // Without an effort there is no thinking object.
-    assert!(encode(&thinking_request(Sampling::default())).get("thinking").is_none());
+    assert!(
+        encode(&thinking_request(Sampling::default()))
+            .get("thinking")
+            .is_none()
+    );
 }
 
 #[test]
@@ -150,7 +154,10 @@ fn thinking_conflicts_are_config_errors_that_say_what_to_change() {
 fn extras_merge_into_the_body_and_win() {
     let mut extra = serde_json::Map::new();
     extra.insert("metadata".into(), serde_json::json!({"user_id": "u-1"}));
-    extra.insert("thinking".into(), serde_json::json!({"budget_tokens": 2048}));
+    extra.insert(
+        "thinking".into(),
+        serde_json::json!({"budget_tokens": 2048}),
+    );
     extra.insert("max_tokens".into(), serde_json::json!(4096));
     extra.insert("stop_sequences".into(), Value::Null);
     let body = encode(&thinking_request(Sampling {

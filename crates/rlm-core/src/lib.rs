@@ -60,7 +60,9 @@ pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
 };
-pub use sampling::{ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range};
+pub use sampling::{
+    ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range,
+};
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use value::ReplValue;
 

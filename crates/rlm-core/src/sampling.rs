@@ -212,7 +212,10 @@ mod tests {
         let ok = |s: Sampling| assert_eq!(s.validate(), Ok(()), "{s:?}");
         let bad = |s: Sampling, field: &str| {
             let err = s.validate().unwrap_err();
-            assert!(err.to_string().starts_with(field), "{err} should name {field}");
+            assert!(
+                err.to_string().starts_with(field),
+                "{err} should name {field}"
+            );
         };
         ok(Sampling::default());
         ok(Sampling {

@@ -226,7 +226,11 @@ mod tests {
     fn rfc_7396_examples() {
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
             (
                 json!({"a": "b", "b": "c"}),
@@ -245,7 +249,11 @@ mod tests {
                 json!({"a": [1]}),
                 json!({"a": [1]}),
             ),
-            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
             (
                 json!({}),
                 json!({"a": {"bb": {"ccc": null}}}),

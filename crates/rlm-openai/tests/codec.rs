@@ -5,13 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rlm_core::{
-    CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, ReasoningEffort, Sampling,
-    Usage,
+    CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, ReasoningEffort,
+    Sampling, Usage,
 };
-use serde_json::{Value, json};
 use rlm_openai::MaxTokensField;
 use rlm_openai::codec::{decode_response, encode_request};
 use rlm_testkit::provider_tests::{self, Fixtures};
+use serde_json::{Value, json};
 
 fn fixtures() -> Fixtures {
     Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
@@ -65,7 +65,10 @@ fn reasoning_effort_is_sent_and_moves_the_cap_to_max_completion_tokens() {
             reasoning_effort: Some(effort),
             ..Sampling::default()
         });
-        for field in [MaxTokensField::MaxTokens, MaxTokensField::MaxCompletionTokens] {
+        for field in [
+            MaxTokensField::MaxTokens,
+            MaxTokensField::MaxCompletionTokens,
+        ] {
             let body = encode_value(&request, field);
             assert_eq!(body["reasoning_effort"], effort.as_str());
             assert_eq!(body["max_completion_tokens"], 500);

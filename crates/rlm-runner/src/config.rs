@@ -216,7 +216,11 @@ impl Models {
     /// Each model says through [`LanguageModel::check_request`] (HTTP providers run their
     /// codec: Anthropic refuses a temperature with extended thinking, Gemini a seed over 32
     /// bits). An empty sampling is not checked. Named models are checked when they are called.
-    pub(crate) fn check_sampling(&self, root: &Sampling, sub: &Sampling) -> Result<(), ConfigError> {
+    pub(crate) fn check_sampling(
+        &self,
+        root: &Sampling,
+        sub: &Sampling,
+    ) -> Result<(), ConfigError> {
         let sub_model = self.sub.as_ref().unwrap_or(&self.root);
         for (field, model, sampling) in [
             ("sampling", &self.root, root),
@@ -227,18 +231,16 @@ impl Models {
             }
             let probe = CompletionRequest::new(vec![Message::user("check")])
                 .with_sampling(sampling.clone());
-            model
-                .check_request(&probe)
-                .map_err(|e| {
-                    let why = match e {
-                        LlmError::Config { message } => message,
-                        other => other.to_string(),
-                    };
-                    ConfigError::Invalid {
-                        field,
-                        reason: format!("{} ({}): {why}", model.model_name(), model.provider_name()),
-                    }
-                })?;
+            model.check_request(&probe).map_err(|e| {
+                let why = match e {
+                    LlmError::Config { message } => message,
+                    other => other.to_string(),
+                };
+                ConfigError::Invalid {
+                    field,
+                    reason: format!("{} ({}): {why}", model.model_name(), model.provider_name()),
+                }
+            })?;
         }
         Ok(())
     }

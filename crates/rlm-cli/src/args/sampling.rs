@@ -152,7 +152,10 @@ fn parse_max_output_tokens(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a whole number from 1 to {}", u32::MAX)),
+        Err(_) => Err(format!(
+            "{s:?} is not a whole number from 1 to {}",
+            u32::MAX
+        )),
     }
 }
 
@@ -262,18 +265,48 @@ mod tests {
     #[test]
     fn bad_values_name_the_flag() {
         let cases: &[(&[&str], &str)] = &[
-            (&["--temperature=2.5"], "'--temperature <T>': must be between 0 and 2"),
-            (&["--sub-temperature=-1"], "'--sub-temperature <T>': must be between 0 and 2"),
-            (&["--temperature=NaN"], "'--temperature <T>': must be between 0 and 2"),
+            (
+                &["--temperature=2.5"],
+                "'--temperature <T>': must be between 0 and 2",
+            ),
+            (
+                &["--sub-temperature=-1"],
+                "'--sub-temperature <T>': must be between 0 and 2",
+            ),
+            (
+                &["--temperature=NaN"],
+                "'--temperature <T>': must be between 0 and 2",
+            ),
             (&["--top-p=1.01"], "'--top-p <P>': must be between 0 and 1"),
-            (&["--sub-top-p=x"], "'--sub-top-p <P>': \"x\" is not a number"),
-            (&["--max-output-tokens=0"], "'--max-output-tokens <N>': must be at least 1"),
-            (&["--sub-max-output-tokens=-3"], "'--sub-max-output-tokens <N>'"),
+            (
+                &["--sub-top-p=x"],
+                "'--sub-top-p <P>': \"x\" is not a number",
+            ),
+            (
+                &["--max-output-tokens=0"],
+                "'--max-output-tokens <N>': must be at least 1",
+            ),
+            (
+                &["--sub-max-output-tokens=-3"],
+                "'--sub-max-output-tokens <N>'",
+            ),
             (&["--seed=-1"], "'--seed <N>'"),
-            (&["--stop="], "'--stop <TEXT>': a stop sequence must not be empty"),
-            (&["--reasoning-effort=extreme"], "'--reasoning-effort <EFFORT>'"),
-            (&["--extra-body=[1]"], "'--extra-body <JSON>': must be a JSON object"),
-            (&["--sub-extra-body={nope"], "'--sub-extra-body <JSON>': not valid JSON"),
+            (
+                &["--stop="],
+                "'--stop <TEXT>': a stop sequence must not be empty",
+            ),
+            (
+                &["--reasoning-effort=extreme"],
+                "'--reasoning-effort <EFFORT>'",
+            ),
+            (
+                &["--extra-body=[1]"],
+                "'--extra-body <JSON>': must be a JSON object",
+            ),
+            (
+                &["--sub-extra-body={nope"],
+                "'--sub-extra-body <JSON>': not valid JSON",
+            ),
             (&["--extra-body=null"], "not null"),
         ];
         for (flags, want) in cases {
