@@ -88,7 +88,10 @@ async fn openai_root_and_sub_each_get_their_flags() {
         }
     }))
     .await;
+    let trace = context_file().with_file_name("openai-trace.jsonl");
     let out = command(&[
+        "--trace",
+        trace.to_str().unwrap(),
         "--model",
         "gpt-root",
         "--sub-model",
@@ -151,6 +154,19 @@ async fn openai_root_and_sub_each_get_their_flags() {
             "model": "gpt-sub", "temperature": 0.25, "max_tokens": 100,
             "stop": ["</done>", "STOP"], "seed": 7, "metadata": {"who": "sub"},
         })
+    );
+    // The trajectory header records both samplings as given.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let config = &header["config"];
+    assert_eq!(config["temperature"], 0.5);
+    assert_eq!(config["max_output_tokens"], 3000);
+    assert_eq!(config["sampling"]["reasoning_effort"], "high");
+    assert_eq!(config["sampling"]["extra_body"]["service_tier"], "flex");
+    assert_eq!(
+        config["sub_sampling"],
+        json!({"temperature": 0.25, "max_tokens": 100, "seed": 7,
+               "extra_body": {"metadata": {"who": "sub"}, "top_p": null}})
     );
 }
 
