@@ -2,6 +2,8 @@
 //! the limit flags are grouped by the library bundle they fill ([`LimitArgs`]), and their
 //! defaults are that bundle's `Default`, so the CLI states no default of its own.
 
+pub mod sampling;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -101,12 +103,9 @@ pub struct RunArgs {
     /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
     pub price: Vec<(String, rlm::ModelPrice)>,
-    /// Sampling temperature (root turns; sub-calls too unless --sub-temperature is given).
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Sampling temperature of `llm_query` sub-calls to the sub model.
-    #[arg(long)]
-    pub sub_temperature: Option<f32>,
+    /// The sampling flags of the root model and of sub-calls.
+    #[command(flatten)]
+    pub sampling: sampling::SamplingArgs,
     /// Deadline of one LLM call including its retries, in seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_secs)]
     pub request_timeout: Option<Duration>,

@@ -129,8 +129,8 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     let endpoint = models.root.endpoint.clone();
     let mut builder = Rlm::builder(models.root.model.clone())
         .config(args.limits.runner_config())
-        .temperature(args.temperature)
-        .sub_temperature(args.sub_temperature);
+        .sampling(args.sampling.root())
+        .sub_sampling(args.sampling.sub());
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }
@@ -166,7 +166,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let rlm = builder
         .build()
-        .map_err(|e| Failure::new(2, e.to_string()))?;
+        .map_err(|e| Failure::new(2, args::sampling::explain_build_error(&e)))?;
 
     // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second
     // Ctrl-C, or a run that does not stop within a second, exits at once: see `interrupt`).
