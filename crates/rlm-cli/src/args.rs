@@ -38,7 +38,7 @@ Exit codes:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer a query over a context file; the answer alone goes to stdout.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
@@ -75,7 +75,7 @@ pub struct RunArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub context_file: PathBuf,
     /// The question to answer about the context.
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', value_parser = parse_query)]
     pub query: String,
     /// The root model: `provider:model` (providers openai, anthropic, gemini, azure; e.g.
     /// `anthropic:claude-sonnet-4-5`) or a model name of the `--provider` (`llama3.1:8b` stays
@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// The base URL of the root model's provider (default: its variable, such as
     /// $OPENAI_BASE_URL, then its public endpoint); it applies to the sub model too when both
     /// use the same provider.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
     pub base_url: Option<String>,
     /// The provider of model names without a `provider:` prefix.
     #[arg(long, value_enum, default_value = "openai")]
@@ -302,6 +302,34 @@ fn parse_price(s: &str) -> Result<(String, rlm::ModelPrice), String> {
         }
         _ => Err(usage()),
     }
+}
+
+/// A non-blank query.
+fn parse_query(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the query is empty: say what to find out about the context".to_string())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// An `http://` or `https://` URL with a host (`http://127.0.0.1:8000/v1`).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| {
+            "must start with http:// or https://, such as http://127.0.0.1:8000/v1".to_string()
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "{s:?} has no host, such as http://127.0.0.1:8000/v1"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {

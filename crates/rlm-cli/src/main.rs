@@ -116,6 +116,12 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(warning) = slow_context_warning(&context, args.sandbox) {
         eprintln!("{warning}");
     }
+    if context.trim().is_empty() {
+        eprintln!(
+            "[rlm] warning: the context ({}) is empty; the model has nothing to read",
+            args.context_file.display()
+        );
+    }
     let system_prompt = match &args.system_prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             Failure::new(

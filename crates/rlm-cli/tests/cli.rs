@@ -255,7 +255,13 @@ async fn missing_key_for_openai_is_a_clear_error_without_traffic() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("OPENAI_API_KEY"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("set the environment variable OPENAI_API_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    // CLI words, not library calls.
+    assert!(!stderr(&out).contains("api_key"), "{}", stderr(&out));
 }
 
 #[tokio::test]
@@ -325,6 +331,53 @@ async fn budget_stop_has_its_own_exit_code() {
         stderr(&out).contains(
             "stopped: max_llm_calls reached (10 of 10 calls); the partial answer follows on stdout"
         ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Usage errors speak CLI: the flag is named, exit 2, nothing is sent.
+#[tokio::test]
+async fn usage_errors_name_the_flag_and_suggest_fixes() {
+    let file = tmp("usage.txt", "c");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--base-url", "notaurl"], "--base-url"),
+        (&["--base-url", "http:///v1"], "has no host"),
+        (&["--max-depth", "-1"], "-1 is not in 0.."),
+        (&["--query", "  "], "the query is empty"),
+        (
+            &["--model", "antropic:claude-sonnet-4-5"],
+            "did you mean anthropic:claude-sonnet-4-5?",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["run", "--context-file", file.to_str().unwrap()];
+        for (flag, value) in [
+            ("--query", "q"),
+            ("--model", "m"),
+            ("--base-url", "http://127.0.0.1:9/v1"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        let out = rlm(&args).await;
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+    // An empty context is allowed, with a warning.
+    let empty = tmp("empty.txt", "");
+    let srv = server(|_| repl("FINAL('nothing')")).await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &empty, &["--quiet"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is empty; the model has nothing to read"),
         "{}",
         stderr(&out)
     );
