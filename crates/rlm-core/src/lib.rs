@@ -46,6 +46,7 @@ mod model;
 pub mod names;
 mod repl;
 mod sink;
+mod tool;
 mod value;
 
 pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage};
@@ -54,6 +55,9 @@ pub use event::{RunEvent, RunOutcomeKind, SubcallKind};
 pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use names::HOST_FUNCTIONS;
+pub use tool::{
+    BadToolName, FnTool, Tool, ToolArgs, ToolEntry, ToolError, ToolKind, ToolNameError, Tools, tool_fn,
+};
 pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
