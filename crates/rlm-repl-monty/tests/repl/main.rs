@@ -9,3 +9,4 @@ mod limits;
 mod modules;
 mod state;
 mod support;
+mod tools;
