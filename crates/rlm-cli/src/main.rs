@@ -26,6 +26,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod tools;
 mod trace;
 mod view;
 
@@ -124,12 +125,17 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?),
         None => None,
     };
+    let tools = args
+        .tools
+        .tools()
+        .map_err(|(code, message)| Failure::new(code, message))?;
     let models = models::Models::from_args(&args)?;
     let endpoint = models.root.endpoint.clone();
     let mut builder = Rlm::builder(models.root.model.clone())
         .config(args.limits.runner_config())
         .temperature(args.temperature)
-        .sub_temperature(args.sub_temperature);
+        .sub_temperature(args.sub_temperature)
+        .tools(tools);
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }

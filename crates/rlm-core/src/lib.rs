@@ -55,14 +55,15 @@ pub use event::{RunEvent, RunOutcomeKind, SubcallKind};
 pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use names::HOST_FUNCTIONS;
-pub use tool::{
-    BadToolName, FnTool, Tool, ToolArgs, ToolEntry, ToolError, ToolKind, ToolNameError, Tools, tool_fn,
-};
 pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
 };
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
+pub use tool::{
+    BadToolName, FnTool, Tool, ToolArgs, ToolEntry, ToolError, ToolKind, ToolNameError, Tools,
+    tool_fn,
+};
 pub use value::ReplValue;
 
 #[cfg(feature = "mock")]

@@ -209,7 +209,6 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
 }
 
-
 /// Whether `name` is a valid Python identifier (and not a keyword).
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -282,7 +281,9 @@ pub fn is_input_variable(name: &str) -> bool {
             || name
                 .strip_prefix(base)
                 .and_then(|rest| rest.strip_prefix('_'))
-                .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .is_some_and(|digits| {
+                    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                })
     })
 }
 
@@ -407,7 +408,14 @@ mod tests {
 
     #[test]
     fn tool_names_are_checked() {
-        for ok in ["search", "CONFIG", "json", "context_x", "history2", "_helper"] {
+        for ok in [
+            "search",
+            "CONFIG",
+            "json",
+            "context_x",
+            "history2",
+            "_helper",
+        ] {
             assert_eq!(check_tool_name(ok), Ok(()), "{ok}");
         }
         let check = |name: &str, problem: ToolNameProblem| {

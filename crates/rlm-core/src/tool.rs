@@ -1,5 +1,5 @@
 //! Custom tools: host functions and data a library user gives the model's code
-//! (`docs/design.md` §7.8).
+//! (`docs/design.md`, "Custom tools").
 //!
 //! A [`Tool`] is an async callable taking JSON-like arguments ([`ToolArgs`]: positional and
 //! keyword) and returning a JSON value or a [`ToolError`], which the calling code gets as a
@@ -44,7 +44,7 @@ use crate::names::{self, ToolNameProblem};
 pub struct ToolArgs {
     /// Positional arguments, in order.
     pub args: Vec<Value>,
-    /// Keyword arguments, in the order given.
+    /// Keyword arguments (a `serde_json` map: sorted by name).
     pub kwargs: Map<String, Value>,
 }
 
@@ -325,11 +325,23 @@ mod tests {
     fn every_bad_name_is_reported_once() {
         assert_eq!(tools(&[]).validate(), Ok(()));
         assert_eq!(tools(&["double", "concat", "CONFIG"]).validate(), Ok(()));
-        let err = tools(&["llm_query", "ok", "FINAL_VAR", "print", "x y", "ok", "ok", "context"])
-            .validate()
-            .unwrap_err();
-        let got: Vec<(&str, ToolNameProblem)> =
-            err.names.iter().map(|b| (b.name.as_str(), b.problem)).collect();
+        let err = tools(&[
+            "llm_query",
+            "ok",
+            "FINAL_VAR",
+            "print",
+            "x y",
+            "ok",
+            "ok",
+            "context",
+        ])
+        .validate()
+        .unwrap_err();
+        let got: Vec<(&str, ToolNameProblem)> = err
+            .names
+            .iter()
+            .map(|b| (b.name.as_str(), b.problem))
+            .collect();
         assert_eq!(
             got,
             [
@@ -342,13 +354,19 @@ mod tests {
             ]
         );
         let text = err.to_string();
-        assert!(text.contains("'llm_query' (reserved by the runtime)"), "{text}");
+        assert!(
+            text.contains("'llm_query' (reserved by the runtime)"),
+            "{text}"
+        );
         assert!(text.contains("'FINAL_VAR'"), "{text}");
     }
 
     #[test]
     fn every_runtime_name_is_refused() {
-        for name in crate::HOST_FUNCTIONS.iter().chain(&["answer", "context", "history"]) {
+        for name in crate::HOST_FUNCTIONS
+            .iter()
+            .chain(&["answer", "context", "history"])
+        {
             let err = tools(&[name]).validate().unwrap_err();
             assert_eq!(err.names[0].name, *name);
             assert!(err.to_string().contains("reserved"), "{err}");
@@ -358,7 +376,11 @@ mod tests {
     #[test]
     fn prompt_lines_use_descriptions_or_fallbacks() {
         let mut t = tools(&["plain"]);
-        t.add_function("described", "  Doubles the input. ", tool_fn(|_| async { Ok(Value::Null) }));
+        t.add_function(
+            "described",
+            "  Doubles the input. ",
+            tool_fn(|_| async { Ok(Value::Null) }),
+        );
         t.add_data("DATA", "", ReplValue::from_json(json!([1, 2])));
         t.add_data("CONFIG", "Settings.", ReplValue::from_json(json!({"k": 1})));
         let lines: Vec<String> = t.entries().iter().map(ToolEntry::prompt_line).collect();
@@ -372,7 +394,10 @@ mod tests {
             ]
         );
         assert_eq!(t.function_names(), ["plain", "described"]);
-        assert_eq!(t.data().map(|(n, _)| n).collect::<Vec<_>>(), ["DATA", "CONFIG"]);
+        assert_eq!(
+            t.data().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["DATA", "CONFIG"]
+        );
         assert!(t.function("described").is_some() && t.function("DATA").is_none());
     }
 
@@ -385,10 +410,22 @@ mod tests {
             }
         });
         let run = |args: ToolArgs| futures::executor::block_on(tool.call(args));
-        assert_eq!(run(ToolArgs { args: vec![json!(21)], ..ToolArgs::default() }), Ok(json!(42)));
+        assert_eq!(
+            run(ToolArgs {
+                args: vec![json!(21)],
+                ..ToolArgs::default()
+            }),
+            Ok(json!(42))
+        );
         let mut kwargs = Map::new();
         kwargs.insert("x".into(), json!(5));
-        assert_eq!(run(ToolArgs { args: vec![], kwargs }), Ok(json!(10)));
+        assert_eq!(
+            run(ToolArgs {
+                args: vec![],
+                kwargs
+            }),
+            Ok(json!(10))
+        );
         assert_eq!(
             run(ToolArgs::default()).unwrap_err().to_string(),
             "TypeError: x must be int"

@@ -161,20 +161,14 @@ impl ReplValue {
                 None => return Err(format!("float {} is not JSON-like", self.repr())),
             },
             ReplValue::Str(s) => Value::String(s.clone()),
-            ReplValue::List(items) | ReplValue::Tuple(items) => Value::Array(
-                items
-                    .iter()
-                    .map(Self::to_json)
-                    .collect::<Result<_, _>>()?,
-            ),
+            ReplValue::List(items) | ReplValue::Tuple(items) => {
+                Value::Array(items.iter().map(Self::to_json).collect::<Result<_, _>>()?)
+            }
             ReplValue::Dict(pairs) => {
                 let mut map = serde_json::Map::new();
                 for (key, value) in pairs {
                     let ReplValue::Str(key) = key else {
-                        return Err(format!(
-                            "dict keys must be str, not {}",
-                            key.type_name()
-                        ));
+                        return Err(format!("dict keys must be str, not {}", key.type_name()));
                     };
                     map.insert(key.clone(), value.to_json()?);
                 }
@@ -297,7 +291,10 @@ mod tests {
     #[test]
     fn plain_data_becomes_json() {
         let v = ReplValue::from_json(serde_json::json!({"a": [1, 2.5, null, true, "x"]}));
-        assert_eq!(v.to_json(), Ok(serde_json::json!({"a": [1, 2.5, null, true, "x"]})));
+        assert_eq!(
+            v.to_json(),
+            Ok(serde_json::json!({"a": [1, 2.5, null, true, "x"]}))
+        );
         let tuple = ReplValue::Tuple(vec![ReplValue::Int(1), ReplValue::Str("b".into())]);
         assert_eq!(tuple.to_json(), Ok(serde_json::json!([1, "b"])));
         let check = |v: ReplValue, why: &str| assert_eq!(v.to_json(), Err(why.to_string()));
@@ -308,7 +305,10 @@ mod tests {
             "dict keys must be str, not int",
         );
         check(
-            ReplValue::List(vec![ReplValue::Other { type_name: "set".into(), repr: "{1}".into() }]),
+            ReplValue::List(vec![ReplValue::Other {
+                type_name: "set".into(),
+                repr: "{1}".into(),
+            }]),
             "a set value is not JSON-like",
         );
     }

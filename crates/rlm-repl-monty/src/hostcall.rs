@@ -95,7 +95,10 @@ pub(crate) fn parse_tool(name: &str, args: &CallArgs) -> Result<HostCall, MontyE
     let mut out = ToolArgs::default();
     for (i, arg) in args.args().enumerate() {
         let value = convert::from_ref(arg).to_json().map_err(|why| {
-            type_error(format!("{name}() argument {} is not JSON-like: {why}", i + 1))
+            type_error(format!(
+                "{name}() argument {} is not JSON-like: {why}",
+                i + 1
+            ))
         })?;
         out.args.push(value);
     }

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 
 pub(crate) use rlm_core::names::{
-    ANSWER, KEYWORDS, PRIVATE_PREFIX, check_readable, check_settable, is_builtin,
-    is_host_function, is_identifier, is_reserved,
+    ANSWER, KEYWORDS, PRIVATE_PREFIX, check_readable, check_settable, is_builtin, is_host_function,
+    is_identifier, is_reserved,
 };
 
 /// What a scan of one code block found.
@@ -175,8 +175,9 @@ mod tests {
 
     #[test]
     fn scan_flags_scaffold_rebinding_but_not_plain_calls() {
-        let check =
-            |code: &str, touches: bool| assert_eq!(scan(code, &[]).touches_scaffold, touches, "{code}");
+        let check = |code: &str, touches: bool| {
+            assert_eq!(scan(code, &[]).touches_scaffold, touches, "{code}")
+        };
         check("FINAL(x)\nllm_query ('p')\nFINAL_VAR('x')", false);
         check("FINAL = 1", true);
         check("def llm_query(p):\n    return p", true);
@@ -188,7 +189,11 @@ mod tests {
         assert!(!scan("FINAL(1)", &[]).needs_probe);
         let tools = ["search".to_string()];
         assert!(!scan("x = search('a')", &tools).touches_scaffold);
-        assert!(!scan("x = search('a')", &tools).identifiers.contains("search"));
+        assert!(
+            !scan("x = search('a')", &tools)
+                .identifiers
+                .contains("search")
+        );
         assert!(scan("search = 1", &tools).touches_scaffold);
     }
 

@@ -209,7 +209,8 @@ pub(crate) async fn drive(
                     }),
                 };
                 let sending = Instant::now();
-                let sent = tokio::time::timeout(budget.max(SEND_FLOOR), driver.send(&request)).await;
+                let sent =
+                    tokio::time::timeout(budget.max(SEND_FLOOR), driver.send(&request)).await;
                 budget = budget.saturating_sub(sending.elapsed());
                 match sent {
                     Ok(Ok(())) => {}

@@ -142,9 +142,9 @@ pub(crate) enum BadCall {
 /// Decodes one encoded tool argument into JSON.
 fn tool_arg(name: &str, what: &str, value: Value) -> Result<Value, BadCall> {
     let value = from_wire(value).map_err(|e| BadCall::Broken(e.to_string()))?;
-    value
-        .to_json()
-        .map_err(|why| BadCall::Arguments(format!("{name}() argument {what} is not JSON-like: {why}")))
+    value.to_json().map_err(|why| {
+        BadCall::Arguments(format!("{name}() argument {what} is not JSON-like: {why}"))
+    })
 }
 
 impl CallMsg {
@@ -152,7 +152,9 @@ impl CallMsg {
     pub(crate) fn into_call(self) -> Result<HostCall, BadCall> {
         if self.function == "tool" {
             let (Some(name), Some(args), Some(kwargs)) = (self.name, self.args, self.kwargs) else {
-                return Err(BadCall::Broken("a tool call without its name or arguments".into()));
+                return Err(BadCall::Broken(
+                    "a tool call without its name or arguments".into(),
+                ));
             };
             let mut out = ToolArgs::default();
             for (i, arg) in args.into_iter().enumerate() {

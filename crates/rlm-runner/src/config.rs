@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig};
+use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig, Tools};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
@@ -42,6 +42,9 @@ pub struct RunnerConfig {
     /// of every route and REPL session are built. Off by default: logs may be shipped off the
     /// machine, and prompts can hold private data.
     pub trace_content: bool,
+    /// Custom tools and data values (`docs/design.md`, "Custom tools"): defined in every session of the
+    /// tree (root and child RLMs) and listed in the system prompt.
+    pub tools: Tools,
 }
 
 impl Default for RunnerConfig {
@@ -59,6 +62,7 @@ impl Default for RunnerConfig {
             max_output_tokens: None,
             child_query_chars: 4_000,
             trace_content: false,
+            tools: Tools::default(),
         }
     }
 }
@@ -84,6 +88,12 @@ impl RunnerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
         self.backend.validate()?;
+        if let Err(e) = self.tools.validate() {
+            return Err(ConfigError::Invalid {
+                field: "tools",
+                reason: e.to_string(),
+            });
+        }
         if self.observation_limit < 100 {
             return Err(ConfigError::Invalid {
                 field: "observation_limit",

@@ -17,7 +17,13 @@ use crate::support::TestHost;
 /// `describe` (echoes its arguments) and `process_context`.
 fn answer(name: &str, call: &ToolArgs) -> Result<Value, ToolError> {
     let int = |i: usize| call.args.get(i).and_then(Value::as_i64).unwrap_or(0);
-    let text = |i: usize| call.args.get(i).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |i: usize| {
+        call.args
+            .get(i)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     match name {
         "double" => Ok(json!(int(0) * 2)),
         "concat" => Ok(json!(format!("{}-{}", text(0), text(1)))),
@@ -73,11 +79,18 @@ async fn run(repl: &mut MontyRepl, code: &str) -> rlm_core::Execution {
 #[tokio::test]
 async fn callable_tools_take_positional_and_keyword_arguments() {
     let mut r = session();
-    let out = run(&mut r, "result = double(21)\nword = concat('hello', 'world')").await;
+    let out = run(
+        &mut r,
+        "result = double(21)\nword = concat('hello', 'world')",
+    )
+    .await;
     assert_eq!(out.error, None);
     assert_eq!(out.host_calls, 2);
     assert_eq!(get(&mut r, "result").await, Some(ReplValue::Int(42)));
-    assert_eq!(get(&mut r, "word").await, Some(ReplValue::from("hello-world")));
+    assert_eq!(
+        get(&mut r, "word").await,
+        Some(ReplValue::from("hello-world"))
+    );
 
     let h = host();
     let code = "d = describe(1, (2, 'x'), None, flag=True, opts={'k': [1.5]})\nprint(d['kwargs']['opts']['k'][0], d['args'][1])";
@@ -116,9 +129,16 @@ async fn tool_results_and_context_cross_as_plain_data() {
     let mut r = session();
     let context = ReplValue::from_json(json!({"name": "test_data"}));
     r.set_variable("context", context).await.unwrap();
-    let out = run(&mut r, "result = process_context(context)\nnothing = returns_none()").await;
+    let out = run(
+        &mut r,
+        "result = process_context(context)\nnothing = returns_none()",
+    )
+    .await;
     assert_eq!(out.error, None);
-    assert_eq!(get(&mut r, "result").await, Some(ReplValue::from("Processed: \"test_data\"")));
+    assert_eq!(
+        get(&mut r, "result").await,
+        Some(ReplValue::from("Processed: \"test_data\""))
+    );
     assert_eq!(get(&mut r, "nothing").await, Some(ReplValue::None));
 }
 
@@ -142,7 +162,9 @@ async fn arguments_that_are_not_json_like_are_type_errors_at_the_call() {
     let out = r.execute("double({1, 2})", h.clone()).await.unwrap();
     let error = out.error.unwrap();
     assert!(
-        error.ends_with("TypeError: double() argument 1 is not JSON-like: a set value is not JSON-like"),
+        error.ends_with(
+            "TypeError: double() argument 1 is not JSON-like: a set value is not JSON-like"
+        ),
         "{error}"
     );
     let out = r.execute("double(b'x')\n", h.clone()).await.unwrap();
@@ -153,16 +175,30 @@ async fn arguments_that_are_not_json_like_are_type_errors_at_the_call() {
 #[tokio::test]
 async fn runtime_functions_still_work_and_tools_are_not_variables() {
     let mut r = session();
-    assert_eq!(run(&mut r, "value = double(21)\ntools = [double]").await.error, None);
+    assert_eq!(
+        run(&mut r, "value = double(21)\ntools = [double]")
+            .await
+            .error,
+        None
+    );
     let out = run(&mut r, "print(SHOW_VARS())").await;
     assert_eq!(
         out.stdout,
         "Available variables: {'answer': 'dict', 'tools': 'list', 'value': 'int'}\n"
     );
-    let vars: Vec<String> = r.variables().await.unwrap().into_iter().map(|v| v.name).collect();
+    let vars: Vec<String> = r
+        .variables()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
     assert!(!vars.iter().any(|v| v == "double"), "{vars:?}");
     let out = run(&mut r, "FINAL_VAR('value')").await;
-    assert_eq!(out.final_answer.map(|f| f.into_answer()), Some("42".to_string()));
+    assert_eq!(
+        out.final_answer.map(|f| f.into_answer()),
+        Some("42".to_string())
+    );
     // A sub-call still goes to the host as before.
     let out = run(&mut r, "print(llm_query('p'))").await;
     assert_eq!(out.stdout, "sub-call\n");
@@ -170,7 +206,15 @@ async fn runtime_functions_still_work_and_tools_are_not_variables() {
 
 #[test]
 fn reserved_or_invalid_tool_names_are_refused() {
-    for name in ["llm_query", "FINAL", "answer", "context", "print", "not valid", "class"] {
+    for name in [
+        "llm_query",
+        "FINAL",
+        "answer",
+        "context",
+        "print",
+        "not valid",
+        "class",
+    ] {
         let config = ReplConfig {
             tools: vec!["fine".into(), name.into()],
             ..ReplConfig::default()
@@ -202,7 +246,8 @@ async fn a_slow_tool_counts_against_the_block_time_limit() {
         ..config()
     })
     .unwrap();
-    let code = "before = 1\ntry:\n    slow()\nexcept BaseException:\n    print('caught')\nafter = 1";
+    let code =
+        "before = 1\ntry:\n    slow()\nexcept BaseException:\n    print('caught')\nafter = 1";
     let out = r.execute(code, Arc::new(Stuck)).await.unwrap();
     let error = out.error.unwrap();
     assert!(error.contains("TimeoutError"), "{error}");

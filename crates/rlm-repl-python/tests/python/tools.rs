@@ -17,7 +17,13 @@ struct Tools;
 
 fn answer(name: &str, call: &ToolArgs) -> Result<Value, ToolError> {
     let int = |i: usize| call.args.get(i).and_then(Value::as_i64).unwrap_or(0);
-    let text = |i: usize| call.args.get(i).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |i: usize| {
+        call.args
+            .get(i)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     match name {
         "double" => Ok(json!(int(0) * 2)),
         "concat" => Ok(json!(format!("{}-{}", text(0), text(1)))),
@@ -76,7 +82,10 @@ async fn tools_are_functions_with_positional_and_keyword_arguments() {
     assert_eq!(out.error, None);
     assert_eq!(out.stdout, "1.5 [2, 'x'] None\n");
     assert_eq!(out.host_calls, 4);
-    assert_eq!(r.get_variable("result").await.unwrap(), Some(ReplValue::Int(42)));
+    assert_eq!(
+        r.get_variable("result").await.unwrap(),
+        Some(ReplValue::Int(42))
+    );
     assert_eq!(
         r.get_variable("word").await.unwrap(),
         Some(ReplValue::from("hello-world"))
@@ -86,7 +95,11 @@ async fn tools_are_functions_with_positional_and_keyword_arguments() {
     assert_eq!(out.stdout, "gone\n");
     let out = run(&mut r, "print(double(result), SHOW_VARS())").await;
     assert_eq!(out.error, None);
-    assert!(out.stdout.starts_with("84 Available variables: {"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("84 Available variables: {"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("double"), "{}", out.stdout);
 }
 
@@ -115,16 +128,38 @@ async fn a_slow_tool_times_the_block_out() {
     assert!(error.contains("slow()"), "{error}");
     assert_eq!(out.stdout, "before\n");
     // The block ended by itself after the error: the interpreter and its state are kept.
-    assert_eq!(r.get_variable("kept").await.unwrap(), Some(ReplValue::Int(1)));
+    assert_eq!(
+        r.get_variable("kept").await.unwrap(),
+        Some(ReplValue::Int(1))
+    );
     // Catching the error buys no time: the block is stopped at its limit.
-    let out = run(&mut r, "try:\n    slow()\nexcept BaseException:\n    while True:\n        pass").await;
+    let out = run(
+        &mut r,
+        "try:\n    slow()\nexcept BaseException:\n    while True:\n        pass",
+    )
+    .await;
     assert!(out.error.unwrap().contains("TimeoutError"));
-    assert_eq!(run(&mut r, "print(double(2))").await.stdout.trim_end().lines().last(), Some("4"));
+    assert_eq!(
+        run(&mut r, "print(double(2))")
+            .await
+            .stdout
+            .trim_end()
+            .lines()
+            .last(),
+        Some("4")
+    );
 }
 
 #[tokio::test]
 async fn bad_tool_names_are_refused_at_start() {
-    for name in ["llm_query", "SHOW_VARS", "answer", "context_1", "len", "no-dash"] {
+    for name in [
+        "llm_query",
+        "SHOW_VARS",
+        "answer",
+        "context_1",
+        "len",
+        "no-dash",
+    ] {
         let config = ReplConfig {
             tools: vec![name.to_string()],
             ..ReplConfig::default()
