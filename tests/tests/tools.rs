@@ -18,10 +18,23 @@ use rlm_testkit::ScriptedModel;
 use rlm_tests::{Call, classify, repl};
 use serde_json::{Value, json};
 
-/// The official fixture: `double`, `concat`, `CONFIG`, `CONSTANT`, plus a failing and a
-/// panicking tool.
+/// A tool with state (the official test's class instance with `__call__`).
+struct Adder(i64);
+
+#[async_trait::async_trait]
+impl rlm_core::Tool for Adder {
+    async fn call(&self, args: ToolArgs) -> Result<Value, ToolError> {
+        let x = args.arg(0, "x").and_then(Value::as_i64).unwrap_or(0);
+        Ok(json!(x + self.0))
+    }
+}
+
+/// The official fixture: `double`, `concat`, `CONFIG`, `CONSTANT`, plus a stateful, a failing
+/// and a panicking tool, and data named like a module (`json`).
 fn tools() -> Tools {
     let mut t = Tools::new();
+    t.add_function("add_five", "", Arc::new(Adder(5)));
+    t.add_data("json", "", ReplValue::from("not the real json"));
     t.add_function(
         "double",
         "Doubles a number.",
@@ -103,10 +116,13 @@ async fn run(
 }
 
 async fn tools_and_data_are_in_the_repl_and_the_prompt(backend: Arc<dyn ReplFactory>) {
-    let code = "a = double(21)\nb = concat('hello', b='world')\nc = CONFIG['key'] + str(CONFIG['number'])\nd = CONSTANT.upper()\nFINAL([a, b, c, d])";
+    let code = "a = double(21)\nb = concat('hello', b='world')\nc = CONFIG['key'] + str(CONFIG['number'])\nd = CONSTANT.upper()\nimport json as json_module\ne = json + ' ' + json_module.dumps({'a': add_five(10)})\nFINAL([a, b, c, d, e])";
     let (r, systems) = run(backend, RunnerConfig::default(), move |_| repl(code)).await;
     assert_eq!(r.kind(), RunOutcomeKind::Finished, "{:?}", r.outcome);
-    assert_eq!(r.answer(), "[42, 'hello-world', 'value42', 'HELLO WORLD']");
+    assert_eq!(
+        r.answer(),
+        "[42, 'hello-world', 'value42', 'HELLO WORLD', 'not the real json {\"a\": 15}']"
+    );
     let system = &systems[0];
     for line in [
         "Custom tools and data are also in the REPL:",
