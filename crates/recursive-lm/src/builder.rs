@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{EventSink, LanguageModel, ReplFactory, Sampling};
+use std::future::Future;
+
+use rlm_core::{
+    EventSink, LanguageModel, ReplFactory, ReplValue, Sampling, Tool, ToolArgs, ToolError, Tools,
+};
 use rlm_limits::ModelPrice;
 use rlm_runner::{Models, Runner, RunnerConfig};
 
@@ -109,6 +113,54 @@ impl RlmBuilder {
         self
     }
 
+    /// Registers a custom tool: a host function the model's code calls as `name(...)` with
+    /// JSON-like positional and keyword arguments, listed with `description` in the system
+    /// prompt and defined in every session of the tree (child RLMs included). Its error is
+    /// raised in the code as a Python exception; the time it takes counts against the block's
+    /// time limit. Names are checked by [`RlmBuilder::build`].
+    pub fn tool(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        tool: Arc<dyn Tool>,
+    ) -> Self {
+        self.config.tools.add_function(name, description, tool);
+        self
+    }
+
+    /// [`RlmBuilder::tool`] with an async closure:
+    /// `.tool_fn("double", "Doubles x.", |call| async move { Ok(json!(call.args[0].as_i64().unwrap_or(0) * 2)) })`.
+    pub fn tool_fn<F, Fut>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(ToolArgs) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value, ToolError>> + Send + 'static,
+    {
+        self.tool(name, description, rlm_core::tool_fn(f))
+    }
+
+    /// Registers a data value: a variable `name` bound in every session of the tree (a JSON
+    /// value converts with `.into()`), listed with `description` in the system prompt.
+    pub fn tool_data(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        value: impl Into<ReplValue>,
+    ) -> Self {
+        self.config.tools.add_data(name, description, value.into());
+        self
+    }
+
+    /// Replaces every custom tool and data value at once.
+    pub fn tools(mut self, tools: Tools) -> Self {
+        self.config.tools = tools;
+        self
+    }
+
     /// Sets the price of a model, used when its provider reports no cost.
     pub fn price(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
         self.config.prices = std::mem::take(&mut self.config.prices).with(model, price);
@@ -194,7 +246,13 @@ impl RlmBuilder {
     }
 
     /// Validates the settings and builds the [`Rlm`].
+    ///
+    /// # Errors
+    /// [`RlmError::Tools`] listing every custom tool name that is reserved, invalid or
+    /// registered twice; [`RlmError::Config`] for a bad limit; [`RlmError::NoRepl`];
+    /// [`RlmError::Trajectory`].
     pub fn build(self) -> Result<Rlm, RlmError> {
+        self.config.tools.validate()?;
         let repls = match self.repls {
             Some(r) => r,
             None => default_repls()?,

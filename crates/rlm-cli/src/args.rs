@@ -99,6 +99,9 @@ pub struct RunArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Custom tools and data (`--tool`, `--tool-data`, `--tool-description`).
+    #[command(flatten)]
+    pub tools: crate::tools::ToolFlags,
     /// A model's price in USD per million tokens, used for the cost budget when the provider
     /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]

@@ -27,6 +27,7 @@ mod live;
 mod models;
 mod progress;
 mod stop;
+mod tools;
 mod trace;
 mod view;
 
@@ -131,12 +132,17 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?),
         None => None,
     };
+    let tools = args
+        .tools
+        .tools()
+        .map_err(|(code, message)| Failure::new(code, message))?;
     let models = models::Models::from_args(&args)?;
     let endpoint = models.root.endpoint.clone();
     let mut builder = Rlm::builder(models.root.model.clone())
         .config(args.limits.runner_config())
         .sampling(args.sampling.root())
-        .sub_sampling(args.sampling.sub());
+        .sub_sampling(args.sampling.sub())
+        .tools(tools);
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }

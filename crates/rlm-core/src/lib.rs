@@ -48,6 +48,7 @@ pub mod names;
 mod repl;
 mod sampling;
 mod sink;
+mod tool;
 mod value;
 
 pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage};
@@ -64,6 +65,10 @@ pub use sampling::{
     ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range,
 };
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
+pub use tool::{
+    BadToolName, FnTool, Tool, ToolArgs, ToolEntry, ToolError, ToolKind, ToolNameError, Tools,
+    tool_fn,
+};
 pub use value::ReplValue;
 
 #[cfg(feature = "mock")]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message, ReplConfig, Sampling};
+use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message, ReplConfig, Sampling, Tools};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
@@ -43,6 +43,9 @@ pub struct RunnerConfig {
     /// of every route and REPL session are built. Off by default: logs may be shipped off the
     /// machine, and prompts can hold private data.
     pub trace_content: bool,
+    /// Custom tools and data values (`docs/design.md`, "Custom tools"): defined in every session of the
+    /// tree (root and child RLMs) and listed in the system prompt.
+    pub tools: Tools,
 }
 
 impl Default for RunnerConfig {
@@ -59,6 +62,7 @@ impl Default for RunnerConfig {
             sub_sampling: Sampling::default(),
             child_query_chars: 4_000,
             trace_content: false,
+            tools: Tools::default(),
         }
     }
 }
@@ -81,6 +85,12 @@ impl RunnerConfig {
                 field,
                 reason: e.to_string(),
             })?;
+        }
+        if let Err(e) = self.tools.validate() {
+            return Err(ConfigError::Invalid {
+                field: "tools",
+                reason: e.to_string(),
+            });
         }
         if self.observation_limit < 100 {
             return Err(ConfigError::Invalid {

@@ -10,3 +10,4 @@ mod modules;
 mod state;
 mod strings;
 mod support;
+mod tools;
