@@ -331,6 +331,24 @@ async fn official_export_leaves_out_turns_that_never_got_a_reply() {
     assert_eq!(lines[1]["iteration"], 1);
     assert!(lines[1]["response"].as_str().unwrap().contains("print(x)"));
     assert_eq!(lines[1]["code_blocks"][0]["result"]["stdout"], "1\n");
+
+    // `rlm view` of a foreign file says what it is instead of "no runs recorded".
+    let out = rlm(&["view", official.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("this is an official-format log"),
+        "{}",
+        stderr(&out)
+    );
+    let other = tmp("other.jsonl", "{\"id\": 1, \"text\": \"x\"}\n");
+    let out = rlm(&["view", other.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("not an rlm trajectory (its first line is a JSON object with keys id, text)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Says a test was skipped where a developer sees it: straight to stderr (past the test

@@ -33,6 +33,17 @@ pub enum ReadError {
         /// What is wrong with it.
         message: String,
     },
+    /// No line is a trajectory record: another kind of JSON Lines file, or an empty one.
+    #[error("not an rlm trajectory ({what}); `rlm view` reads files written by `rlm run --trace`")]
+    NotATrajectory {
+        /// What the file looks like instead.
+        what: String,
+    },
+    /// The file is a log in the official `rlms` format (its `RLMLogger`, or our export).
+    #[error(
+        "this is an official-format log (rlms RLMLogger JSON Lines), not an rlm trajectory: open it in the rlms visualizer; `rlm view` reads files written by `rlm run --trace`"
+    )]
+    OfficialLog,
     /// The header names another format or a newer version.
     #[error("unsupported trajectory format {found:?} (this build reads {SCHEMA_ID:?})")]
     Unsupported {
@@ -63,6 +74,8 @@ pub fn parse(text: &str) -> Result<Trajectory, ReadError> {
     let mut records = 0;
     let mut skipped = 0;
     let mut partial_last_line = false;
+    let mut recognised = 0;
+    let mut first: Option<Value> = None;
     let ends_with_newline = text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
@@ -84,7 +97,13 @@ pub fn parse(text: &str) -> Result<Trajectory, ReadError> {
             }
         };
         records += 1;
-        match value.get("record").and_then(Value::as_str) {
+        let kind = value.get("record").and_then(Value::as_str);
+        if matches!(kind, Some("header" | "event")) {
+            recognised += 1;
+        } else if first.is_none() {
+            first = Some(value.clone());
+        }
+        match kind {
             Some("header") => {
                 let h: Header = serde_json::from_value(value).map_err(|e| ReadError::Line {
                     line: i + 1,
@@ -109,6 +128,9 @@ pub fn parse(text: &str) -> Result<Trajectory, ReadError> {
             _ => skipped += 1,
         }
     }
+    if recognised == 0 {
+        return Err(foreign(first.as_ref(), records));
+    }
     Ok(Trajectory {
         header,
         runs: builder.finish(),
@@ -116,6 +138,36 @@ pub fn parse(text: &str) -> Result<Trajectory, ReadError> {
         skipped,
         partial_last_line,
     })
+}
+
+/// The error for a file none of whose lines is a trajectory record, saying what it looks like.
+fn foreign(first: Option<&Value>, records: usize) -> ReadError {
+    let Some(first) = first else {
+        return ReadError::NotATrajectory {
+            what: if records == 0 {
+                "the file is empty".to_string()
+            } else {
+                "no line is a record".to_string()
+            },
+        };
+    };
+    let official = first.get("type").and_then(Value::as_str) == Some("metadata")
+        && first.get("root_model").is_some()
+        || first.get("type").and_then(Value::as_str) == Some("iteration");
+    if official {
+        return ReadError::OfficialLog;
+    }
+    let what = match first {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(4).map(String::as_str).collect();
+            format!(
+                "its first line is a JSON object with keys {}",
+                keys.join(", ")
+            )
+        }
+        _ => "its first line is not a JSON object".to_string(),
+    };
+    ReadError::NotATrajectory { what }
 }
 
 /// Where a sub-call sits: run, turn, block, position.

@@ -57,6 +57,11 @@ pub fn run(args: &ViewArgs) -> Result<(), ViewFailure> {
             code: 3,
             message: e.to_string(),
         },
+        foreign @ (trajectory::ReadError::NotATrajectory { .. }
+        | trajectory::ReadError::OfficialLog) => ViewFailure {
+            code: 1,
+            message: format!("{}: {foreign}", args.file.display()),
+        },
         other => ViewFailure {
             code: 1,
             message: format!(
