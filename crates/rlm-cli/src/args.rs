@@ -6,6 +6,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod context;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rlm::core::ReplConfig;
 use rlm::{BackendLimits, RunLimits, RunnerConfig};
@@ -55,9 +57,9 @@ pub enum Sandbox {
 /// `rlm run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The context file (`-` reads standard input). It is loaded into the REPL as `context`.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub context_file: PathBuf,
+    /// The context: files, a directory or JSON, loaded into the REPL as `context`.
+    #[command(flatten)]
+    pub context: context::ContextArgs,
     /// The question to answer about the context.
     #[arg(long, short = 'q')]
     pub query: String,
