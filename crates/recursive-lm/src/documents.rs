@@ -289,25 +289,39 @@ fn relative_key(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// Whether a walk error is a link the walk did not follow (a loop, or a link to nothing).
+/// Whether a walk error is a link the walk did not follow (a loop, or a link to nothing), and
+/// what to say about it.
 fn unfollowed_link(err: &ignore::Error) -> Option<String> {
-    match err {
-        ignore::Error::Loop { ancestor, child } => Some(format!(
-            "{} (a symbolic link loop back to {})",
-            child.display(),
-            ancestor.display()
-        )),
-        ignore::Error::WithPath { path, err } => match err.as_ref() {
-            ignore::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                Some(format!("{} (a broken link)", path.display()))
-            }
-            other => unfollowed_link(other),
-        },
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            unfollowed_link(err)
+    fn find_loop(err: &ignore::Error) -> Option<String> {
+        match err {
+            ignore::Error::Loop { ancestor, child } => Some(format!(
+                "{} (a symbolic link loop back to {})",
+                child.display(),
+                ancestor.display()
+            )),
+            ignore::Error::WithPath { err, .. }
+            | ignore::Error::WithDepth { err, .. }
+            | ignore::Error::WithLineNumber { err, .. } => find_loop(err),
+            _ => None,
         }
-        _ => None,
     }
+    fn path_of(err: &ignore::Error) -> Option<&Path> {
+        match err {
+            ignore::Error::WithPath { path, .. } => Some(path),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                path_of(err)
+            }
+            _ => None,
+        }
+    }
+    find_loop(err).or_else(|| {
+        let missing = err
+            .io_error()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+        let path = path_of(err)?;
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        (missing && is_link).then(|| format!("{} (a broken link)", path.display()))
+    })
 }
 
 /// Loads every text file under `dir` as a `dict` from relative path to text, sorted by path.
