@@ -23,13 +23,13 @@ pub struct ContextArgs {
     pub context_dir: Option<PathBuf>,
     /// With --context-dir: only files whose relative path matches (repeatable; `*.rs` matches
     /// at any depth, `src/**` from the top).
-    #[arg(long, value_name = "GLOB", requires = "context_dir")]
+    #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
     /// With --context-dir: leave out matching files and directories (repeatable).
-    #[arg(long, value_name = "GLOB", requires = "context_dir")]
+    #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// With --context-dir: read ignored and hidden files too.
-    #[arg(long, requires = "context_dir")]
+    #[arg(long)]
     pub no_ignore: bool,
     /// A JSON file whose value is the context (objects become dicts, arrays lists).
     #[arg(long, value_name = "FILE")]
@@ -44,6 +44,9 @@ pub enum LoadError {
         "no context: give --context-file FILE (or - for standard input), --context-dir DIR or --context-json FILE"
     )]
     Missing,
+    /// `--include`, `--exclude` or `--no-ignore` without `--context-dir`.
+    #[error("--include, --exclude and --no-ignore apply to --context-dir only")]
+    FilterWithoutDir,
     /// Standard input was mixed with files.
     #[error("--context-file - (standard input) cannot be combined with other context files")]
     StdinWithFiles,
@@ -60,6 +63,7 @@ impl LoadError {
     pub fn exit_code(&self) -> u8 {
         match self {
             LoadError::Missing
+            | LoadError::FilterWithoutDir
             | LoadError::StdinWithFiles
             | LoadError::Context(ContextError::Glob { .. }) => 2,
             _ => 3,
@@ -106,6 +110,12 @@ impl ContextArgs {
     pub fn load(&self) -> Result<LoadedContext, LoadError> {
         if !self.is_given() {
             return Err(LoadError::Missing);
+        }
+        // clap's `requires` is not enforced inside a flattened group: checked here.
+        if self.context_dir.is_none()
+            && (!self.include.is_empty() || !self.exclude.is_empty() || self.no_ignore)
+        {
+            return Err(LoadError::FilterWithoutDir);
         }
         let loaded = if let Some(dir) = &self.context_dir {
             let options = DirOptions {
