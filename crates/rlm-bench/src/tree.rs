@@ -200,32 +200,40 @@ fn measure(
             num(&load, "ms"),
             cli.wall.as_secs_f64() * 1e3
         );
-        rows.push((read, load, cli.wall, cli.peak_rss));
+        let run_ms = answer["duration_ms"].as_f64().unwrap_or(f64::NAN);
+        rows.push((read, load, cli.wall, run_ms, cli.peak_rss));
     }
     runtime.block_on(server.shutdown());
     let text = text_bytes as f64;
     let mut out = format!(
         "\n### {NAME}: {documents} files, {} of text\n\n\
-         | run | read (cat) | load (`Context::load_dir`) | load/read | load peak RSS | RSS/text | `rlm run --context-dir` wall | its peak RSS | RSS/text |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | run | read (cat) | load (`Context::load_dir`, harness build) | load/read | load peak RSS | RSS/text | `rlm run --context-dir` wall | its load (wall − run) | its load/read | its peak RSS | RSS/text |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         mib(text)
     );
-    for (i, (read, load, wall, cli_rss)) in rows.iter().enumerate() {
+    for (i, (read, load, wall, run_ms, cli_rss)) in rows.iter().enumerate() {
         let read_ms = read["ms"].as_f64().unwrap_or(f64::NAN);
         let load_ms = load["ms"].as_f64().unwrap_or(f64::NAN);
         let load_rss = load["peak_rss"].as_f64().unwrap_or(f64::NAN);
         let cli_rss = cli_rss.map_or(f64::NAN, |b| b as f64);
         out.push_str(&format!(
-            "| {} | {read_ms:.0} ms | {load_ms:.0} ms | {:.2}× | {} | {:.3}× | {:.0} ms | {} | {:.3}× |\n",
+            "| {} | {read_ms:.0} ms | {load_ms:.0} ms | {:.2}× | {} | {:.3}× | {:.0} ms | {:.0} ms | {:.2}× | {} | {:.3}× |\n",
             i + 1,
             load_ms / read_ms,
             mib(load_rss),
             load_rss / text,
             wall.as_secs_f64() * 1e3,
+            wall.as_secs_f64() * 1e3 - run_ms,
+            (wall.as_secs_f64() * 1e3 - run_ms) / read_ms,
             mib(cli_rss),
             cli_rss / text,
         ));
     }
-    out.push_str("\nGoals: load ≤ 1.2× read time; load peak RSS ≤ 1.2× text size. The page cache is warm for every column.\n");
+    out.push_str(
+        "\nGoals: load ≤ 1.2× read time; load peak RSS ≤ 1.2× text size. The page cache is warm for every \
+         column. The harness is a debug build (`cargo run`), so its `load_dir` column is slower than the \
+         release CLI's; the CLI's load is its wall time minus the run (`duration_ms`): process start, the \
+         walk and the reads. Its peak RSS includes the REPL's copy of the dict.\n",
+    );
     Ok(out)
 }

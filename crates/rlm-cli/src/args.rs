@@ -85,8 +85,9 @@ pub struct RunArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: LimitArgs,
-    /// A model's price in USD per million tokens, used for the cost budget when the provider
-    /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
+    /// A model's price in USD per million tokens, used for costs and the cost budget when the
+    /// provider reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable). It overrides
+    /// the built-in table of OpenAI, Anthropic and Gemini prices (dated; check it).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
     pub price: Vec<(String, rlm::ModelPrice)>,
     /// Sampling temperature (root turns; sub-calls too unless --sub-temperature is given).
@@ -202,7 +203,8 @@ pub struct RunLimitArgs {
     /// Token budget (input + output) of the whole tree.
     #[arg(long)]
     pub max_tokens: Option<u64>,
-    /// Cost budget in USD of the whole tree.
+    /// Cost budget in USD of the whole tree. Every model of the run needs a known price (the
+    /// built-in table or --price), else the run does not start.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
     /// LLM calls in the whole tree.
