@@ -24,7 +24,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Answer a query over a context file; the answer alone goes to stdout.
+    /// Answer a query over a context (files, a folder, JSON or standard input); the answer alone
+    /// goes to stdout.
     Run(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
