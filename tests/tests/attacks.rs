@@ -41,6 +41,9 @@ impl ReplHost for Echo {
             | HostCall::RlmQueryBatched { prompts, .. } => {
                 HostReply::Texts(prompts.iter().map(|p| format!("echo:{p}")).collect())
             }
+            HostCall::Tool { name, .. } => {
+                HostReply::Raise(rlm_core::ToolError::new(format!("no tool {name}")))
+            }
         }
     }
 }

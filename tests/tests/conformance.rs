@@ -42,6 +42,9 @@ impl TestHost {
             HostCall::RlmQueryBatched { prompts, .. } => {
                 HostReply::Texts(prompts.iter().map(|p| format!("child:{p}")).collect())
             }
+            HostCall::Tool { name, .. } => {
+                HostReply::Raise(rlm_core::ToolError::new(format!("no tool {name}")))
+            }
         })
     }
 

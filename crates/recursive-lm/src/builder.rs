@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{EventSink, LanguageModel, ReplFactory};
+use std::future::Future;
+
+use rlm_core::{
+    EventSink, LanguageModel, ReplFactory, ReplValue, Sampling, Tool, ToolArgs, ToolError, Tools,
+};
 use rlm_limits::ModelPrice;
 use rlm_runner::{Models, Runner, RunnerConfig};
 
@@ -109,6 +113,54 @@ impl RlmBuilder {
         self
     }
 
+    /// Registers a custom tool: a host function the model's code calls as `name(...)` with
+    /// JSON-like positional and keyword arguments, listed with `description` in the system
+    /// prompt and defined in every session of the tree (child RLMs included). Its error is
+    /// raised in the code as a Python exception; the time it takes counts against the block's
+    /// time limit. Names are checked by [`RlmBuilder::build`].
+    pub fn tool(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        tool: Arc<dyn Tool>,
+    ) -> Self {
+        self.config.tools.add_function(name, description, tool);
+        self
+    }
+
+    /// [`RlmBuilder::tool`] with an async closure:
+    /// `.tool_fn("double", "Doubles x.", |call| async move { Ok(json!(call.args[0].as_i64().unwrap_or(0) * 2)) })`.
+    pub fn tool_fn<F, Fut>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(ToolArgs) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value, ToolError>> + Send + 'static,
+    {
+        self.tool(name, description, rlm_core::tool_fn(f))
+    }
+
+    /// Registers a data value: a variable `name` bound in every session of the tree (a JSON
+    /// value converts with `.into()`), listed with `description` in the system prompt.
+    pub fn tool_data(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        value: impl Into<ReplValue>,
+    ) -> Self {
+        self.config.tools.add_data(name, description, value.into());
+        self
+    }
+
+    /// Replaces every custom tool and data value at once.
+    pub fn tools(mut self, tools: Tools) -> Self {
+        self.config.tools = tools;
+        self
+    }
+
     /// Sets the price of a model, used when its provider reports no cost.
     pub fn price(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
         self.config.prices = std::mem::take(&mut self.config.prices).with(model, price);
@@ -148,24 +200,61 @@ impl RlmBuilder {
         max_output_bytes: usize => repl.max_output_bytes;
         /// `observation_limit`: characters of each block's output shown to the model.
         observation_limit: usize => observation_limit;
-        /// `temperature` sent with every call.
-        temperature: Option<f32> => temperature;
+        /// `temperature` of the root model's turns (and of sub-calls that set none).
+        temperature: Option<f32> => sampling.temperature;
         /// `sub_temperature`: temperature of plain sub-calls (`llm_query`) to the sub-model
         /// (default: the same as `temperature`).
-        sub_temperature: Option<f32> => sub_temperature;
-        /// `max_tokens` sent with every call.
-        max_output_tokens: Option<u32> => max_output_tokens;
+        sub_temperature: Option<f32> => sub_sampling.temperature;
+        /// The output-token cap of the root model's turns (and of sub-calls that set none).
+        max_output_tokens: Option<u32> => sampling.max_tokens;
         /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
         trace_content: bool => trace_content;
+    }
+
+    /// The sampling of the root model's turns (root and child RLMs): temperature, `top_p`,
+    /// output-token cap, stop sequences, seed, reasoning effort and provider extras. Replaces
+    /// what [`RlmBuilder::temperature`] and [`RlmBuilder::max_output_tokens`] set. Each
+    /// provider maps it to its own fields (`docs/providers.md`, "Sampling").
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use rlm::{ReasoningEffort, Rlm, Sampling};
+    /// # fn demo(root: Arc<dyn rlm::LanguageModel>, sub: Arc<dyn rlm::LanguageModel>) -> Result<(), rlm::RlmError> {
+    /// let rlm = Rlm::builder(root)
+    ///     .sub_model(sub)
+    ///     .sampling(Sampling {
+    ///         reasoning_effort: Some(ReasoningEffort::High),
+    ///         max_tokens: Some(32_000),
+    ///         ..Sampling::default()
+    ///     })
+    ///     .sub_sampling(Sampling { temperature: Some(0.0), seed: Some(7), ..Sampling::default() })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.config.sampling = sampling;
+        self
+    }
+
+    /// The sampling of plain sub-calls (`llm_query`, and `rlm_query` at the depth limit) to
+    /// the sub-model. A field left unset takes the root's ([`RlmBuilder::sampling`]), except
+    /// the reasoning effort and the provider extras, which belong to one model's API.
+    /// Replaces what [`RlmBuilder::sub_temperature`] set.
+    pub fn sub_sampling(mut self, sampling: Sampling) -> Self {
+        self.config.sub_sampling = sampling;
+        self
     }
 
     /// Validates the settings and builds the [`Rlm`].
     ///
     /// # Errors
-    /// [`RlmError::UnpricedModels`] when `max_cost` is set and a model of the run has no known
-    /// price (neither given with [`RlmBuilder::price`] nor in the built-in table): the budget
-    /// could not count its calls. Also invalid settings and a missing REPL backend.
+    /// [`RlmError::Tools`] listing every custom tool name that is reserved, invalid or
+    /// registered twice; [`RlmError::UnpricedModels`] when `max_cost` is set and a model of the
+    /// run has no known price (neither given with [`RlmBuilder::price`] nor in the built-in
+    /// table): the budget could not count its calls; [`RlmError::Config`] for a bad limit;
+    /// [`RlmError::NoRepl`]; [`RlmError::Trajectory`].
     pub fn build(self) -> Result<Rlm, RlmError> {
+        self.config.tools.validate()?;
         if self.config.run.max_cost.is_some() {
             let unpriced = self.unpriced_models();
             if !unpriced.is_empty() {

@@ -29,6 +29,26 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Custom tools give the model's code your own functions (a search index, a database) and data:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rlm::{openai::OpenAiClient, Rlm, ToolError};
+//! use serde_json::json;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = OpenAiClient::builder("gpt-5-mini").env().build()?;
+//! let rlm = Rlm::builder(Arc::new(model))
+//!     .tool_fn("lookup", "lookup(word) -> list of line numbers where the word occurs.", |call| async move {
+//!         let word = call.arg(0, "word").and_then(|w| w.as_str()).ok_or_else(|| ToolError::raise("TypeError", "word must be a str"))?;
+//!         Ok(json!([word.len(), 42]))
+//!     })
+//!     .tool_data("STOPWORDS", "Words to ignore.", json!(["the", "a"]))
+//!     .build()?;
+//! let done = rlm.completion("a context", "Where is 'needle'?").await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Layer: the top of the library. It depends on every layer below; nothing in the workspace but
 //! `rlm-cli` depends on it.
 
@@ -43,11 +63,13 @@ pub use context::Context;
 pub use documents::{ContextError, DirOptions, LoadReport, Loaded};
 pub use rlm_core as core;
 pub use rlm_core::names;
+pub use rlm_core::{BadToolName, Tool, ToolArgs, ToolError, ToolNameError, Tools, tool_fn};
 pub use rlm_core::{
     CompletionRequest, CompletionResponse, EventSink, LanguageModel, LlmError, Message, Repl,
     ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError, SubcallCallbacks,
     SubcallKind, Usage,
 };
+pub use rlm_core::{ReasoningEffort, Sampling};
 pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
@@ -104,6 +126,10 @@ pub enum RlmError {
     /// A setting is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Custom tool names that are reserved, invalid or registered twice: all of them, in
+    /// [`ToolNameError::names`].
+    #[error(transparent)]
+    Tools(#[from] ToolNameError),
     /// No REPL backend: enable the `monty` feature or call [`RlmBuilder::repl`].
     #[error("no REPL backend: enable the `monty` feature or set one with RlmBuilder::repl")]
     NoRepl,

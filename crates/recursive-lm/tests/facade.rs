@@ -123,3 +123,49 @@ async fn invalid_limits_are_refused_at_build() {
         .build();
     assert!(ok.is_ok());
 }
+
+#[tokio::test]
+async fn custom_tools_reach_the_code_and_bad_names_are_refused_at_build() {
+    let server = FakeServer::start(Script::from_fn(|req: &RecordedRequest| {
+        let system = req.json.as_ref().unwrap()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(system.contains("- `lookup(...)`: Finds a word."), "{system}");
+        assert!(system.contains("- `LIMIT` (int): The most hits."), "{system}");
+        Reply::text(
+            "```repl\nhits = lookup('needle', limit=LIMIT)\ntry:\n    lookup(1)\nexcept TypeError as e:\n    err = str(e)\nFINAL(str(hits) + ' / ' + err)\n```",
+        )
+    }))
+    .await;
+    let rlm = Rlm::builder(client(&server))
+        .tool_fn("lookup", "Finds a word.", |call| async move {
+            let word = call
+                .arg(0, "word")
+                .and_then(|w| w.as_str())
+                .ok_or_else(|| rlm::ToolError::raise("TypeError", "word must be a str"))?;
+            let limit = call.arg(1, "limit").and_then(|l| l.as_i64()).unwrap_or(0);
+            Ok(serde_json::json!({"word": word, "limit": limit}))
+        })
+        .tool_data("LIMIT", "The most hits.", serde_json::json!(3))
+        .build()
+        .unwrap();
+    let done = rlm.completion("text", "q").await.unwrap();
+    assert_eq!(
+        done.answer(),
+        "{'limit': 3, 'word': 'needle'} / word must be a str"
+    );
+
+    let err = Rlm::builder(client(&server))
+        .tool_data("context", "", serde_json::json!(1))
+        .tool_fn("FINAL", "", |_| async { Ok(serde_json::Value::Null) })
+        .tool_data("ok_name", "", serde_json::json!(1))
+        .tool_data("not ok", "", serde_json::json!(1))
+        .build()
+        .unwrap_err();
+    let RlmError::Tools(err) = err else {
+        panic!("{err:?}")
+    };
+    let names: Vec<&str> = err.names.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["context", "FINAL", "not ok"]);
+}

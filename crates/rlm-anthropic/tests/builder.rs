@@ -60,13 +60,22 @@ fn invalid_settings_are_config_errors() {
         AnthropicClient::builder("m")
             .base_url("http://x")
             .api_key("sk\nnewline"),
-        AnthropicClient::builder("m").env_with(env(&[])),
-        AnthropicClient::builder("m").api_key("  "),
     ];
     for builder in cases {
         let shown = format!("{builder:?}");
         assert!(
             matches!(builder.build(), Err(LlmError::Config { .. })),
+            "{shown}"
+        );
+    }
+    // No key, or a blank one: the typed error names the variable to set.
+    for builder in [
+        AnthropicClient::builder("m").env_with(env(&[])),
+        AnthropicClient::builder("m").api_key("  "),
+    ] {
+        let shown = format!("{builder:?}");
+        assert!(
+            matches!(builder.build(), Err(LlmError::MissingApiKey { env_var, .. }) if env_var == "ANTHROPIC_API_KEY"),
             "{shown}"
         );
     }

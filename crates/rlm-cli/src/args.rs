@@ -2,6 +2,8 @@
 //! the limit flags are grouped by the library bundle they fill ([`LimitArgs`]), and their
 //! defaults are that bundle's `Default`, so the CLI states no default of its own.
 
+pub mod sampling;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,11 +23,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `rlm run --help`'s list of exit codes (the crate docs of `main.rs` hold the same table).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    answered (finished, or max_iterations reached with the last-chance answer)
+  1    the run failed (a model or REPL error)
+  2    bad command line
+  3    the context file is missing or unreadable
+  4    the endpoint is unreachable, refused the key, or needs a key that is not set
+  5    a budget (tokens, cost, calls) stopped the run; the partial answer is printed
+  6    the run timed out; the partial answer is printed
+  7    max_errors turns in a row raised; the partial answer is printed
+  130  cancelled with Ctrl-C; the usage so far is printed";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer a query over a context (files, a folder, JSON or standard input); the answer alone
     /// goes to stdout.
+    #[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
@@ -62,7 +78,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub context: context::ContextArgs,
     /// The question to answer about the context.
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', value_parser = parse_query)]
     pub query: String,
     /// The root model: `provider:model` (providers openai, anthropic, gemini, azure; e.g.
     /// `anthropic:claude-sonnet-4-5`) or a model name of the `--provider` (`llama3.1:8b` stays
@@ -75,7 +91,7 @@ pub struct RunArgs {
     /// The base URL of the root model's provider (default: its variable, such as
     /// $OPENAI_BASE_URL, then its public endpoint); it applies to the sub model too when both
     /// use the same provider.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
     pub base_url: Option<String>,
     /// The provider of model names without a `provider:` prefix.
     #[arg(long, value_enum, default_value = "openai")]
@@ -86,17 +102,17 @@ pub struct RunArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Custom tools and data (`--tool`, `--tool-data`, `--tool-description`).
+    #[command(flatten)]
+    pub tools: crate::tools::ToolFlags,
     /// A model's price in USD per million tokens, used for costs and the cost budget when the
     /// provider reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable). It overrides
     /// the built-in table of OpenAI, Anthropic and Gemini prices (dated; check it).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
     pub price: Vec<(String, rlm::ModelPrice)>,
-    /// Sampling temperature (root turns; sub-calls too unless --sub-temperature is given).
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Sampling temperature of `llm_query` sub-calls to the sub model.
-    #[arg(long)]
-    pub sub_temperature: Option<f32>,
+    /// The sampling flags of the root model and of sub-calls.
+    #[command(flatten)]
+    pub sampling: sampling::SamplingArgs,
     /// Deadline of one LLM call including its retries, in seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_secs)]
     pub request_timeout: Option<Duration>,
@@ -294,6 +310,34 @@ fn parse_price(s: &str) -> Result<(String, rlm::ModelPrice), String> {
         }
         _ => Err(usage()),
     }
+}
+
+/// A non-blank query.
+fn parse_query(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the query is empty: say what to find out about the context".to_string())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// An `http://` or `https://` URL with a host (`http://127.0.0.1:8000/v1`).
+fn parse_base_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| {
+            "must start with http:// or https://, such as http://127.0.0.1:8000/v1".to_string()
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "{s:?} has no host, such as http://127.0.0.1:8000/v1"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {

@@ -26,6 +26,8 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod stop;
+mod tools;
 mod trace;
 mod view;
 
@@ -124,6 +126,17 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(warning) = slow_context_warning(context.value(), args.sandbox) {
         eprintln!("{warning}");
     }
+    if let rlm::ReplValue::Str(text) = context.value()
+        && text.trim().is_empty()
+    {
+        let source = args
+            .context
+            .context_file
+            .first()
+            .or(args.context.context_json.as_ref())
+            .map_or_else(|| "-".to_string(), |p| p.display().to_string());
+        eprintln!("[rlm] warning: the context ({source}) is empty; the model has nothing to read");
+    }
     let system_prompt = match &args.system_prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             Failure::new(
@@ -133,12 +146,17 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?),
         None => None,
     };
+    let tools = args
+        .tools
+        .tools()
+        .map_err(|(code, message)| Failure::new(code, message))?;
     let models = models::Models::from_args(&args)?;
     let endpoint = models.root.endpoint.clone();
     let mut builder = Rlm::builder(models.root.model.clone())
         .config(args.limits.runner_config())
-        .temperature(args.temperature)
-        .sub_temperature(args.sub_temperature);
+        .sampling(args.sampling.root())
+        .sub_sampling(args.sampling.sub())
+        .tools(tools);
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }
@@ -161,6 +179,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         })?;
         let settings = trace::header_settings(
             models.root.provider.name(),
+            models.sub.as_ref().map(|sub| sub.provider.name()),
             &format!("{:?}", args.sandbox).to_lowercase(),
             &endpoint,
             &args.query,
@@ -197,6 +216,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     match completion {
         Ok(done) => {
+            let lines = [
+                stop::stop_line(&done, &args.limits.run),
+                stop::iteration_limit_warning(&done, &args.limits.run),
+            ];
+            for line in lines.into_iter().flatten() {
+                eprintln!("{line}");
+            }
             print_result(&done, args.json, args.trace.as_deref());
             Ok(exit_code(done.kind()))
         }
@@ -247,7 +273,7 @@ fn build_failure(error: RlmError) -> Failure {
                 models.first().map_or("MODEL", String::as_str)
             ),
         ),
-        other => Failure::new(2, other.to_string()),
+        other => Failure::new(2, args::sampling::explain_build_error(&other)),
     }
 }
 

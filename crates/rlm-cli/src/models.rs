@@ -72,7 +72,17 @@ pub fn parse_spec(spec: &str, default: Provider) -> Result<ModelSpec, String> {
             .find(|p| p.name().eq_ignore_ascii_case(prefix.trim()))
         {
             Some(provider) => (provider, rest.trim()),
-            None => (default, spec),
+            None => {
+                if let Some(near) = near_provider(prefix.trim()) {
+                    return Err(format!(
+                        "unknown provider {:?} in {spec:?}: did you mean {}:{}? (known: openai, anthropic, gemini, azure)",
+                        prefix.trim(),
+                        near.name(),
+                        rest.trim()
+                    ));
+                }
+                (default, spec)
+            }
         },
         None => (default, spec),
     };
@@ -85,6 +95,35 @@ pub fn parse_spec(spec: &str, default: Provider) -> Result<ModelSpec, String> {
         provider,
         name: name.to_string(),
     })
+}
+
+/// The provider whose name `prefix` looks like a typo of (`antropic`, `gemni`, `opneai`):
+/// at most two edits away, and letters only, so model tags such as Ollama's `llama3.1:8b` or
+/// `gemma:2b` stay model names.
+fn near_provider(prefix: &str) -> Option<Provider> {
+    if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    Provider::ALL
+        .into_iter()
+        .find(|p| edit_distance(&prefix, p.name()) <= 2)
+}
+
+/// Levenshtein distance of two short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<u8> = b.bytes().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// A client built for one model.
@@ -171,6 +210,11 @@ impl Models {
 fn config_failure(error: rlm::LlmError) -> Failure {
     match error {
         rlm::LlmError::Config { message } => Failure::new(4, message),
+        // The CLI reads keys only from the environment: no builder advice.
+        rlm::LlmError::MissingApiKey { provider, env_var } => Failure::new(
+            4,
+            format!("no API key for {provider}: set the environment variable {env_var}"),
+        ),
         other => Failure::new(4, other.to_string()),
     }
 }
@@ -253,6 +297,16 @@ mod tests {
         check("llama3.1:8b", Openai, Ok((Openai, "llama3.1:8b")));
         check("openai:llama3.1:8b", Gemini, Ok((Openai, "llama3.1:8b")));
         check("anthropic:", Openai, Err(()));
+        // A prefix that looks like a misspelt provider is an error with a suggestion; model
+        // tags with digits or far from every provider stay names.
+        check("antropic:claude-sonnet-4-5", Openai, Err(()));
+        check("gemni:gemini-2.5-flash", Openai, Err(()));
+        check("opnai:gpt-5", Anthropic, Err(()));
+        check("gemma:2b", Openai, Ok((Openai, "gemma:2b")));
+        check("qwen2.5:7b", Openai, Ok((Openai, "qwen2.5:7b")));
+        check("mistral:latest", Openai, Ok((Openai, "mistral:latest")));
+        let err = parse_spec("antropic:claude-x", Openai).unwrap_err();
+        assert!(err.contains("did you mean anthropic:claude-x?"), "{err}");
         check("  ", Openai, Err(()));
     }
 }

@@ -255,7 +255,13 @@ async fn missing_key_for_openai_is_a_clear_error_without_traffic() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("OPENAI_API_KEY"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("set the environment variable OPENAI_API_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    // CLI words, not library calls.
+    assert!(!stderr(&out).contains("api_key"), "{}", stderr(&out));
 }
 
 #[tokio::test]
@@ -320,6 +326,122 @@ async fn budget_stop_has_its_own_exit_code() {
     assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "so far\n");
     assert_eq!(srv.stats().requests, 10);
+    // One stderr line names the limit and the figure reached.
+    assert!(
+        stderr(&out).contains(
+            "stopped: max_llm_calls reached (10 of 10 calls); the partial answer follows on stdout"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Usage errors speak CLI: the flag is named, exit 2, nothing is sent.
+#[tokio::test]
+async fn usage_errors_name_the_flag_and_suggest_fixes() {
+    let file = tmp("usage.txt", "c");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--base-url", "notaurl"], "--base-url"),
+        (&["--base-url", "http:///v1"], "has no host"),
+        (&["--max-depth", "-1"], "-1 is not in 0.."),
+        (&["--query", "  "], "the query is empty"),
+        (
+            &["--model", "antropic:claude-sonnet-4-5"],
+            "did you mean anthropic:claude-sonnet-4-5?",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["run", "--context-file", file.to_str().unwrap()];
+        for (flag, value) in [
+            ("--query", "q"),
+            ("--model", "m"),
+            ("--base-url", "http://127.0.0.1:9/v1"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        let out = rlm(&args).await;
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+    // An empty context is allowed, with a warning.
+    let empty = tmp("empty.txt", "");
+    let srv = server(|_| repl("FINAL('nothing')")).await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &empty, &["--quiet"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is empty; the model has nothing to read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn timeout_and_error_limit_stops_say_why_and_help_lists_exit_codes() {
+    let file = tmp("stops.txt", "c");
+    let srv = server(|c| match c {
+        Call::Turn { .. } => repl("x = undefined_name"),
+        Call::Plain { .. } => "x".into(),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--max-errors", "2"])).await;
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("stopped: max_errors reached (2 turns in a row raised); no partial answer"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "\n");
+
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &["--quiet", "--max-iterations", "1"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "[rlm] warning: max_iterations (1) reached; the answer comes from a last-chance call"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let slow = FakeServer::start(Script::from_fn(|_: &RecordedRequest| Reply::stall())).await;
+    let url = slow.base_url();
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--timeout", "0.5"])).await;
+    assert_eq!(out.status.code(), Some(6), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped: timeout after ")
+            && stderr(&out).contains("(--timeout 0.5)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let help = rlm(&["run", "--help"]).await;
+    assert!(help.status.success());
+    for line in [
+        "Exit codes:",
+        "5    a budget",
+        "6    the run timed out",
+        "130  cancelled",
+    ] {
+        assert!(
+            stdout(&help).contains(line),
+            "{line:?} in {}",
+            stdout(&help)
+        );
+    }
 }
 
 #[tokio::test]

@@ -94,7 +94,17 @@ pub enum LlmError {
         /// Human-readable detail.
         detail: String,
     },
-    /// The provider is misconfigured (missing key, bad URL, unknown model).
+    /// No API key was given and the endpoint needs one.
+    #[error(
+        "no API key for {provider}: set {env_var}, or give one to the client builder's `api_key`"
+    )]
+    MissingApiKey {
+        /// Who needs it (`OpenAI at https://api.openai.com/v1`).
+        provider: String,
+        /// The environment variable the client reads it from.
+        env_var: String,
+    },
+    /// The provider is misconfigured (bad URL, unknown model, conflicting settings).
     #[error("configuration error: {message}")]
     Config {
         /// What is wrong and what to do.
@@ -122,6 +132,7 @@ impl LlmError {
             LlmError::EmptyCompletion { .. } => "empty_completion",
             LlmError::InvalidResponse { .. } => "invalid_response",
             LlmError::LimitExceeded { .. } => "limit_exceeded",
+            LlmError::MissingApiKey { .. } => "missing_api_key",
             LlmError::Config { .. } => "config",
             LlmError::Cancelled => "cancelled",
         }

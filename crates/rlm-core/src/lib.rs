@@ -6,7 +6,8 @@
 //!
 //! It holds:
 //! - chat [`Message`]s and [`Role`]s, a [`CompletionRequest`] and [`CompletionResponse`] with
-//!   [`Usage`] and [`FinishReason`];
+//!   [`Usage`] and [`FinishReason`], and the provider-neutral [`Sampling`] a request carries
+//!   (with [`ReasoningEffort`]);
 //! - the [`LanguageModel`] trait (async and object-safe: `Arc<dyn LanguageModel>` works);
 //! - the values that cross the REPL boundary ([`ReplValue`]), the [`Repl`] trait a sandbox
 //!   implements, and the [`ReplHost`] trait through which code in the REPL calls back into the
@@ -45,7 +46,9 @@ mod message;
 mod model;
 pub mod names;
 mod repl;
+mod sampling;
 mod sink;
+mod tool;
 mod value;
 
 pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage};
@@ -58,7 +61,14 @@ pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
 };
+pub use sampling::{
+    ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range,
+};
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
+pub use tool::{
+    BadToolName, FnTool, Tool, ToolArgs, ToolEntry, ToolError, ToolKind, ToolNameError, Tools,
+    tool_fn,
+};
 pub use value::ReplValue;
 
 #[cfg(feature = "mock")]

@@ -52,6 +52,163 @@ pub const KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
+/// CPython's public builtins. A custom tool may not take one of these names, and the Monty
+/// backend's variable probe lists a candidate with one of them only once user code has rebound
+/// it to something that is not a builtin function or type.
+pub const BUILTINS: &[&str] = &[
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BaseException",
+    "BaseExceptionGroup",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "BufferError",
+    "BytesWarning",
+    "ChildProcessError",
+    "ConnectionAbortedError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "DeprecationWarning",
+    "EOFError",
+    "Ellipsis",
+    "EncodingWarning",
+    "EnvironmentError",
+    "Exception",
+    "ExceptionGroup",
+    "FileExistsError",
+    "FileNotFoundError",
+    "FloatingPointError",
+    "FutureWarning",
+    "GeneratorExit",
+    "IOError",
+    "ImportError",
+    "ImportWarning",
+    "IndentationError",
+    "IndexError",
+    "InterruptedError",
+    "IsADirectoryError",
+    "KeyError",
+    "KeyboardInterrupt",
+    "LookupError",
+    "MemoryError",
+    "ModuleNotFoundError",
+    "NameError",
+    "NotADirectoryError",
+    "NotImplemented",
+    "NotImplementedError",
+    "OSError",
+    "OverflowError",
+    "PendingDeprecationWarning",
+    "PermissionError",
+    "ProcessLookupError",
+    "RecursionError",
+    "ReferenceError",
+    "ResourceWarning",
+    "RuntimeError",
+    "RuntimeWarning",
+    "StopAsyncIteration",
+    "StopIteration",
+    "SyntaxError",
+    "SyntaxWarning",
+    "SystemError",
+    "SystemExit",
+    "TabError",
+    "TimeoutError",
+    "TypeError",
+    "UnboundLocalError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "UnicodeTranslateError",
+    "UnicodeWarning",
+    "UserWarning",
+    "ValueError",
+    "Warning",
+    "ZeroDivisionError",
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "copyright",
+    "credits",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "exit",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "license",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "quit",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+];
+
+/// Whether `name` is one of CPython's builtins.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name)
+}
+
 /// Whether `name` is a valid Python identifier (and not a keyword).
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -109,6 +266,74 @@ pub fn check_readable(name: &str) -> Result<(), ReplError> {
         Ok(())
     } else {
         Err(invalid(name, "not a valid Python identifier"))
+    }
+}
+
+/// The variables that carry a run's inputs: `context` and `history`, and their numbered forms
+/// (`context_0`, `history_1`, ...) that sessions keep.
+pub const INPUT_VARIABLES: &[&str] = &["context", "history"];
+
+/// Whether `name` is an input variable ([`INPUT_VARIABLES`], or one of them followed by `_` and
+/// digits).
+pub fn is_input_variable(name: &str) -> bool {
+    INPUT_VARIABLES.iter().any(|base| {
+        name == *base
+            || name
+                .strip_prefix(base)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|digits| {
+                    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                })
+    })
+}
+
+/// Why a custom tool may not take a name (see [`check_tool_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolNameProblem {
+    /// Not a Python identifier (a keyword, a digit first, a space, ...).
+    NotAnIdentifier,
+    /// A name the runtime defines: a host function (`llm_query`, `FINAL`, ...), `answer`, or a
+    /// private `__rlm` helper.
+    Runtime,
+    /// An input variable: `context`, `history`, `context_0`, ...
+    Input,
+    /// A Python builtin (`print`, `len`, `str`, ...) or a dunder name (`__name__`).
+    Builtin,
+    /// Registered more than once.
+    Duplicate,
+}
+
+impl std::fmt::Display for ToolNameProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ToolNameProblem::NotAnIdentifier => "not a valid Python identifier",
+            ToolNameProblem::Runtime => "reserved by the runtime",
+            ToolNameProblem::Input => "reserved for the run's inputs",
+            ToolNameProblem::Builtin => "a Python builtin",
+            ToolNameProblem::Duplicate => "registered more than once",
+        })
+    }
+}
+
+/// Checks a name for a custom tool or data value: it must be a Python identifier that is not a
+/// runtime name, an input variable, a builtin or a dunder.
+///
+/// # Errors
+/// The first [`ToolNameProblem`] found.
+pub fn check_tool_name(name: &str) -> Result<(), ToolNameProblem> {
+    let dunder = name.len() > 4 && name.starts_with("__") && name.ends_with("__");
+    if !is_identifier(name) {
+        Err(ToolNameProblem::NotAnIdentifier)
+    } else if is_reserved(name) {
+        Err(ToolNameProblem::Runtime)
+    } else if is_input_variable(name) {
+        Err(ToolNameProblem::Input)
+    } else if is_builtin(name) || dunder {
+        Err(ToolNameProblem::Builtin)
+    } else {
+        Ok(())
     }
 }
 
@@ -179,6 +404,35 @@ mod tests {
             assert!(is_identifier(name) && is_reserved(name), "{name}");
         }
         assert!(is_identifier(ANSWER) && is_reserved(ANSWER));
+    }
+
+    #[test]
+    fn tool_names_are_checked() {
+        for ok in [
+            "search",
+            "CONFIG",
+            "json",
+            "context_x",
+            "history2",
+            "_helper",
+        ] {
+            assert_eq!(check_tool_name(ok), Ok(()), "{ok}");
+        }
+        let check = |name: &str, problem: ToolNameProblem| {
+            assert_eq!(check_tool_name(name), Err(problem), "{name}");
+        };
+        check("1x", ToolNameProblem::NotAnIdentifier);
+        check("class", ToolNameProblem::NotAnIdentifier);
+        check("", ToolNameProblem::NotAnIdentifier);
+        for name in HOST_FUNCTIONS.iter().chain(&[ANSWER, "__rlm_x"]) {
+            check(name, ToolNameProblem::Runtime);
+        }
+        for name in ["context", "history", "context_0", "history_12"] {
+            check(name, ToolNameProblem::Input);
+        }
+        for name in ["print", "len", "str", "ValueError", "__name__"] {
+            check(name, ToolNameProblem::Builtin);
+        }
     }
 
     proptest::proptest! {

@@ -5,7 +5,9 @@
 //! `SHOW_VARS` and the `answer` dict need only the REPL's own state) and reports a finish in
 //! [`Execution::final_answer`]. Sub-calls (`llm_query`, `llm_query_batched`, `rlm_query`,
 //! `rlm_query_batched`) pause the interpreter and are answered, asynchronously, by the
-//! [`ReplHost`]; the interpreter resumes with the reply. The names live in [`crate::names`].
+//! [`ReplHost`]; the interpreter resumes with the reply. Custom tools (the names in
+//! [`ReplConfig::tools`]) are answered the same way, as [`HostCall::Tool`]. The names live in
+//! [`crate::names`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{ReplError, ReplValue};
+use crate::{ReplError, ReplValue, ToolArgs, ToolError};
 
 /// A call from code in the REPL to the runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,22 +49,34 @@ pub enum HostCall {
         /// The `model=` argument.
         model: Option<String>,
     },
+    /// A call to the custom tool `name` ([`ReplConfig::tools`]), with its arguments converted
+    /// to JSON (the backend raises `TypeError` at the call for arguments that are not
+    /// JSON-like, without asking the host).
+    Tool {
+        /// The tool's name.
+        name: String,
+        /// The arguments.
+        #[serde(flatten)]
+        args: ToolArgs,
+    },
 }
 
 impl HostCall {
-    /// The Python name of the function.
-    pub fn function_name(&self) -> &'static str {
+    /// The Python name of the function (the tool's own name for [`HostCall::Tool`]).
+    pub fn function_name(&self) -> &str {
         match self {
             HostCall::LlmQuery { .. } => "llm_query",
             HostCall::LlmQueryBatched { .. } => "llm_query_batched",
             HostCall::RlmQuery { .. } => "rlm_query",
             HostCall::RlmQueryBatched { .. } => "rlm_query_batched",
+            HostCall::Tool { name, .. } => name,
         }
     }
 }
 
-/// The host's answer to a [`HostCall`]. Failures are `Error: ...` strings, never exceptions:
-/// one failed sub-call must not kill the block that made it.
+/// The host's answer to a [`HostCall`]. Sub-call failures are `Error: ...` strings, never
+/// exceptions: one failed sub-call must not kill the block that made it. A custom tool's
+/// failure is [`HostReply::Raise`]: the calling code gets a Python exception.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum HostReply {
@@ -70,16 +84,36 @@ pub enum HostReply {
     Text(String),
     /// The answers to a batched call, one per prompt, in input order.
     Texts(Vec<String>),
+    /// A tool's failure, raised in the calling code.
+    Raise(ToolError),
+    /// A tool's result.
+    Json(serde_json::Value),
 }
 
 impl HostReply {
-    /// Converts the reply into the Python value the calling code receives.
+    /// Converts the reply into the Python value the calling code receives, or the exception
+    /// it raises.
+    ///
+    /// # Errors
+    /// The [`ToolError`] of [`HostReply::Raise`].
+    pub fn into_result(self) -> Result<ReplValue, ToolError> {
+        match self {
+            HostReply::Raise(error) => Err(error),
+            other => Ok(other.into_value()),
+        }
+    }
+
+    /// Converts the reply into the Python value the calling code receives
+    /// ([`HostReply::Raise`] becomes an `Error: ...` string; backends use
+    /// [`HostReply::into_result`]).
     pub fn into_value(self) -> ReplValue {
         match self {
             HostReply::Text(s) => ReplValue::Str(s),
             HostReply::Texts(items) => {
                 ReplValue::List(items.into_iter().map(ReplValue::Str).collect())
             }
+            HostReply::Json(value) => ReplValue::from_json(value),
+            HostReply::Raise(error) => ReplValue::Str(format!("Error: {error}")),
         }
     }
 }
@@ -102,6 +136,11 @@ pub struct ReplConfig {
     pub max_output_bytes: usize,
     /// Most host calls one execution may make (a loop over thousands of chunks must fit).
     pub max_host_calls: u32,
+    /// The custom tools the session defines as functions (valid names, checked by
+    /// [`crate::names::check_tool_name`]): calling one sends [`HostCall::Tool`] to the host.
+    /// Time the host takes to answer a tool counts against `execution_timeout`.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 impl Default for ReplConfig {
@@ -110,6 +149,7 @@ impl Default for ReplConfig {
             execution_timeout: Duration::from_secs(60),
             max_output_bytes: 1 << 20,
             max_host_calls: 100_000,
+            tools: Vec::new(),
         }
     }
 }

@@ -143,6 +143,50 @@ impl ReplValue {
     }
 }
 
+impl ReplValue {
+    /// Converts plain data into JSON (how a custom tool receives its arguments): tuples become
+    /// arrays, dicts need `str` keys.
+    ///
+    /// # Errors
+    /// Why the value is not JSON-like (bytes, a non-finite float, a non-`str` dict key, or a
+    /// value with no plain-data form), in Python's words.
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        use serde_json::Value;
+        Ok(match self {
+            ReplValue::None => Value::Null,
+            ReplValue::Bool(b) => Value::Bool(*b),
+            ReplValue::Int(i) => Value::from(*i),
+            ReplValue::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => Value::Number(n),
+                None => return Err(format!("float {} is not JSON-like", self.repr())),
+            },
+            ReplValue::Str(s) => Value::String(s.clone()),
+            ReplValue::List(items) | ReplValue::Tuple(items) => {
+                Value::Array(items.iter().map(Self::to_json).collect::<Result<_, _>>()?)
+            }
+            ReplValue::Dict(pairs) => {
+                let mut map = serde_json::Map::new();
+                for (key, value) in pairs {
+                    let ReplValue::Str(key) = key else {
+                        return Err(format!("dict keys must be str, not {}", key.type_name()));
+                    };
+                    map.insert(key.clone(), value.to_json()?);
+                }
+                Value::Object(map)
+            }
+            ReplValue::Bytes(_) | ReplValue::Other { .. } => {
+                return Err(format!("a {} value is not JSON-like", self.type_name()));
+            }
+        })
+    }
+}
+
+impl From<serde_json::Value> for ReplValue {
+    fn from(value: serde_json::Value) -> Self {
+        ReplValue::from_json(value)
+    }
+}
+
 impl From<String> for ReplValue {
     fn from(s: String) -> Self {
         ReplValue::Str(s)
@@ -241,6 +285,31 @@ mod tests {
             ReplValue::Bytes(b"a'\x00".to_vec()),
             "b'a\\'\\x00'",
             "b'a\\'\\x00'",
+        );
+    }
+
+    #[test]
+    fn plain_data_becomes_json() {
+        let v = ReplValue::from_json(serde_json::json!({"a": [1, 2.5, null, true, "x"]}));
+        assert_eq!(
+            v.to_json(),
+            Ok(serde_json::json!({"a": [1, 2.5, null, true, "x"]}))
+        );
+        let tuple = ReplValue::Tuple(vec![ReplValue::Int(1), ReplValue::Str("b".into())]);
+        assert_eq!(tuple.to_json(), Ok(serde_json::json!([1, "b"])));
+        let check = |v: ReplValue, why: &str| assert_eq!(v.to_json(), Err(why.to_string()));
+        check(ReplValue::Bytes(vec![1]), "a bytes value is not JSON-like");
+        check(ReplValue::Float(f64::NAN), "float nan is not JSON-like");
+        check(
+            ReplValue::Dict(vec![(ReplValue::Int(1), ReplValue::None)]),
+            "dict keys must be str, not int",
+        );
+        check(
+            ReplValue::List(vec![ReplValue::Other {
+                type_name: "set".into(),
+                repr: "{1}".into(),
+            }]),
+            "a set value is not JSON-like",
         );
     }
 

@@ -226,10 +226,10 @@ impl<W: WireFormat> HttpModelBuilder<W> {
         if api_key.is_none() {
             let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.trim()).collect();
             if let Some(who) = self.wire.key_required(&base, &names) {
-                return Err(config(format!(
-                    "no API key for {who}: set {} or pass one with api_key(..)",
-                    W::API_KEY_ENV
-                )));
+                return Err(LlmError::MissingApiKey {
+                    provider: who.to_string(),
+                    env_var: W::API_KEY_ENV.to_string(),
+                });
             }
         }
         let http = reqwest::Client::builder()

@@ -127,6 +127,9 @@ fn missing_azure_settings_say_which_variable_to_set() {
             Err(LlmError::Config { message }) => {
                 assert!(message.contains(missing), "{missing}: {message}")
             }
+            Err(LlmError::MissingApiKey { env_var, .. }) => {
+                assert_eq!(env_var, missing, "only the key is a missing-key error")
+            }
             other => panic!("{missing}: {other:?}"),
         }
     }

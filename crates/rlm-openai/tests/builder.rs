@@ -52,7 +52,7 @@ fn key_is_required_only_for_api_openai_com() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(&err, LlmError::Config { message } if message.contains("OPENAI_API_KEY")),
+        matches!(&err, LlmError::MissingApiKey { env_var, .. } if env_var == "OPENAI_API_KEY"),
         "{err}"
     );
     let err = OpenAiClient::builder("m")

@@ -1,12 +1,17 @@
-//! Turning a suspended call to a sub-call function into a [`HostCall`].
+//! Turning a suspended call to a sub-call function or a custom tool into a [`HostCall`], and a
+//! tool's error into the exception the code gets.
 //!
 //! The signatures are `llm_query(prompt, model=None)`, `llm_query_batched(prompts, model=None)`
 //! and the same for `rlm_query`/`rlm_query_batched`. Bad arguments come back as a Python
 //! `TypeError` with CPython's wording, raised at the call site, so the model sees an ordinary
 //! error it can fix.
 
+use std::str::FromStr;
+
 use monty_types::{CallArgs, ExcType, MontyException, MontyObject, ObjectRef};
-use rlm_core::HostCall;
+use rlm_core::{HostCall, ToolArgs, ToolError};
+
+use crate::convert;
 pub(crate) use rlm_core::names::is_sub_call;
 
 /// What the interpreter should get back for a sub-call before (or instead of) asking the host.
@@ -80,6 +85,66 @@ pub(crate) fn parse(name: &str, args: &CallArgs) -> Result<Parsed, MontyExceptio
     } else {
         HostCall::RlmQueryBatched { prompts, model }
     }))
+}
+
+/// Converts the arguments of a call to the custom tool `name` to JSON.
+///
+/// # Errors
+/// A Python `TypeError` naming the argument that is not JSON-like.
+pub(crate) fn parse_tool(name: &str, args: &CallArgs) -> Result<HostCall, MontyException> {
+    let mut out = ToolArgs::default();
+    for (i, arg) in args.args().enumerate() {
+        let value = convert::from_ref(arg).to_json().map_err(|why| {
+            type_error(format!(
+                "{name}() argument {} is not JSON-like: {why}",
+                i + 1
+            ))
+        })?;
+        out.args.push(value);
+    }
+    for (key, value) in args.kwargs() {
+        let Some(key) = key.as_str() else {
+            return Err(type_error(format!("{name}() keywords must be strings")));
+        };
+        let value = convert::from_ref(value).to_json().map_err(|why| {
+            type_error(format!("{name}() argument '{key}' is not JSON-like: {why}"))
+        })?;
+        if out.kwargs.insert(key.to_owned(), value).is_some() {
+            return Err(type_error(format!(
+                "{name}() got multiple values for argument '{key}'"
+            )));
+        }
+    }
+    Ok(HostCall::Tool {
+        name: name.to_owned(),
+        args: out,
+    })
+}
+
+/// The exception a tool's error raises: the named builtin exception when it is an `Exception`
+/// Monty knows, else `RuntimeError` with the name in the message.
+pub(crate) fn tool_exception(error: ToolError) -> MontyException {
+    match ExcType::from_str(&error.exception) {
+        Ok(kind)
+            if !matches!(
+                kind,
+                ExcType::BaseException | ExcType::SystemExit | ExcType::KeyboardInterrupt
+            ) =>
+        {
+            MontyException::new(kind, Some(error.message))
+        }
+        _ => MontyException::new(ExcType::RuntimeError, Some(error.to_string())),
+    }
+}
+
+/// The uncatchable error that stops a block whose tool call outlived the block's time limit.
+pub(crate) fn tool_timeout(name: &str) -> MontyException {
+    MontyException::new(
+        ExcType::TimeoutError,
+        Some(format!(
+            "time limit exceeded: the custom tool {name}() did not return within the block's time limit"
+        )),
+    )
 }
 
 /// Binds positional and keyword arguments to `(first, model=None)` like CPython does.
@@ -194,6 +259,38 @@ mod tests {
             parse_with("rlm_query_batched", vec![MontyObject::list([])], vec![]),
             Ok(Parsed::Immediate(value)) if value.as_ref().items().is_some_and(|items| items.is_empty())
         ));
+    }
+
+    #[test]
+    fn tool_calls_carry_json_arguments() {
+        let call = parse_tool(
+            "search",
+            &CallArgs::from((
+                vec![s("a"), MontyObject::tuple([MontyObject::int(1)])],
+                vec![(s("limit"), MontyObject::int(3))],
+            )),
+        )
+        .unwrap();
+        let HostCall::Tool { name, args } = call else {
+            panic!("{call:?}")
+        };
+        assert_eq!(name, "search");
+        assert_eq!(args.args, [serde_json::json!("a"), serde_json::json!([1])]);
+        assert_eq!(args.kwargs["limit"], serde_json::json!(3));
+        let err = parse_tool(
+            "search",
+            &CallArgs::from((vec![MontyObject::set([MontyObject::int(1)])], vec![])),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.summary(),
+            "TypeError: search() argument 1 is not JSON-like: a set value is not JSON-like"
+        );
+        let exc = |e: &str| tool_exception(ToolError::raise(e, "boom")).summary();
+        assert_eq!(exc("ValueError"), "ValueError: boom");
+        assert_eq!(exc("KeyError"), "KeyError: boom");
+        assert_eq!(exc("MyError"), "RuntimeError: MyError: boom");
+        assert_eq!(exc("SystemExit"), "RuntimeError: SystemExit: boom");
     }
 
     #[test]

@@ -9,165 +9,9 @@
 use std::collections::BTreeSet;
 
 pub(crate) use rlm_core::names::{
-    ANSWER, KEYWORDS, PRIVATE_PREFIX, check_readable, check_settable, is_host_function,
+    ANSWER, KEYWORDS, PRIVATE_PREFIX, check_readable, check_settable, is_builtin, is_host_function,
     is_identifier, is_reserved,
 };
-
-/// CPython's public builtins. A candidate with one of these names is a user variable only when
-/// the probe shows it was rebound to something that is not a builtin function or type.
-const BUILTINS: &[&str] = &[
-    "ArithmeticError",
-    "AssertionError",
-    "AttributeError",
-    "BaseException",
-    "BaseExceptionGroup",
-    "BlockingIOError",
-    "BrokenPipeError",
-    "BufferError",
-    "BytesWarning",
-    "ChildProcessError",
-    "ConnectionAbortedError",
-    "ConnectionError",
-    "ConnectionRefusedError",
-    "ConnectionResetError",
-    "DeprecationWarning",
-    "EOFError",
-    "Ellipsis",
-    "EncodingWarning",
-    "EnvironmentError",
-    "Exception",
-    "ExceptionGroup",
-    "FileExistsError",
-    "FileNotFoundError",
-    "FloatingPointError",
-    "FutureWarning",
-    "GeneratorExit",
-    "IOError",
-    "ImportError",
-    "ImportWarning",
-    "IndentationError",
-    "IndexError",
-    "InterruptedError",
-    "IsADirectoryError",
-    "KeyError",
-    "KeyboardInterrupt",
-    "LookupError",
-    "MemoryError",
-    "ModuleNotFoundError",
-    "NameError",
-    "NotADirectoryError",
-    "NotImplemented",
-    "NotImplementedError",
-    "OSError",
-    "OverflowError",
-    "PendingDeprecationWarning",
-    "PermissionError",
-    "ProcessLookupError",
-    "RecursionError",
-    "ReferenceError",
-    "ResourceWarning",
-    "RuntimeError",
-    "RuntimeWarning",
-    "StopAsyncIteration",
-    "StopIteration",
-    "SyntaxError",
-    "SyntaxWarning",
-    "SystemError",
-    "SystemExit",
-    "TabError",
-    "TimeoutError",
-    "TypeError",
-    "UnboundLocalError",
-    "UnicodeDecodeError",
-    "UnicodeEncodeError",
-    "UnicodeError",
-    "UnicodeTranslateError",
-    "UnicodeWarning",
-    "UserWarning",
-    "ValueError",
-    "Warning",
-    "ZeroDivisionError",
-    "abs",
-    "aiter",
-    "all",
-    "anext",
-    "any",
-    "ascii",
-    "bin",
-    "bool",
-    "breakpoint",
-    "bytearray",
-    "bytes",
-    "callable",
-    "chr",
-    "classmethod",
-    "compile",
-    "complex",
-    "copyright",
-    "credits",
-    "delattr",
-    "dict",
-    "dir",
-    "divmod",
-    "enumerate",
-    "eval",
-    "exec",
-    "exit",
-    "filter",
-    "float",
-    "format",
-    "frozenset",
-    "getattr",
-    "globals",
-    "hasattr",
-    "hash",
-    "help",
-    "hex",
-    "id",
-    "input",
-    "int",
-    "isinstance",
-    "issubclass",
-    "iter",
-    "len",
-    "license",
-    "list",
-    "locals",
-    "map",
-    "max",
-    "memoryview",
-    "min",
-    "next",
-    "object",
-    "oct",
-    "open",
-    "ord",
-    "pow",
-    "print",
-    "property",
-    "quit",
-    "range",
-    "repr",
-    "reversed",
-    "round",
-    "set",
-    "setattr",
-    "slice",
-    "sorted",
-    "staticmethod",
-    "str",
-    "sum",
-    "super",
-    "tuple",
-    "type",
-    "vars",
-    "zip",
-];
-
-/// Whether `name` is one of CPython's builtins.
-pub(crate) fn is_builtin(name: &str) -> bool {
-    BUILTINS.contains(&name)
-}
 
 /// What a scan of one code block found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -181,8 +25,9 @@ pub(crate) struct Scan {
     pub needs_probe: bool,
 }
 
-/// Scans `code` lexically. Never fails: malformed code just yields fewer names.
-pub(crate) fn scan(code: &str) -> Scan {
+/// Scans `code` lexically. Never fails: malformed code just yields fewer names. The custom
+/// `tools` count as runtime names (never candidates; rebinding one restores the scaffold).
+pub(crate) fn scan(code: &str, tools: &[String]) -> Scan {
     let bytes = code.as_bytes();
     let mut out = Scan::default();
     let mut i = 0;
@@ -231,7 +76,9 @@ pub(crate) fn scan(code: &str) -> Scan {
                 let word = &code[start..i];
                 let is_attribute = prev_word.is_empty() && prev_punct == b'.';
                 if !is_attribute && !KEYWORDS.contains(&word) && is_identifier(word) {
-                    note_identifier(&mut out, word, prev_word, next_significant(bytes, i));
+                    let runtime = is_host_function(word) || tools.iter().any(|t| t == word);
+                    let next = next_significant(bytes, i);
+                    note_identifier(&mut out, word, runtime, prev_word, next);
                 }
                 prev_word = word;
             }
@@ -246,7 +93,7 @@ pub(crate) fn scan(code: &str) -> Scan {
     out
 }
 
-fn note_identifier(out: &mut Scan, word: &str, prev_word: &str, next: Option<u8>) {
+fn note_identifier(out: &mut Scan, word: &str, runtime: bool, prev_word: &str, next: Option<u8>) {
     if word.starts_with(PRIVATE_PREFIX) {
         out.touches_scaffold = true;
         return;
@@ -254,7 +101,7 @@ fn note_identifier(out: &mut Scan, word: &str, prev_word: &str, next: Option<u8>
     if word == "SHOW_VARS" || word == "FINAL_VAR" {
         out.needs_probe = true;
     }
-    if is_host_function(word) {
+    if runtime {
         let plain_call = next == Some(b'(') && prev_word != "def" && prev_word != "class";
         if !plain_call {
             out.touches_scaffold = true;
@@ -311,7 +158,7 @@ mod tests {
     use super::*;
 
     fn idents(code: &str) -> Vec<String> {
-        scan(code).identifiers.into_iter().collect()
+        scan(code, &[]).identifiers.into_iter().collect()
     }
 
     #[test]
@@ -328,8 +175,9 @@ mod tests {
 
     #[test]
     fn scan_flags_scaffold_rebinding_but_not_plain_calls() {
-        let check =
-            |code: &str, touches: bool| assert_eq!(scan(code).touches_scaffold, touches, "{code}");
+        let check = |code: &str, touches: bool| {
+            assert_eq!(scan(code, &[]).touches_scaffold, touches, "{code}")
+        };
         check("FINAL(x)\nllm_query ('p')\nFINAL_VAR('x')", false);
         check("FINAL = 1", true);
         check("def llm_query(p):\n    return p", true);
@@ -337,14 +185,22 @@ mod tests {
         check("for FINAL in range(3): pass", true);
         check("__rlm_vars = None", true);
         check("print('FINAL = 1')", false);
-        assert!(scan("print(SHOW_VARS())").needs_probe);
-        assert!(!scan("FINAL(1)").needs_probe);
+        assert!(scan("print(SHOW_VARS())", &[]).needs_probe);
+        assert!(!scan("FINAL(1)", &[]).needs_probe);
+        let tools = ["search".to_string()];
+        assert!(!scan("x = search('a')", &tools).touches_scaffold);
+        assert!(
+            !scan("x = search('a')", &tools)
+                .identifiers
+                .contains("search")
+        );
+        assert!(scan("search = 1", &tools).touches_scaffold);
     }
 
     proptest::proptest! {
         #[test]
         fn scan_never_panics_and_yields_only_identifiers(code in "\\PC*") {
-            for name in scan(&code).identifiers {
+            for name in scan(&code, &[]).identifiers {
                 proptest::prop_assert!(is_identifier(&name), "{name:?}");
                 proptest::prop_assert!(!is_host_function(&name) && !name.starts_with(PRIVATE_PREFIX), "{name:?}");
             }
@@ -352,7 +208,7 @@ mod tests {
 
         #[test]
         fn scan_ignores_line_ending_style(code in "[a-z_ =\\n'\"#()]*") {
-            proptest::prop_assert_eq!(scan(&code), scan(&code.replace('\n', "\r\n")));
+            proptest::prop_assert_eq!(scan(&code, &[]), scan(&code.replace('\n', "\r\n"), &[]));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use monty::MontyRepl as Interpreter;
@@ -15,6 +15,9 @@ use rlm_core::{
     ReplValue, VariableInfo,
 };
 
+use tokio::time::Instant;
+
+use crate::hostcall;
 use crate::names::{self, ANSWER};
 use crate::park::{Parked, Slot, State};
 use crate::run::{Next, Run};
@@ -35,6 +38,8 @@ pub struct MontyRepl {
     /// An execution started and did not reach its epilogue (its future was dropped): the next
     /// operation first restores the scaffold and clears a stale `answer`.
     interrupted: bool,
+    /// The custom tools (`ReplConfig::tools`), bound as host functions.
+    tools: Arc<[String]>,
 }
 
 impl std::fmt::Debug for MontyRepl {
@@ -50,6 +55,16 @@ impl std::fmt::Debug for MontyRepl {
 struct Epilogue {
     /// The probe to reinstall with the whole scaffold, when the block touched a runtime name.
     restore: Option<String>,
+    /// The custom tools, reinstalled with the scaffold.
+    tools: Arc<[String]>,
+}
+
+/// How a suspended call goes on.
+enum Resume {
+    /// With the host's answer (a value or a raised exception).
+    Answer(ExtFunctionResult),
+    /// Stopped: a tool outlived the block's time limit.
+    Abort(MontyException),
 }
 
 /// The largest single result a block may build (4 GiB); bigger ones raise `MemoryError`.
@@ -59,9 +74,19 @@ impl MontyRepl {
     /// Starts a session: an interpreter holding the runtime scaffold (`FINAL`, `FINAL_VAR`,
     /// `SHOW_VARS`, the sub-call functions) and `answer = {"content": "", "ready": False}`.
     ///
+    /// The custom tools of [`ReplConfig::tools`] are bound as host functions too.
+    ///
     /// # Errors
+    /// [`ReplError::InvalidName`] for a tool name [`rlm_core::names::check_tool_name`] refuses;
     /// [`ReplError::Backend`] if the scaffold does not load (a bug, not a user error).
     pub fn new(config: ReplConfig) -> Result<Self, ReplError> {
+        for name in &config.tools {
+            rlm_core::names::check_tool_name(name).map_err(|problem| ReplError::InvalidName {
+                name: name.clone(),
+                reason: problem.to_string(),
+            })?;
+        }
+        let tools: Arc<[String]> = config.tools.clone().into();
         let limits = ResourceLimits::default()
             // Per feed: every execution, and every runtime feed around it, starts a fresh budget.
             .max_feed_duration(config.execution_timeout)
@@ -77,7 +102,7 @@ impl MontyRepl {
         )
         .with_os_policy(os_policy());
         let names = BTreeSet::from([ANSWER.to_string()]);
-        scaffold::install(&mut interp, &scaffold::probe_source(&names))
+        scaffold::install(&mut interp, &scaffold::probe_source(&names), &tools)
             .and_then(|()| scaffold::reset_answer(&mut interp))
             .map_err(|e| {
                 backend(format!(
@@ -88,6 +113,7 @@ impl MontyRepl {
         Ok(Self {
             probe_len: names.len(),
             interrupted: false,
+            tools,
             names,
             config,
             slot: Arc::new(Mutex::new(Some(interp))),
@@ -129,7 +155,11 @@ impl MontyRepl {
         } else {
             None
         };
-        Prepare { recovery, probe }
+        Prepare {
+            recovery,
+            probe,
+            tools: Arc::clone(&self.tools),
+        }
     }
 
     /// Runs `work` on the idle interpreter on the blocking pool, refreshing the variable probe
@@ -158,21 +188,26 @@ impl MontyRepl {
         code: &str,
         host: Arc<dyn ReplHost>,
     ) -> Result<Execution, ReplError> {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let mut parked = self.checkout()?;
-        let scan = names::scan(code);
+        let scan = names::scan(code, &self.tools);
         self.names.extend(scan.identifiers);
         // SHOW_VARS/FINAL_VAR must see the names this very block introduces.
         let prepare = self.prepare(scan.needs_probe);
         let epilogue = Arc::new(Epilogue {
             restore: scan.touches_scaffold.then(|| self.current_probe()),
+            tools: Arc::clone(&self.tools),
         });
         // Cleared once this block's epilogue has run.
         self.interrupted = true;
 
-        let mut run = Run::new(&self.config);
+        let mut run = Run::new(&self.config, Arc::clone(&self.tools));
         let code = code.to_owned();
         let step_epilogue = Arc::clone(&epilogue);
+        // Time that counts against the block's limit: interpreter steps and tool calls (not
+        // sub-calls to models, which other limits bound).
+        let mut counted = Duration::ZERO;
+        let stepped = Instant::now();
         let mut step = blocking(move || {
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
             prepare.apply(&mut interp);
@@ -180,6 +215,7 @@ impl MontyRepl {
             Ok(settle(next, parked, run, &step_epilogue))
         })
         .await??;
+        counted += stepped.elapsed();
 
         let run = loop {
             let (mut parked, mut run, request) = step;
@@ -189,23 +225,34 @@ impl MontyRepl {
             };
             // While this await is pending `parked` holds the suspended call: if the caller drops
             // the future, dropping `parked` abandons the snippet and keeps the session.
-            let reply = host.call(request).await;
-            let result = match convert::to_monty(reply.into_value()) {
-                Ok(value) => ExtFunctionResult::Return(value),
-                Err(e) => ExtFunctionResult::Error(MontyException::new(
-                    ExcType::RuntimeError,
-                    Some(e.to_string()),
-                )),
+            let resume = match &request {
+                HostCall::Tool { name, .. } => {
+                    let name = name.clone();
+                    let left = self.config.execution_timeout.saturating_sub(counted);
+                    let waited = Instant::now();
+                    let reply = tokio::time::timeout(left, host.call(request)).await;
+                    counted += waited.elapsed();
+                    match reply {
+                        Ok(reply) => Resume::Answer(answer(reply)),
+                        Err(_) => Resume::Abort(hostcall::tool_timeout(&name)),
+                    }
+                }
+                _ => Resume::Answer(answer(host.call(request).await)),
             };
             let step_epilogue = Arc::clone(&epilogue);
+            let stepped = Instant::now();
             step = blocking(move || {
                 let call = parked.take_suspended().ok_or_else(|| {
                     backend("the interpreter was not waiting for a host call".to_string())
                 })?;
-                let next = run.resume(call, result);
+                let next = match resume {
+                    Resume::Answer(result) => run.resume(call, result),
+                    Resume::Abort(error) => run.abort(call, error),
+                };
                 Ok(settle(next, parked, run, &step_epilogue))
             })
             .await??;
+            counted += stepped.elapsed();
         };
 
         self.interrupted = false;
@@ -221,19 +268,35 @@ impl MontyRepl {
     }
 }
 
+/// The value (or exception) a host's reply gives the suspended call.
+fn answer(reply: rlm_core::HostReply) -> ExtFunctionResult {
+    match reply.into_result() {
+        Ok(value) => match convert::to_monty(value) {
+            Ok(value) => ExtFunctionResult::Return(value),
+            Err(e) => ExtFunctionResult::Error(MontyException::new(
+                ExcType::RuntimeError,
+                Some(e.to_string()),
+            )),
+        },
+        Err(error) => ExtFunctionResult::Error(hostcall::tool_exception(error)),
+    }
+}
+
 /// Work the first blocking step of an operation does before its own.
 struct Prepare {
     /// The probe to reinstall with the whole scaffold after an interrupted execution.
     recovery: Option<String>,
     /// A regenerated probe to install.
     probe: Option<String>,
+    /// The custom tools, reinstalled with the scaffold.
+    tools: Arc<[String]>,
 }
 
 impl Prepare {
     fn apply(&self, interp: &mut Interpreter) {
         if let Some(probe) = &self.recovery {
             // The interrupted block's `answer`, if it became ready, is stale: drop it.
-            let _stale = scaffold::after_block(interp, Some(probe));
+            let _stale = scaffold::after_block(interp, Some(probe), &self.tools);
         }
         scaffold::refresh_probe(interp, self.probe.as_deref());
     }
@@ -253,7 +316,9 @@ fn settle(
         }
         Next::Done { mut interp, error } => {
             run.error = error;
-            if let Some(answer) = scaffold::after_block(&mut interp, epilogue.restore.as_deref()) {
+            if let Some(answer) =
+                scaffold::after_block(&mut interp, epilogue.restore.as_deref(), &epilogue.tools)
+            {
                 run.finish.get_or_insert(FinalAnswer::AnswerDict { answer });
             }
             parked.set(State::Idle(interp));

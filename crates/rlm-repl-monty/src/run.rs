@@ -59,17 +59,24 @@ pub(crate) struct Run {
     /// The traceback, once the block has ended with an error.
     pub(crate) error: Option<String>,
     max_host_calls: u32,
+    /// The custom tools the session defines.
+    tools: std::sync::Arc<[String]>,
 }
 
 impl Run {
-    pub(crate) fn new(config: &ReplConfig) -> Self {
+    pub(crate) fn new(config: &ReplConfig, tools: std::sync::Arc<[String]>) -> Self {
         Self {
             out: Output::new(config.max_output_bytes),
             host_calls: 0,
             finish: None,
             error: None,
             max_host_calls: config.max_host_calls,
+            tools,
         }
+    }
+
+    fn is_tool(&self, name: &str) -> bool {
+        self.tools.iter().any(|t| t == name)
     }
 
     /// Starts `code`; Monty gives every feed a fresh time budget (`max_feed_duration`).
@@ -81,6 +88,13 @@ impl Run {
     /// Resumes a suspended sub-call with the host's answer.
     pub(crate) fn resume(&mut self, call: ReplFunctionCall, result: ExtFunctionResult) -> Next {
         let progress = call.resume(result, PrintWriter::Callback(&mut self.out));
+        self.advance(progress)
+    }
+
+    /// Stops a suspended call's block with an uncatchable exception (a tool past the time
+    /// limit).
+    pub(crate) fn abort(&mut self, call: ReplFunctionCall, error: MontyException) -> Next {
+        let progress = call.abort(error, PrintWriter::Callback(&mut self.out));
         self.advance(progress)
     }
 
@@ -106,6 +120,7 @@ impl Run {
                     // A bare reference (`f = llm_query`) to a function the runtime answers.
                     let result = if hostcall::is_sub_call(&lookup.name)
                         || scaffold::is_hook(&lookup.name)
+                        || self.is_tool(&lookup.name)
                     {
                         NameLookupResult::Value(MontyObject::function(lookup.name.clone(), None))
                     } else {
@@ -145,24 +160,31 @@ impl Run {
         let name = call.function_name.clone();
         let args: Vec<_> = call.args.args().collect();
         let result = match name.as_str() {
-            sub if hostcall::is_sub_call(sub) => match hostcall::parse(sub, &call.args) {
-                Err(exc) => ExtFunctionResult::Error(exc),
-                Ok(Parsed::Immediate(value)) => ExtFunctionResult::Return(value),
-                Ok(Parsed::Call(_)) if self.host_calls >= self.max_host_calls => {
-                    let message = format!(
-                        "host-call limit reached: an execution may make at most {} llm_query/rlm_query calls",
-                        self.max_host_calls
-                    );
-                    ExtFunctionResult::Error(MontyException::new(
-                        ExcType::RuntimeError,
-                        Some(message),
-                    ))
+            sub if hostcall::is_sub_call(sub) || self.is_tool(sub) => {
+                let parsed = if hostcall::is_sub_call(sub) {
+                    hostcall::parse(sub, &call.args)
+                } else {
+                    hostcall::parse_tool(sub, &call.args).map(Parsed::Call)
+                };
+                match parsed {
+                    Err(exc) => ExtFunctionResult::Error(exc),
+                    Ok(Parsed::Immediate(value)) => ExtFunctionResult::Return(value),
+                    Ok(Parsed::Call(_)) if self.host_calls >= self.max_host_calls => {
+                        let message = format!(
+                            "host-call limit reached: an execution may make at most {} llm_query/rlm_query calls",
+                            self.max_host_calls
+                        );
+                        ExtFunctionResult::Error(MontyException::new(
+                            ExcType::RuntimeError,
+                            Some(message),
+                        ))
+                    }
+                    Ok(Parsed::Call(request)) => {
+                        self.host_calls += 1;
+                        return Flow::Yield(Next::Host { call, request });
+                    }
                 }
-                Ok(Parsed::Call(request)) => {
-                    self.host_calls += 1;
-                    return Flow::Yield(Next::Host { call, request });
-                }
-            },
+            }
             HOOK_FINAL => match args.as_slice() {
                 [answer] => match answer.as_str() {
                     Some(answer) => {

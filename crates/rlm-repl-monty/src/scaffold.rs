@@ -1,8 +1,9 @@
 //! The scaffold: the Python the runtime keeps inside every session, and the synchronous
 //! operations on an idle interpreter (feeding it, probing its variables, reading `answer`).
 //!
-//! - `llm_query`, `llm_query_batched`, `rlm_query`, `rlm_query_batched` are bound to host
-//!   function objects: calling one suspends the interpreter and the host answers.
+//! - `llm_query`, `llm_query_batched`, `rlm_query`, `rlm_query_batched` and the custom tools
+//!   (`ReplConfig::tools`) are bound to host function objects: calling one suspends the
+//!   interpreter and the host answers.
 //! - `FINAL`, `FINAL_VAR` and `SHOW_VARS` are small Python functions (so `str(value)` is Python's
 //!   own, `__str__` included) that call private host hooks (`__rlm_final`, `__rlm_final_var`,
 //!   `__rlm_show_vars`).
@@ -97,11 +98,21 @@ pub(crate) fn feed(
     interp.feed_run(code, inputs, PrintWriter::Disabled)
 }
 
-/// (Re)installs the whole scaffold: host function objects, the prelude and the probe.
-pub(crate) fn install(interp: &mut Interpreter, probe: &str) -> Result<(), MontyException> {
+/// (Re)installs the whole scaffold: host function objects (sub-calls and custom tools), the
+/// prelude and the probe.
+pub(crate) fn install(
+    interp: &mut Interpreter,
+    probe: &str,
+    tools: &[String],
+) -> Result<(), MontyException> {
     let inputs = SUB_CALLS
         .iter()
-        .map(|name| (name.to_string(), MontyObject::function(*name, None)))
+        .map(|name| name.to_string())
+        .chain(tools.iter().cloned())
+        .map(|name| {
+            let function = MontyObject::function(name.clone(), None);
+            (name, function)
+        })
         .collect();
     let code = format!("{PRELUDE}\n{probe}");
     feed(interp, &code, inputs).map(drop)
@@ -172,9 +183,13 @@ pub(crate) fn visible_variables(probed: ObjectRef<'_>) -> Vec<VariableInfo> {
 /// The runtime's work after every block: restore the scaffold if the block touched it, then
 /// read `answer`. Returns `str(answer["content"])` when the dict was ready; a ready or broken
 /// `answer` is reset to the initial dict so a stale answer never leaks into the next block.
-pub(crate) fn after_block(interp: &mut Interpreter, restore: Option<&str>) -> Option<String> {
+pub(crate) fn after_block(
+    interp: &mut Interpreter,
+    restore: Option<&str>,
+    tools: &[String],
+) -> Option<String> {
     if let Some(probe) = restore
-        && let Err(e) = install(interp, probe)
+        && let Err(e) = install(interp, probe, tools)
     {
         tracing::warn!(error = %e.summary(), "could not restore the runtime scaffold");
     }

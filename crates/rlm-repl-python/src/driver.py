@@ -11,8 +11,10 @@
 # (rlm_core::names): the host functions, the answer variable and the private-helper prefix.
 #
 # Requests (externally tagged): {"exec": {"code"}}, {"load": {"name", "path", "kind"}},
-# {"get": {"name"}}, "vars", and {"reply": {"value"} | {"error"}} while a host call waits.
-# Messages: {"ready": {...}}, {"call": {"function", "prompt" | "prompts", "model"}},
+# {"get": {"name"}}, "vars", and {"reply": {"value"} | {"error", "exception"}} while a host call
+# waits (an error raises the named builtin exception, RuntimeError by default).
+# Messages: {"ready": {...}}, {"call": {"function", "prompt" | "prompts", "model"}} or
+# {"call": {"function": "tool", "name", "args", "kwargs"}} (a custom tool, values encoded),
 # {"final": {"via", "name", "answer"}}, {"out": {...}} (output salvaged on SIGUSR1 before a
 # timeout kill), {"done": {...}}, "ok", {"value": {"value"}}, "missing", {"vars": {"vars"}},
 # {"error": {"message"}}.
@@ -87,6 +89,9 @@ _LOCK = _thread.allocate_lock()
 _HOST_FUNCTIONS = tuple(_CFG["host_functions"])
 _ANSWER = _CFG["answer_variable"]
 _PRIVATE_PREFIX = _CFG["private_prefix"]
+# The custom tools: functions whose calls the host answers (names checked by the host).
+_TOOLS = tuple(_CFG.get("tools", ()))
+_RUNTIME_NAMES = frozenset(_HOST_FUNCTIONS) | frozenset(_TOOLS)
 
 
 # ----------------------------------------------------------------------------- framing
@@ -281,7 +286,21 @@ def _on_salvage(signum, frame):
 # ----------------------------------------------------------------------------- host calls
 
 
-def _host_call(function, key, main, model):
+def _exception(name, message):
+    # The exception a host error raises: the named builtin when it is an Exception, else
+    # RuntimeError with the name in the message.
+    cls = getattr(builtins, name, None) if type(name) is str else None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except BaseException:
+            pass
+    if type(name) is str and name != "RuntimeError":
+        message = "%s: %s" % (name, message)
+    return RuntimeError(message)
+
+
+def _host_call(function, call):
     if os.getpid() != _PID:
         raise RuntimeError("%s() is not available in a forked process" % function)
     run = _run
@@ -295,7 +314,7 @@ def _host_call(function, key, main, model):
     run.calls += 1
     with _LOCK:
         try:
-            _send_locked({"call": {"function": function, key: main, "model": model}})
+            _send_locked({"call": call})
         except _TooLarge as e:
             run.calls -= 1
             raise ValueError(
@@ -307,8 +326,8 @@ def _host_call(function, key, main, model):
     if type(body) is not dict:
         _fatal("expected a reply to %s()" % function)
     if "error" in body:
-        raise RuntimeError(body["error"])
-    return body["value"]
+        raise _exception(body.get("exception"), body["error"])
+    return _from_wire(body["value"])
 
 
 def _check_model(function, model):
@@ -324,7 +343,7 @@ def _single(function, prompt, model):
         raise TypeError(
             "%s() argument 'prompt' must be str, not %s" % (function, type(prompt).__name__)
         )
-    return _host_call(function, "prompt", prompt, model)
+    return _host_call(function, {"function": function, "prompt": prompt, "model": model})
 
 
 def _batched(function, prompts, model):
@@ -343,7 +362,7 @@ def _batched(function, prompts, model):
             )
     if not prompts:
         return []
-    return _host_call(function, "prompts", prompts, model)
+    return _host_call(function, {"function": function, "prompts": prompts, "model": model})
 
 
 def llm_query(prompt, model=None):
@@ -364,6 +383,23 @@ def rlm_query(prompt, model=None):
 def rlm_query_batched(prompts, model=None):
     """Child RLMs run concurrently; their answers in input order."""
     return _batched("rlm_query_batched", prompts, model)
+
+
+def _tool(name):
+    # A custom tool: the arguments travel encoded; the host converts them to JSON (or answers
+    # TypeError) and its reply is the tool's result or exception.
+    def tool(*args, **kwargs):
+        call = {
+            "function": "tool",
+            "name": name,
+            "args": [_to_wire(a) for a in args],
+            "kwargs": {k: _to_wire(v) for k, v in kwargs.items()},
+        }
+        return _host_call(name, call)
+
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = "The custom tool %s (answered by the host)." % name
+    return tool
 
 
 # ----------------------------------------------------------------------------- finishing
@@ -396,7 +432,7 @@ def FINAL(value):
 
 
 def _is_lookup_name(name):
-    return name in _ns and name not in _HOST_FUNCTIONS and not (
+    return name in _ns and name not in _RUNTIME_NAMES and not (
         name.startswith(_PRIVATE_PREFIX) or (len(name) > 4 and name.startswith("__") and name.endswith("__"))
     )
 
@@ -422,7 +458,7 @@ def FINAL_VAR(name):
 def _visible():
     found = []
     for name in sorted(k for k in list(_ns) if type(k) is str):
-        if name.startswith("_") or name in _HOST_FUNCTIONS:
+        if name.startswith("_") or name in _RUNTIME_NAMES:
             continue
         try:
             type_name = type(_ns[name]).__name__
@@ -450,13 +486,16 @@ sys.modules["__main__"] = _main
 
 
 def _scaffold():
-    """The host functions by name: every name the host sent must be defined above."""
+    """The host functions by name (every name the host sent must be defined above), then the
+    custom tools."""
     found = {}
     for name in _HOST_FUNCTIONS:
         function = globals().get(name)
         if not callable(function):
             _fatal("the host function %r is not defined by this driver" % name)
         found[name] = function
+    for name in _TOOLS:
+        found[name] = _tool(name)
     return found
 
 

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rlm_core::{FinalAnswer, ReplConfig, ReplError, ReplHost};
+use rlm_core::{FinalAnswer, HostCall, ReplConfig, ReplError, ReplHost};
 
 use crate::codec::ChannelError;
 use crate::process::Driver;
-use crate::protocol::{Done, LoadKind, Message, Reply, Request};
+use crate::protocol::{self, BadCall, Done, LoadKind, Message, Reply, Request};
 use crate::repl::backend;
 
 /// After `FINAL` the block gets this long to return (code that catches the internal stop
@@ -17,6 +17,9 @@ use crate::repl::backend;
 const FINISH_GRACE: Duration = Duration::from_secs(1);
 /// How long the driver may take to hand over its output before a timeout kill.
 const SALVAGE_WAIT: Duration = Duration::from_millis(200);
+/// The least time a reply gets to reach the driver (a tool that used up the block's time still
+/// gets its `TimeoutError` delivered).
+const SEND_FLOOR: Duration = Duration::from_millis(200);
 
 /// A value injected with `set_variable`, kept in a backing file so a fresh interpreter can load
 /// it again after a timeout or crash without the host holding a copy.
@@ -169,35 +172,45 @@ pub(crate) async fn drive(
                 return;
             }
             Message::Call(call) => {
-                let call = match call.into_call() {
-                    Ok(call) => call,
-                    Err(why) => {
+                let reply = match call.into_call() {
+                    Ok(call) => {
+                        let (reply, spent) = answer(host, call, config, x, budget).await;
+                        budget = budget.saturating_sub(spent);
+                        reply
+                    }
+                    Err(BadCall::Arguments(message)) => Answer::Raise {
+                        exception: "TypeError".into(),
+                        message,
+                    },
+                    Err(BadCall::Broken(why)) => {
                         x.end = End::Broken(why);
                         return;
                     }
                 };
-                // The host is authoritative for the cap: code can tamper with the driver's.
-                let reply = if x.host_calls >= config.max_host_calls {
-                    Err(format!(
-                        "host-call limit reached: an execution may make at most {} llm_query/rlm_query calls",
-                        config.max_host_calls
-                    ))
-                } else {
-                    x.host_calls += 1;
-                    Ok(host.call(call).await)
-                };
+                if let Answer::TimedOut { .. } = reply {
+                    // The tool used up the block's time: the code gets `TimeoutError`, and the
+                    // block the time it has left (none) to end before it is stopped.
+                    budget = Duration::ZERO;
+                }
                 let request = match &reply {
-                    Ok(value) => Request::Reply(Reply {
-                        value: Some(value),
-                        error: None,
+                    Answer::Value(value) => Request::Reply(Reply {
+                        value: Some(value.clone()),
+                        ..Reply::default()
                     }),
-                    Err(error) => Request::Reply(Reply {
-                        value: None,
-                        error: Some(error),
+                    Answer::Raise { exception, message } => Request::Reply(Reply {
+                        error: Some(message),
+                        exception: Some(exception),
+                        ..Reply::default()
+                    }),
+                    Answer::TimedOut { message } => Request::Reply(Reply {
+                        error: Some(message),
+                        exception: Some("TimeoutError"),
+                        ..Reply::default()
                     }),
                 };
                 let sending = Instant::now();
-                let sent = tokio::time::timeout(budget, driver.send(&request)).await;
+                let sent =
+                    tokio::time::timeout(budget.max(SEND_FLOOR), driver.send(&request)).await;
                 budget = budget.saturating_sub(sending.elapsed());
                 match sent {
                     Ok(Ok(())) => {}
@@ -205,8 +218,8 @@ pub(crate) async fn drive(
                         // The reply is over the frame cap: the driver still waits for one.
                         let error = format!("the reply is too large to send: {e}");
                         let fallback = Request::Reply(Reply {
-                            value: None,
                             error: Some(&error),
+                            ..Reply::default()
                         });
                         if driver.send(&fallback).await.is_err() {
                             x.end = End::Died;
@@ -246,6 +259,75 @@ pub(crate) async fn drive(
                 return;
             }
         }
+    }
+}
+
+/// What the driver is told in reply to a call.
+enum Answer {
+    /// A value, encoded.
+    Value(serde_json::Value),
+    /// An exception to raise.
+    Raise { exception: String, message: String },
+    /// A tool outlived the block's time limit.
+    TimedOut { message: String },
+}
+
+/// Asks the host for the answer to `call` within the cap on host calls. A custom tool's wait
+/// counts against the block's time limit (`budget`): returns the time it took.
+async fn answer(
+    host: &dyn ReplHost,
+    call: HostCall,
+    config: &ReplConfig,
+    x: &mut Exchange,
+    budget: Duration,
+) -> (Answer, Duration) {
+    // The host is authoritative for the cap: code can tamper with the driver's.
+    if x.host_calls >= config.max_host_calls {
+        let message = format!(
+            "host-call limit reached: an execution may make at most {} llm_query/rlm_query calls",
+            config.max_host_calls
+        );
+        let exception = "RuntimeError".to_string();
+        return (Answer::Raise { exception, message }, Duration::ZERO);
+    }
+    x.host_calls += 1;
+    let started = Instant::now();
+    let reply = match &call {
+        HostCall::Tool { name, .. } => {
+            let name = name.clone();
+            match tokio::time::timeout(budget, host.call(call)).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    let message = format!(
+                        "time limit exceeded: the custom tool {name}() did not return within the block's time limit"
+                    );
+                    return (Answer::TimedOut { message }, started.elapsed());
+                }
+            }
+        }
+        _ => {
+            // Sub-calls to models do not count against the block's time limit.
+            let reply = host.call(call).await;
+            return (encode(reply), Duration::ZERO);
+        }
+    };
+    (encode(reply), started.elapsed())
+}
+
+/// Encodes a host reply for the driver.
+fn encode(reply: rlm_core::HostReply) -> Answer {
+    match reply.into_result() {
+        Ok(value) => match protocol::to_wire(&value) {
+            Ok(value) => Answer::Value(value),
+            Err(e) => Answer::Raise {
+                exception: "RuntimeError".into(),
+                message: e.to_string(),
+            },
+        },
+        Err(error) => Answer::Raise {
+            exception: error.exception,
+            message: error.message,
+        },
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Spec {
     pub(crate) max_output_bytes: usize,
     pub(crate) max_host_calls: u32,
     pub(crate) max_frame_bytes: usize,
+    /// The custom tools the driver defines.
+    pub(crate) tools: Vec<String>,
 }
 
 /// A running driver. Dropping it kills its whole process group.
@@ -75,6 +77,7 @@ impl Driver {
             "host_functions": names::HOST_FUNCTIONS,
             "answer_variable": names::ANSWER,
             "private_prefix": names::PRIVATE_PREFIX,
+            "tools": spec.tools,
         });
         let mut cmd = tokio::process::Command::new(&spec.python);
         cmd.arg("-I");

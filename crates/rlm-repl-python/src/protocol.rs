@@ -5,7 +5,7 @@
 //! `{"tuple": [...]}`, `{"dict": [[k, v], ...]}`, `{"bytes": "<latin-1 text>"}`,
 //! `{"float": "nan" | "inf" | "-inf"}`, `{"other": [type name, repr]}`.
 
-use rlm_core::{FinalAnswer, HostCall, HostReply, ReplError, ReplValue};
+use rlm_core::{FinalAnswer, HostCall, ReplError, ReplValue, ToolArgs};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -50,13 +50,16 @@ pub(crate) enum Request<'a> {
     Reply(Reply<'a>),
 }
 
-/// The answer to a host call: a value, or an error the driver raises as `RuntimeError`.
-#[derive(Debug, Serialize)]
+/// The answer to a host call: an encoded value, or an error the driver raises as the builtin
+/// exception `exception` (`RuntimeError` when absent).
+#[derive(Debug, Default, Serialize)]
 pub(crate) struct Reply<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) value: Option<&'a HostReply>,
+    pub(crate) value: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) exception: Option<&'a str>,
 }
 
 /// A message from the driver.
@@ -106,7 +109,7 @@ pub(crate) struct Ready {
     pub(crate) pid_ns: bool,
 }
 
-/// A sub-call, as the driver sends it.
+/// A sub-call or tool call, as the driver sends it.
 #[derive(Debug, Deserialize)]
 pub(crate) struct CallMsg {
     function: String,
@@ -116,13 +119,55 @@ pub(crate) struct CallMsg {
     prompts: Option<Vec<String>>,
     #[serde(default)]
     model: Option<String>,
+    /// A tool's name.
+    #[serde(default)]
+    name: Option<String>,
+    /// A tool's positional arguments, encoded.
+    #[serde(default)]
+    args: Option<Vec<Value>>,
+    /// A tool's keyword arguments, encoded.
+    #[serde(default)]
+    kwargs: Option<Map<String, Value>>,
+}
+
+/// Why a call message gives no host call.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BadCall {
+    /// The message breaks the protocol.
+    Broken(String),
+    /// A tool's arguments are not JSON-like: the code gets this `TypeError`.
+    Arguments(String),
+}
+
+/// Decodes one encoded tool argument into JSON.
+fn tool_arg(name: &str, what: &str, value: Value) -> Result<Value, BadCall> {
+    let value = from_wire(value).map_err(|e| BadCall::Broken(e.to_string()))?;
+    value.to_json().map_err(|why| {
+        BadCall::Arguments(format!("{name}() argument {what} is not JSON-like: {why}"))
+    })
 }
 
 impl CallMsg {
-    /// The host call, or why the message is not one.
-    pub(crate) fn into_call(self) -> Result<HostCall, String> {
+    /// The host call, or why the message gives none.
+    pub(crate) fn into_call(self) -> Result<HostCall, BadCall> {
+        if self.function == "tool" {
+            let (Some(name), Some(args), Some(kwargs)) = (self.name, self.args, self.kwargs) else {
+                return Err(BadCall::Broken(
+                    "a tool call without its name or arguments".into(),
+                ));
+            };
+            let mut out = ToolArgs::default();
+            for (i, arg) in args.into_iter().enumerate() {
+                out.args.push(tool_arg(&name, &(i + 1).to_string(), arg)?);
+            }
+            for (key, arg) in kwargs {
+                let value = tool_arg(&name, &format!("'{key}'"), arg)?;
+                out.kwargs.insert(key, value);
+            }
+            return Ok(HostCall::Tool { name, args: out });
+        }
         let model = self.model;
-        match (self.function.as_str(), self.prompt, self.prompts) {
+        let call = match (self.function.as_str(), self.prompt, self.prompts) {
             ("llm_query", Some(prompt), None) => Ok(HostCall::LlmQuery { prompt, model }),
             ("rlm_query", Some(prompt), None) => Ok(HostCall::RlmQuery { prompt, model }),
             ("llm_query_batched", None, Some(prompts)) => {
@@ -132,7 +177,8 @@ impl CallMsg {
                 Ok(HostCall::RlmQueryBatched { prompts, model })
             }
             (function, ..) => Err(format!("not a valid call to {function:?}")),
-        }
+        };
+        call.map_err(BadCall::Broken)
     }
 }
 
@@ -402,11 +448,47 @@ mod tests {
             })
         );
         let request = serde_json::to_string(&Request::Reply(Reply {
-            value: Some(&HostReply::Texts(vec!["a".into()])),
-            error: None,
+            value: Some(serde_json::json!(["a"])),
+            ..Reply::default()
         }))
         .unwrap();
         assert_eq!(request, r#"{"reply":{"value":["a"]}}"#);
+        let request = serde_json::to_string(&Request::Reply(Reply {
+            error: Some("boom"),
+            exception: Some("ValueError"),
+            ..Reply::default()
+        }))
+        .unwrap();
+        assert_eq!(
+            request,
+            r#"{"reply":{"error":"boom","exception":"ValueError"}}"#
+        );
+        let tool: Message = serde_json::from_str(
+            r#"{"call":{"function":"tool","name":"f","args":[1,{"tuple":["a"]}],"kwargs":{"k":{"dict":[["x",null]]}}}}"#,
+        )
+        .unwrap();
+        let Message::Call(tool) = tool else {
+            panic!("{tool:?}")
+        };
+        let HostCall::Tool { name, args } = tool.into_call().unwrap() else {
+            panic!("not a tool call")
+        };
+        assert_eq!(name, "f");
+        assert_eq!(args.args, [serde_json::json!(1), serde_json::json!(["a"])]);
+        assert_eq!(args.kwargs["k"], serde_json::json!({"x": null}));
+        let bad: Message = serde_json::from_str(
+            r#"{"call":{"function":"tool","name":"f","args":[{"other":["set","{1}"]}],"kwargs":{}}}"#,
+        )
+        .unwrap();
+        let Message::Call(bad) = bad else {
+            panic!("{bad:?}")
+        };
+        assert_eq!(
+            bad.into_call(),
+            Err(BadCall::Arguments(
+                "f() argument 1 is not JSON-like: a set value is not JSON-like".into()
+            ))
+        );
         assert_eq!(serde_json::to_string(&Request::Vars).unwrap(), r#""vars""#);
     }
 }

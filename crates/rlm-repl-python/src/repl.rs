@@ -109,6 +109,12 @@ impl PythonRepl {
         options: PythonOptions,
         python: PathBuf,
     ) -> Result<Self, ReplError> {
+        for name in &config.tools {
+            names::check_tool_name(name).map_err(|problem| ReplError::InvalidName {
+                name: name.clone(),
+                reason: problem.to_string(),
+            })?;
+        }
         let user = sandbox_user(&options);
         let base = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let dir = SessionDir::create(&base, user).map_err(|e| {
@@ -183,6 +189,7 @@ impl PythonRepl {
             max_output_bytes: self.config.max_output_bytes,
             max_host_calls: self.config.max_host_calls,
             max_frame_bytes: self.options.max_frame_bytes,
+            tools: self.config.tools.clone(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The prompts the loop sends. The texts live in `src/prompts/*.md`; golden tests in
 //! `tests/prompts.rs` pin what the model sees.
 
-use rlm_core::ReplValue;
+use rlm_core::{ReplValue, ToolKind, Tools};
 
 const SYSTEM: &str = include_str!("prompts/system.md");
 const FIRST_TURN: &str = include_str!("prompts/first_turn.md");
@@ -10,7 +10,7 @@ const UNTERMINATED: &str = include_str!("prompts/unterminated.md");
 const LAST_CHANCE: &str = include_str!("prompts/last_chance.md");
 
 /// The built-in system prompt template. Placeholders: `{{sub_call_chars}}`,
-/// `{{recursion_note}}`, `{{sandbox_capabilities}}`.
+/// `{{recursion_note}}`, `{{sandbox_capabilities}}`. The custom tools follow it ([`with_tools`]).
 pub const DEFAULT_SYSTEM_PROMPT: &str = SYSTEM;
 
 /// What the root model is told about the context: its type and size, never its content.
@@ -164,6 +164,41 @@ pub fn system_prompt(template: &str, s: &PromptSettings<'_>) -> String {
         .replace("{{sandbox_capabilities}}", s.sandbox_capabilities.trim())
         .trim_end()
         .to_string()
+}
+
+/// The system prompt's list of custom tools and data values, or `None` when there are none.
+pub fn tools_section(tools: &Tools) -> Option<String> {
+    if tools.is_empty() {
+        return None;
+    }
+    let mut s = String::from("Custom tools and data are also in the REPL:");
+    for entry in tools.entries() {
+        s.push_str("\n- ");
+        s.push_str(&entry.prompt_line());
+    }
+    if tools
+        .entries()
+        .iter()
+        .any(|e| matches!(e.kind, ToolKind::Function(_)))
+    {
+        s.push_str("\n\nCall a tool like a function, with positional or keyword arguments that are plain data (str, int, float, bool, None, and lists and dicts of them, dict keys str); it returns plain data. A tool that fails raises an exception (such as RuntimeError or ValueError) with its message, which try/except can catch. The time a tool takes counts against the block's time limit.");
+    }
+    Some(s)
+}
+
+/// Adds the custom tools to a filled system prompt: as a paragraph at its `{{custom_tools}}`
+/// placeholder when it has one (a user's template may place them; removed when there are no
+/// tools), else as the last paragraph (the built-in prompt).
+pub fn with_tools(prompt: String, tools: &Tools) -> String {
+    let section = tools_section(tools);
+    if prompt.contains("{{custom_tools}}") {
+        let paragraph = section.map(|s| format!("\n\n{s}")).unwrap_or_default();
+        return prompt.replace("{{custom_tools}}", &paragraph);
+    }
+    match section {
+        Some(section) => format!("{prompt}\n\n{section}"),
+        None => prompt,
+    }
 }
 
 /// The first user message: the context's shape, the query, and the iteration-0 safeguard.

@@ -1,13 +1,17 @@
 //! Recursion: the recursive backends of the seed, as the [`ReplHost`] code in the REPL calls
 //! into — plain LLM sub-calls (`llm_query`, `llm_query_batched`) and child RLMs (`rlm_query`,
-//! `rlm_query_batched`) — with every `BackendLimits` field enforced. A child is a whole run at
+//! `rlm_query_batched`) — with every `BackendLimits` field enforced, and the custom tools of the
+//! tree's config. A child is a whole run at
 //! depth + 1 with its own host; the loop sees a host only as a [`SubcallHandle`].
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rlm_core::{HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, SubcallKind};
+use futures::FutureExt as _;
+use rlm_core::{
+    HostCall, HostReply, Message, ReplHost, ReplValue, RunEvent, SubcallKind, ToolArgs, ToolError,
+};
 use rlm_limits::{ChildTrace, Deadline, preview};
 use tokio::time::Instant;
 
@@ -292,6 +296,28 @@ impl SubcallHost {
     }
 }
 
+impl SubcallHost {
+    /// A custom tool: its result, or the exception the code gets. A panicking tool is a
+    /// `RuntimeError`, never a crash.
+    async fn tool(&self, name: String, args: ToolArgs) -> HostReply {
+        let Some(tool) = self.tree.config.tools.function(&name).cloned() else {
+            return HostReply::Raise(ToolError::raise(
+                "NameError",
+                format!("no custom tool named '{name}'"),
+            ));
+        };
+        let span = tracing::debug_span!("rlm.tool", rlm.tool = %name, rlm.depth = self.depth);
+        let call = std::panic::AssertUnwindSafe(tool.call(args)).catch_unwind();
+        match tracing::Instrument::instrument(call, span).await {
+            Ok(Ok(value)) => HostReply::Json(value),
+            Ok(Err(error)) => HostReply::Raise(error),
+            Err(_) => {
+                HostReply::Raise(ToolError::new(format!("the custom tool {name}() panicked")))
+            }
+        }
+    }
+}
+
 impl SubcallHandle for SubcallHost {
     fn set_position(&self, iteration: u32, block: usize) {
         self.iteration.store(iteration, Ordering::Relaxed);
@@ -319,6 +345,7 @@ impl ReplHost for SubcallHost {
             HostCall::RlmQueryBatched { prompts, model } => {
                 HostReply::Texts(self.recursive_query_batched(prompts, model).await)
             }
+            HostCall::Tool { name, args } => self.tool(name, args).await,
         }
     }
 }

@@ -94,6 +94,7 @@ pub(crate) async fn run_one(
     let ended = async {
         // A code block never outlives the run: its time limit is capped by the time left.
         let mut repl_config = tree.config.repl.clone();
+        repl_config.tools = tree.config.tools.function_names();
         if let Some(left) = deadline.remaining() {
             repl_config.execution_timeout = repl_config
                 .execution_timeout
@@ -105,6 +106,11 @@ pub(crate) async fn run_one(
         };
         if let Err(e) = repl.set_variable("context", context).await {
             return failed(RunError::ContextLoad(e));
+        }
+        for (name, value) in tree.config.tools.data() {
+            if let Err(e) = repl.set_variable(name, value.clone()).await {
+                return failed(RunError::ContextLoad(e));
+            }
         }
         let settings = PromptSettings {
             depth,
@@ -119,7 +125,10 @@ pub(crate) async fn run_one(
             .as_deref()
             .unwrap_or(DEFAULT_SYSTEM_PROMPT);
         let messages = vec![
-            Message::system(prompts::system_prompt(template, &settings)),
+            Message::system(prompts::with_tools(
+                prompts::system_prompt(template, &settings),
+                &tree.config.tools,
+            )),
             Message::user(prompts::first_user_message(
                 &info,
                 &query,

@@ -83,3 +83,33 @@ fn first_user_message_golden() {
         &first_user_message(&info, "  Find the needle.  ", 30),
     );
 }
+
+#[test]
+fn custom_tools_follow_the_system_prompt() {
+    use rlm_core::{Tools, tool_fn};
+    use rlm_runner::with_tools;
+
+    let base = system_prompt(DEFAULT_SYSTEM_PROMPT, &settings(0, 1));
+    assert_eq!(with_tools(base.clone(), &Tools::new()), base);
+    let mut tools = Tools::new();
+    tools.add_function(
+        "search",
+        "Finds documents by keyword; returns a list of ids.",
+        tool_fn(|_| async { Ok(serde_json::Value::Null) }),
+    );
+    tools.add_data(
+        "CONFIG",
+        "The index settings.",
+        serde_json::json!({"k": 1}).into(),
+    );
+    tools.add_data("NAMES", "", serde_json::json!(["a"]).into());
+    let s = with_tools(base.clone(), &tools);
+    assert!(s.starts_with(&base));
+    check("system_tools.txt", &s[base.len()..]);
+    // A user's template places them with `{{custom_tools}}`.
+    assert_eq!(
+        with_tools("A{{custom_tools}}\n\nB".into(), &Tools::new()),
+        "A\n\nB"
+    );
+    assert!(with_tools("A{{custom_tools}}\n\nB".into(), &tools).starts_with("A\n\nCustom tools"));
+}

@@ -8,4 +8,6 @@ mod language;
 mod limits;
 mod modules;
 mod state;
+mod strings;
 mod support;
+mod tools;

@@ -8,3 +8,4 @@ mod channel;
 mod isolation;
 mod lifecycle;
 mod support;
+mod tools;
