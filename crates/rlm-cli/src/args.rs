@@ -29,7 +29,7 @@ Exit codes:
   0    answered (finished, or max_iterations reached with the last-chance answer)
   1    the run failed (a model or REPL error)
   2    bad command line
-  3    the context file is missing or unreadable
+  3    the context (a file, a directory, JSON) is missing or unreadable
   4    the endpoint is unreachable, refused the key, or needs a key that is not set
   5    a budget (tokens, cost, calls) stopped the run; the partial answer is printed
   6    the run timed out; the partial answer is printed
