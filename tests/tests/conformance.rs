@@ -876,6 +876,42 @@ mod cases {
         assert!(vars.contains(&var("context", "str")));
     }
 
+    /// Several files or a directory: `context` is a dict from relative path to text, in the
+    /// order given (sorted by the loader), with non-ASCII keys and texts and a large document.
+    pub async fn a_dict_of_documents_is_the_context(f: Factory) {
+        let s = |text: &str| ReplValue::Str(text.into());
+        let big = "line of a log\n".repeat(200_000);
+        let docs = vec![
+            (s("README.md"), s("# héllo\n")),
+            (s("logs/big.log"), s(&big)),
+            (s("src/main.rs"), s("fn main() {}\n")),
+            (s("src/ünï.rs"), s("// ünïcode\n")),
+        ];
+        let mut r = repl(&f).await;
+        r.set_variable("context", ReplValue::Dict(docs))
+            .await
+            .unwrap();
+        exec_ok(
+            &mut r,
+            "print(type(context).__name__, list(context))",
+            "dict ['README.md', 'logs/big.log', 'src/main.rs', 'src/ünï.rs']\n",
+        )
+        .await;
+        let total = 8 + big.len() + 13 + 11;
+        exec_ok(
+            &mut r,
+            "print(context['README.md'].strip(), len(context['logs/big.log']), context['src/ünï.rs'][3:10])\n\
+             print(sum(len(t) for t in context.values()), [p for p in context if p.startswith('src/')])",
+            &format!(
+                "# héllo {} ünïcode\n{total} ['src/main.rs', 'src/ünï.rs']\n",
+                big.len()
+            ),
+        )
+        .await;
+        let vars = r.variables().await.unwrap();
+        assert!(vars.contains(&var("context", "dict")));
+    }
+
     pub async fn a_session_moves_between_tasks(f: Factory) {
         let mut r = repl(&f).await;
         exec_ok(&mut r, "n = 1", "").await;
@@ -942,6 +978,7 @@ macro_rules! backend {
                 variables_lists_user_state_only,
                 executions_report_duration_and_host_calls,
                 a_ten_megabyte_context_works_across_executions,
+                a_dict_of_documents_is_the_context,
                 a_session_moves_between_tasks,
             );
         }

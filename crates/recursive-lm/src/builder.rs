@@ -249,10 +249,18 @@ impl RlmBuilder {
     ///
     /// # Errors
     /// [`RlmError::Tools`] listing every custom tool name that is reserved, invalid or
-    /// registered twice; [`RlmError::Config`] for a bad limit; [`RlmError::NoRepl`];
-    /// [`RlmError::Trajectory`].
+    /// registered twice; [`RlmError::UnpricedModels`] when `max_cost` is set and a model of the
+    /// run has no known price (neither given with [`RlmBuilder::price`] nor in the built-in
+    /// table): the budget could not count its calls; [`RlmError::Config`] for a bad limit;
+    /// [`RlmError::NoRepl`]; [`RlmError::Trajectory`].
     pub fn build(self) -> Result<Rlm, RlmError> {
         self.config.tools.validate()?;
+        if self.config.run.max_cost.is_some() {
+            let unpriced = self.unpriced_models();
+            if !unpriced.is_empty() {
+                return Err(RlmError::UnpricedModels { models: unpriced });
+            }
+        }
         let repls = match self.repls {
             Some(r) => r,
             None => default_repls()?,
@@ -275,6 +283,23 @@ impl RlmBuilder {
             runner.subscribe(writer);
         }
         Ok(Rlm { runner })
+    }
+}
+
+impl RlmBuilder {
+    /// The models of the run with no known price, sorted, without duplicates.
+    fn unpriced_models(&self) -> Vec<String> {
+        let mut names: Vec<&str> = vec![self.models.root_name()];
+        names.extend(self.models.sub_name());
+        names.extend(self.models.named_names());
+        let mut unpriced: Vec<String> = names
+            .into_iter()
+            .filter(|name| self.config.prices.price(name).is_none())
+            .map(str::to_string)
+            .collect();
+        unpriced.sort();
+        unpriced.dedup();
+        unpriced
     }
 }
 

@@ -54,11 +54,13 @@
 
 mod builder;
 mod context;
+mod documents;
 
 use std::sync::Arc;
 
 pub use builder::RlmBuilder;
 pub use context::Context;
+pub use documents::{ContextError, DirOptions, LoadReport, Loaded};
 pub use rlm_core as core;
 pub use rlm_core::names;
 pub use rlm_core::{BadToolName, Tool, ToolArgs, ToolError, ToolNameError, Tools, tool_fn};
@@ -131,6 +133,17 @@ pub enum RlmError {
     /// No REPL backend: enable the `monty` feature or call [`RlmBuilder::repl`].
     #[error("no REPL backend: enable the `monty` feature or set one with RlmBuilder::repl")]
     NoRepl,
+    /// `max_cost` is set but these models have no known price, so the budget could not count
+    /// their calls: give each a price with [`RlmBuilder::price`] (the CLI's
+    /// `--price MODEL=IN,CACHED,OUT`).
+    #[error(
+        "max_cost needs a price for every model, and these have none: {}; give one with RlmBuilder::price (USD per million tokens: input, cached input, output)",
+        models.join(", ")
+    )]
+    UnpricedModels {
+        /// The models without a price.
+        models: Vec<String>,
+    },
     /// The trajectory's header could not be written.
     #[error("cannot write the trajectory: {0}")]
     Trajectory(#[source] std::io::Error),

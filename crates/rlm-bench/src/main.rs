@@ -26,6 +26,7 @@ mod ideal;
 mod process;
 mod report;
 mod scenarios;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,7 +51,14 @@ const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}\nscenarios: {}", names());
+        println!("{USAGE}\nscenarios: {}; opt-in: {}", names(), tree::NAME);
+        return;
+    }
+    if let Some(result) = tree::child_mode(&args) {
+        if let Err(err) = result {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
         return;
     }
     if let Err(err) = in_workspace_root().and_then(|()| run(&args)) {
@@ -138,7 +146,19 @@ fn names() -> String {
 /// `cargo xtask bench [args]`.
 fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
-    let scenarios = scenarios::select(&opts.scenarios)?;
+    // `tree-1gb` writes 1 GB: it runs only when named, and alone when it is the only name.
+    let with_tree = opts.scenarios.iter().any(|s| s == tree::NAME);
+    let others: Vec<String> = opts
+        .scenarios
+        .iter()
+        .filter(|s| *s != tree::NAME)
+        .cloned()
+        .collect();
+    let scenarios = if with_tree && others.is_empty() {
+        Vec::new()
+    } else {
+        scenarios::select(&others)?
+    };
     // Before our own build and runs add to the load average.
     let machine = Machine::detect();
     let target = target_dir()?;
@@ -191,7 +211,14 @@ fn run(args: &[String]) -> Result<()> {
         build_took,
         errors,
     };
-    let mut text = report::render(&report);
+    let mut text = if scenarios.is_empty() {
+        String::new()
+    } else {
+        report::render(&report)
+    };
+    if with_tree {
+        text.push_str(&tree::run(&runtime, &rlm, &bench_dir, 3)?);
+    }
     if let Some(sandbox) = &opts.sandbox {
         text.push_str(&format!("\nsandbox: `--sandbox {sandbox}`\n"));
     }

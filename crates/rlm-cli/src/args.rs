@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod context;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rlm::core::ReplConfig;
 use rlm::{BackendLimits, RunLimits, RunnerConfig};
@@ -27,7 +29,7 @@ Exit codes:
   0    answered (finished, or max_iterations reached with the last-chance answer)
   1    the run failed (a model or REPL error)
   2    bad command line
-  3    the context file is missing or unreadable
+  3    the context (a file, a directory, JSON) is missing or unreadable
   4    the endpoint is unreachable, refused the key, or needs a key that is not set
   5    a budget (tokens, cost, calls) stopped the run; the partial answer is printed
   6    the run timed out; the partial answer is printed
@@ -37,7 +39,8 @@ Exit codes:
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Answer a query over a context file; the answer alone goes to stdout.
+    /// Answer a query over a context (files, a folder, JSON or standard input); the answer alone
+    /// goes to stdout.
     #[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
@@ -71,9 +74,9 @@ pub enum Sandbox {
 /// `rlm run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The context file (`-` reads standard input). It is loaded into the REPL as `context`.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub context_file: PathBuf,
+    /// The context: files, a directory or JSON, loaded into the REPL as `context`.
+    #[command(flatten)]
+    pub context: context::ContextArgs,
     /// The question to answer about the context.
     #[arg(long, short = 'q', value_parser = parse_query)]
     pub query: String,
@@ -102,8 +105,9 @@ pub struct RunArgs {
     /// Custom tools and data (`--tool`, `--tool-data`, `--tool-description`).
     #[command(flatten)]
     pub tools: crate::tools::ToolFlags,
-    /// A model's price in USD per million tokens, used for the cost budget when the provider
-    /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
+    /// A model's price in USD per million tokens, used for costs and the cost budget when the
+    /// provider reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable). It overrides
+    /// the built-in table of OpenAI, Anthropic and Gemini prices (dated; check it).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
     pub price: Vec<(String, rlm::ModelPrice)>,
     /// The sampling flags of the root model and of sub-calls.
@@ -216,7 +220,8 @@ pub struct RunLimitArgs {
     /// Token budget (input + output) of the whole tree.
     #[arg(long)]
     pub max_tokens: Option<u64>,
-    /// Cost budget in USD of the whole tree.
+    /// Cost budget in USD of the whole tree. Every model of the run needs a known price (the
+    /// built-in table or --price), else the run does not start.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
     /// LLM calls in the whole tree.

@@ -25,6 +25,7 @@ const TICK: Duration = Duration::from_millis(200);
 struct Node {
     depth: u32,
     label: String,
+    model: String,
     children: Vec<u64>,
     iteration: u32,
     started: Instant,
@@ -43,6 +44,8 @@ pub struct LiveState {
     nodes: BTreeMap<u64, Node>,
     roots: Vec<u64>,
     usage: Usage,
+    /// Usage by model name (root turns under the run's model, plain sub-calls under theirs).
+    by_model: BTreeMap<String, Usage>,
 }
 
 impl LiveState {
@@ -54,6 +57,7 @@ impl LiveState {
             nodes: BTreeMap::new(),
             roots: Vec::new(),
             usage: Usage::default(),
+            by_model: BTreeMap::new(),
         }
     }
 
@@ -78,6 +82,7 @@ impl LiveState {
                     Node {
                         depth: *depth,
                         label,
+                        model: model.clone(),
                         children: Vec::new(),
                         iteration: 0,
                         started: now,
@@ -104,6 +109,7 @@ impl LiveState {
                 self.usage.add(usage);
                 if let Some(n) = self.nodes.get_mut(run_id) {
                     n.usage.add(usage);
+                    self.by_model.entry(n.model.clone()).or_default().add(usage);
                 }
             }
             RunEvent::SubcallStarted { run_id, .. } => {
@@ -115,10 +121,12 @@ impl LiveState {
                 run_id,
                 error,
                 usage,
+                model,
                 ..
             } => {
                 if let Some(usage) = usage {
                     self.usage.add(usage);
+                    self.by_model.entry(model.clone()).or_default().add(usage);
                 }
                 if let Some(n) = self.nodes.get_mut(run_id) {
                     n.calls_running = n.calls_running.saturating_sub(1);
@@ -173,6 +181,15 @@ impl LiveState {
             tokens(&self.usage),
             cost(&self.usage),
         )];
+        // With several models, what each has used and cost so far.
+        if self.by_model.len() > 1 {
+            let each: Vec<String> = self
+                .by_model
+                .iter()
+                .map(|(model, usage)| format!("{model} {}{}", tokens(usage), cost(usage)))
+                .collect();
+            lines.push(format!("models: {}", each.join("; ")));
+        }
         let shown: Vec<u64> = if order.len() <= MAX_RUN_LINES {
             order
         } else {
@@ -492,8 +509,50 @@ mod tests {
         }
         let lines = s.lines(t0);
         assert_eq!(lines.len(), 1 + MAX_RUN_LINES - 1 + 1);
+        assert!(!lines.iter().any(|l| l.starts_with("models:")), "one model");
         assert_eq!(lines.last().unwrap(), "  ... and 28 more runs");
         assert!(lines[1].starts_with("* root"));
         assert_eq!(clip("a\nbcdef", 3), "a b...");
+    }
+
+    #[test]
+    fn several_models_get_a_line_with_their_cost() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(5, t0);
+        s.apply(&started(1, None, 0, "q"), t0);
+        s.apply(
+            &RunEvent::ModelResponded {
+                run_id: 1,
+                depth: 0,
+                iteration: 1,
+                usage: usage(1000, 200, Some(0.01)),
+                duration: Duration::from_millis(5),
+                code_blocks: 1,
+                last_chance: false,
+                messages: Vec::new(),
+                response: None,
+            },
+            t0,
+        );
+        s.apply(
+            &RunEvent::SubcallCompleted {
+                run_id: 1,
+                call_id: 7,
+                child_run_id: None,
+                depth: 1,
+                model: "small".into(),
+                duration: Duration::from_millis(5),
+                error: None,
+                usage: Some(usage(300, 20, Some(0.0002))),
+                response: None,
+            },
+            t0,
+        );
+        let lines = s.lines(t0);
+        assert_eq!(
+            lines[1],
+            "models: m 1200 tok · $0.0100; small 320 tok · $0.0002"
+        );
+        assert!(lines[0].ends_with("1520 tok · $0.0102"), "{}", lines[0]);
     }
 }

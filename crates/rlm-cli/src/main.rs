@@ -12,7 +12,7 @@
 //! | 0 | answered (`finished`, or `iteration_limit` with the last-chance answer) |
 //! | 1 | the run failed (a model or REPL error) |
 //! | 2 | bad command line |
-//! | 3 | the context file is missing or unreadable |
+//! | 3 | the context (a file, a directory, JSON) is missing or unreadable; the message names the path |
 //! | 4 | the endpoint is unreachable, refused the key, or needs a key that is not set |
 //! | 5 | a budget (tokens, cost, calls) stopped the run; the partial answer is printed |
 //! | 6 | the run timed out; the partial answer is printed |
@@ -31,7 +31,6 @@ mod tools;
 mod trace;
 mod view;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -113,15 +112,30 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
             eprintln!("[rlm] warning: Ctrl-C cannot be watched ({e}); it will kill the process")
         })
         .ok();
-    let context = read_context(&args.context_file)?;
-    if let Some(warning) = slow_context_warning(&context, args.sandbox) {
+    let loaded = args
+        .context
+        .load()
+        .map_err(|e| Failure::new(e.exit_code(), e.to_string()))?;
+    for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
-    if context.trim().is_empty() {
-        eprintln!(
-            "[rlm] warning: the context ({}) is empty; the model has nothing to read",
-            args.context_file.display()
-        );
+    if let Some(summary) = loaded.summary.as_ref().filter(|_| !args.quiet) {
+        eprintln!("{summary}");
+    }
+    let context = loaded.context;
+    if let Some(warning) = slow_context_warning(context.value(), args.sandbox) {
+        eprintln!("{warning}");
+    }
+    if let rlm::ReplValue::Str(text) = context.value()
+        && text.trim().is_empty()
+    {
+        let source = args
+            .context
+            .context_file
+            .first()
+            .or(args.context.context_json.as_ref())
+            .map_or_else(|| "-".to_string(), |p| p.display().to_string());
+        eprintln!("[rlm] warning: the context ({source}) is empty; the model has nothing to read");
     }
     let system_prompt = match &args.system_prompt_file {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -176,9 +190,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if args.sandbox == Sandbox::Python {
         builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
     }
-    let rlm = builder
-        .build()
-        .map_err(|e| Failure::new(2, args::sampling::explain_build_error(&e)))?;
+    let rlm = builder.build().map_err(build_failure)?;
 
     // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second
     // Ctrl-C, or a run that does not stop within a second, exits at once: see `interrupt`).
@@ -224,55 +236,45 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
 }
 
-/// Reads the context with one copy in memory: the file's bytes become the string in place.
-fn read_context(path: &Path) -> Result<String, Failure> {
-    let bytes = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot read the context from standard input: {e}"),
-            )
-        })?;
-        buf
-    } else {
-        std::fs::read(path).map_err(|e| {
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => " (check the path given to --context-file)",
-                std::io::ErrorKind::PermissionDenied => " (check the file's permissions)",
-                _ => "",
-            };
-            Failure::new(
-                3,
-                format!("cannot read context file {}: {e}{hint}", path.display()),
-            )
-        })?
-    };
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(e) => {
-            eprintln!(
-                "[rlm] warning: {} is not valid UTF-8; invalid bytes were replaced with U+FFFD",
-                path.display()
-            );
-            Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
-        }
-    }
-}
-
 /// Contexts above this size get [`slow_context_warning`]'s check.
 const SLOW_CONTEXT_BYTES: usize = 10 * 1024 * 1024;
 
-/// One line for a context over 10 MiB that holds a non-ASCII character, on Monty: Monty's
-/// `len()` and slicing are O(1) only on ASCII text and walk the whole string otherwise.
-fn slow_context_warning(context: &str, sandbox: Sandbox) -> Option<String> {
-    (sandbox == Sandbox::Monty && context.len() > SLOW_CONTEXT_BYTES && !context.is_ascii()).then(|| {
+/// One line for a context text over 10 MiB that holds a non-ASCII character (the context, or
+/// a document of a dict), on Monty: Monty's `len()` and slicing are O(1) only on ASCII text and
+/// walk the whole string otherwise.
+fn slow_context_warning(context: &rlm::ReplValue, sandbox: Sandbox) -> Option<String> {
+    let slow = |text: &str| text.len() > SLOW_CONTEXT_BYTES && !text.is_ascii();
+    let text = match context {
+        rlm::ReplValue::Str(text) => Some(text.as_str()).filter(|t| slow(t)),
+        rlm::ReplValue::Dict(pairs) => pairs.iter().find_map(|(_, v)| match v {
+            rlm::ReplValue::Str(text) if slow(text) => Some(text.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }?;
+    (sandbox == Sandbox::Monty).then(|| {
         format!(
             "[rlm] warning: the context ({} MiB) is not pure ASCII, so Monty's len() and slicing walk the whole \
              string each time and chunking it is slow; --sandbox python slices it in constant time",
-            context.len() / (1024 * 1024)
+            text.len() / (1024 * 1024)
         )
     })
+}
+
+/// A build error as a usage error; an unpriced model under `--max-cost` says how to price it.
+fn build_failure(error: RlmError) -> Failure {
+    match error {
+        RlmError::UnpricedModels { models } => Failure::new(
+            2,
+            format!(
+                "--max-cost needs a price for every model, and these have none: {}; give each one with \
+                 --price MODEL=INPUT,CACHED_INPUT,OUTPUT (USD per million tokens, repeatable), e.g. --price {}=0.15,0.075,0.6",
+                models.join(", "),
+                models.first().map_or("MODEL", String::as_str)
+            ),
+        ),
+        other => Failure::new(2, args::sampling::explain_build_error(&other)),
+    }
 }
 
 fn explain_failure(error: Option<&RunError>, models: &models::Models) -> Failure {

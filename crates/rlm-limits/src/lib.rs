@@ -49,7 +49,9 @@ pub use budget::{BudgetSnapshot, CallReservation, ChildSlot, LimitError, TreeBud
 pub use budgeted::Budgeted;
 pub use deadline::Deadline;
 pub use limits::{BackendLimits, ConfigError, RunLimits};
-pub use pricing::{ModelPrice, PriceTable};
+pub use pricing::{
+    BUILTIN_PRICES_JSON, ModelPrice, PriceTable, builtin_prices, builtin_prices_as_of,
+};
 pub use retry::RetryPolicy;
 pub use trace::{ChildTrace, preview};
 pub use traced::Traced;

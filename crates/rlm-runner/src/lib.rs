@@ -82,7 +82,8 @@ pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, trunca
 pub use outcome::{Outcome, RunError, RunResult, StopReason};
 pub use parse::{ParsedReply, normalize_newlines, parse_reply, strip_fences};
 pub use prompts::{
-    ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings, first_user_message, last_chance,
-    no_code_nudge, system_prompt, tools_section, turn_marker, unterminated_note, with_tools,
+    ContextInfo, DEFAULT_SYSTEM_PROMPT, DocumentStats, PromptSettings, first_user_message,
+    last_chance, no_code_nudge, system_prompt, tools_section, turn_marker, unterminated_note,
+    with_tools,
 };
 pub use runner::Runner;

@@ -22,6 +22,45 @@ pub struct ContextInfo {
     pub total_chars: usize,
     /// For a list, the character length of each item.
     pub item_lengths: Option<Vec<usize>>,
+    /// For a dict of texts (files and folders), the documents' count and sizes.
+    pub documents: Option<DocumentStats>,
+}
+
+/// The sizes of a dict of documents (name to text), told to the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentStats {
+    /// How many documents.
+    pub count: usize,
+    /// The largest document's key.
+    pub largest_name: String,
+    /// Its length in characters.
+    pub largest_chars: usize,
+}
+
+impl DocumentStats {
+    /// The stats of a non-empty dict whose keys and values are all strings, with the total
+    /// characters of its values.
+    fn of(pairs: &[(ReplValue, ReplValue)]) -> Option<(Self, usize)> {
+        let mut stats = Self {
+            count: 0,
+            largest_name: String::new(),
+            largest_chars: 0,
+        };
+        let mut total = 0;
+        for (key, value) in pairs {
+            let (ReplValue::Str(name), ReplValue::Str(text)) = (key, value) else {
+                return None;
+            };
+            let chars = text.chars().count();
+            total += chars;
+            if stats.count == 0 || chars > stats.largest_chars {
+                stats.largest_name.clone_from(name);
+                stats.largest_chars = chars;
+            }
+            stats.count += 1;
+        }
+        (stats.count > 0).then_some((stats, total))
+    }
 }
 
 impl ContextInfo {
@@ -34,23 +73,45 @@ impl ContextInfo {
                     type_name: value.type_name().to_string(),
                     total_chars: lengths.iter().sum(),
                     item_lengths: Some(lengths),
+                    documents: None,
                 }
             }
-            ReplValue::Dict(pairs) => Self {
-                type_name: "dict".into(),
-                total_chars: pairs.iter().map(|(_, v)| v.char_len()).sum(),
-                item_lengths: None,
+            ReplValue::Dict(pairs) => match DocumentStats::of(pairs) {
+                Some((stats, total_chars)) => Self {
+                    type_name: "dict".into(),
+                    total_chars,
+                    item_lengths: None,
+                    documents: Some(stats),
+                },
+                None => Self {
+                    type_name: "dict".into(),
+                    total_chars: pairs.iter().map(|(_, v)| v.char_len()).sum(),
+                    item_lengths: None,
+                    documents: None,
+                },
             },
             other => Self {
                 type_name: other.type_name().to_string(),
                 total_chars: other.char_len(),
                 item_lengths: None,
+                documents: None,
             },
         }
     }
 
     /// The sentence(s) describing the context.
     pub fn describe(&self) -> String {
+        if let Some(docs) = &self.documents {
+            return format!(
+                "Your context is a dict of {} documents (key: name or relative path, value: its text), \
+                 {} total characters; the largest, {:?}, has {} characters. \
+                 List the names with `list(context)` and read a document with `context[name]`.",
+                group_thousands(docs.count),
+                group_thousands(self.total_chars),
+                docs.largest_name,
+                group_thousands(docs.largest_chars)
+            );
+        }
         let mut s = format!(
             "Your context is a {} of {} total characters.",
             self.type_name, self.total_chars
@@ -200,6 +261,23 @@ mod tests {
             (0..105).map(|_| ReplValue::from("x")).collect(),
         ));
         assert!(many.describe().ends_with("... [5 others]."));
+        let docs = ContextInfo::of(&ReplValue::Dict(vec![
+            ("a.txt".into(), "x".repeat(1500).into()),
+            ("src/b.rs".into(), "y".repeat(2500).into()),
+        ]));
+        assert_eq!(
+            docs.describe(),
+            "Your context is a dict of 2 documents (key: name or relative path, value: its text), \
+             4,000 total characters; the largest, \"src/b.rs\", has 2,500 characters. \
+             List the names with `list(context)` and read a document with `context[name]`."
+        );
+        // A dict with a non-text value is data, not documents.
+        let data = ContextInfo::of(&ReplValue::Dict(vec![("n".into(), ReplValue::Int(3))]));
+        assert_eq!(data.documents, None);
+        assert_eq!(
+            data.describe(),
+            "Your context is a dict of 1 total characters."
+        );
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         assert_eq!(group_thousands(999), "999");
     }

@@ -136,10 +136,33 @@ fn summary(t: &Trajectory) -> serde_json::Value {
         "blocks": blocks,
         "subcalls": subcalls,
         "usage": usage,
+        "usage_by_model": usage_by_model(t),
         "answer": t.runs.first().and_then(|r| r.answer()),
         "outcome": t.runs.first().and_then(|r| r.finish.as_ref()).map(|f| f.outcome),
         "partial_last_line": t.partial_last_line,
     })
+}
+
+/// Usage and cost of the whole trajectory by model; sub-calls without a model name are booked
+/// under the header's sub model (else the root model).
+pub(crate) fn usage_by_model(t: &Trajectory) -> std::collections::BTreeMap<String, Usage> {
+    let config = t.header.as_ref().map(|h| &h.config);
+    let named = |key: &str| {
+        config
+            .and_then(|c| c.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for root in &t.runs {
+        let default = named("sub_model")
+            .or_else(|| named("root_model"))
+            .unwrap_or_else(|| root.model.clone());
+        for (model, usage) in root.usage_by_model(&default) {
+            out.entry(model).or_insert_with(Usage::default).add(&usage);
+        }
+    }
+    out
 }
 
 /// Milliseconds as a short duration.

@@ -51,6 +51,21 @@ pub fn render(t: &Trajectory, file: &Path, full: bool) -> String {
         out.push('\n');
         r.run(&mut out, run, "");
     }
+    let by_model = super::usage_by_model(t);
+    if !by_model.is_empty() {
+        let _ = writeln!(out, "\nusage by model:");
+        for (model, usage) in &by_model {
+            let cost = usage
+                .cost
+                .map_or_else(|| "no known price".to_string(), |c| format!("${c:.4}"));
+            let _ = writeln!(
+                out,
+                "  {model}: {} calls · {} tok · {cost}",
+                usage.calls,
+                super::thousands(usage.total_tokens()),
+            );
+        }
+    }
     if t.partial_last_line {
         let _ = writeln!(out, "\n(the last line was cut short: the run was killed)");
     }
