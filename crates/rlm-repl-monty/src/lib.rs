@@ -125,6 +125,7 @@
 
 mod convert;
 mod hostcall;
+pub mod memory;
 mod names;
 mod output;
 mod park;
@@ -132,7 +133,7 @@ mod repl;
 mod run;
 mod scaffold;
 
-pub use repl::{MAX_SINGLE_ALLOCATION, MontyRepl, MontyReplFactory};
+pub use repl::{MontyRepl, MontyReplFactory};
 
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "monty";
