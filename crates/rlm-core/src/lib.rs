@@ -55,8 +55,8 @@ pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use names::HOST_FUNCTIONS;
 pub use repl::{
-    DEFAULT_MAX_MEMORY, Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig,
-    ReplFactory, ReplHost, VariableInfo,
+    DEFAULT_MAX_MEMORY, Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
+    ReplHost, VariableInfo,
 };
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use value::ReplValue;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[global_allocator]
-static ALLOCATOR: rlm_repl_monty::memory::SessionAllocator = rlm_repl_monty::memory::SessionAllocator;
+static ALLOCATOR: rlm_repl_monty::memory::SessionAllocator =
+    rlm_repl_monty::memory::SessionAllocator;
 
 include!("support/memory_cost_body.rs");

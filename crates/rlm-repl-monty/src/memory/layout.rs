@@ -89,10 +89,9 @@ mod tests {
     use super::*;
 
     fn any_layout() -> impl Strategy<Value = Layout> {
-        (0usize..1 << 40, 0u32..16)
-            .prop_filter_map("valid layout", |(size, shift)| {
-                Layout::from_size_align(size, 1 << shift).ok()
-            })
+        (0usize..1 << 40, 0u32..16).prop_filter_map("valid layout", |(size, shift)| {
+            Layout::from_size_align(size, 1 << shift).ok()
+        })
     }
 
     proptest! {

@@ -43,7 +43,10 @@ const BOMB: &str = "chunks = []\nwhile True:\n    chunks.append('x' * 100_000_00
 
 fn assert_memory_error(out: &Execution) {
     let error = out.error.as_deref().unwrap_or_default();
-    assert!(error.contains("MemoryError"), "expected MemoryError, got {out:?}");
+    assert!(
+        error.contains("MemoryError"),
+        "expected MemoryError, got {out:?}"
+    );
 }
 
 #[test]
@@ -57,12 +60,19 @@ async fn appending_100_mb_strings_raises_memory_error_and_the_session_recovers()
     let out = exec(&mut r, BOMB).await;
     assert_memory_error(&out);
     let held = r.memory_usage();
-    assert!(held <= (1 << 30) + 16 * MIB, "{held} bytes held past the cap");
+    assert!(
+        held <= (1 << 30) + 16 * MIB,
+        "{held} bytes held past the cap"
+    );
     // What the block bound before the error is still there.
     let out = exec(&mut r, "print(len(chunks) > 5)").await;
     assert_eq!(out.stdout, "True\n", "{out:?}");
     // Freeing the list gives the memory back, and the session works as before.
-    let out = exec(&mut r, "chunks = None\ns = 'y' * 200_000_000\nprint(len(s))").await;
+    let out = exec(
+        &mut r,
+        "chunks = None\ns = 'y' * 200_000_000\nprint(len(s))",
+    )
+    .await;
     assert_eq!(out.error, None);
     assert_eq!(out.stdout, "200000000\n");
     exec(&mut r, "s = None").await;
@@ -134,7 +144,11 @@ async fn one_sessions_bomb_does_not_disturb_another() {
         assert_eq!(out.error, None, "round {round}: {out:?}");
         assert_eq!(out.stdout, format!("266670 echo:round {round} 286669\n"));
     }
-    assert!(worker.memory_usage() < 64 * MIB, "{}", worker.memory_usage());
+    assert!(
+        worker.memory_usage() < 64 * MIB,
+        "{}",
+        worker.memory_usage()
+    );
     drop(bomb);
 }
 
