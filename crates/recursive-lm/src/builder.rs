@@ -198,6 +198,10 @@ impl RlmBuilder {
         execution_timeout: Duration => repl.execution_timeout;
         /// `max_output_bytes`: printed output kept per block.
         max_output_bytes: usize => repl.max_output_bytes;
+        /// `max_memory`: bytes one REPL session's code may hold (2 GiB by default; the context
+        /// does not count). Monty enforces it per session when the binary installs
+        /// `rlm::monty::memory::SessionAllocator`.
+        max_memory: usize => repl.max_memory;
         /// `observation_limit`: characters of each block's output shown to the model.
         observation_limit: usize => observation_limit;
         /// `temperature` of the root model's turns (and of sub-calls that set none).

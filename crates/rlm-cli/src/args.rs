@@ -261,16 +261,81 @@ pub struct BlockArgs {
     /// Characters of each block's output shown to the model.
     #[arg(long, default_value_t = RunnerConfig::default().observation_limit)]
     pub observation_limit: usize,
+    /// Memory one REPL session's code may hold; past it the code gets MemoryError and the run
+    /// goes on. The context does not count. Bytes, or a number with K, M, G or T (powers of
+    /// 1024: 512M, 2G, 2GiB, 1.5G), from 16M to 1T. Each child RLM has its own session and cap.
+    /// With --sandbox python it is the interpreter's address-space limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_memory,
+          default_value_t = Bytes(ReplConfig::default().max_memory))]
+    pub max_memory: Bytes,
 }
 
 impl BlockArgs {
-    /// `repl` with this block time limit.
+    /// `repl` with this block time limit and memory cap.
     pub fn repl_config(&self, repl: ReplConfig) -> ReplConfig {
         ReplConfig {
             execution_timeout: self.execution_timeout.0,
+            max_memory: self.max_memory.0,
             ..repl
         }
     }
+}
+
+/// A size in bytes (`--help` shows `2GiB`, not `2147483648`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes(pub usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")];
+        match units
+            .iter()
+            .find(|(shift, _)| self.0 >= 1 << shift && self.0.is_multiple_of(1 << shift))
+        {
+            Some((shift, unit)) => write!(f, "{}{unit}", self.0 >> shift),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// The range `--max-memory` accepts: below 16 MiB the runtime's own state does not fit.
+const MAX_MEMORY_RANGE: std::ops::RangeInclusive<usize> = (16 << 20)..=(1 << 40);
+
+fn parse_max_memory(s: &str) -> Result<Bytes, String> {
+    let bytes = parse_bytes(s)?;
+    if !MAX_MEMORY_RANGE.contains(&bytes) {
+        return Err(format!(
+            "{s:?} is out of range: the cap must be between {} and {}",
+            Bytes(*MAX_MEMORY_RANGE.start()),
+            Bytes(*MAX_MEMORY_RANGE.end())
+        ));
+    }
+    Ok(Bytes(bytes))
+}
+
+/// `1073741824`, `512M`, `2G`, `2GiB`, `2gb`, `1.5G`: K, M, G and T are powers of 1024.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let usage = || format!("{s:?} is not a size (bytes, or a number with K, M, G or T: 512M, 2G)");
+    let text = s.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(usage()),
+    };
+    let value: f64 = number.parse().map_err(|_| usage())?;
+    let bytes = (value * (1u64 << shift) as f64).round();
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= usize::MAX as f64 {
+        return Err(usage());
+    }
+    // In range and rounded above, so the conversion is exact.
+    Ok(bytes as usize)
 }
 
 /// A positive duration written as a number of seconds (`--help` shows `60`, not `60s`).
@@ -402,6 +467,7 @@ mod tests {
                 "--observation-limit",
                 RunnerConfig::default().observation_limit.to_string(),
             ),
+            ("--max-memory", "2GiB".to_string()),
         ] {
             let at = help.find(&format!("{flag} <")).unwrap();
             let next = help[at..].find("\n  -").map_or(help.len(), |n| at + n);
@@ -411,6 +477,37 @@ mod tests {
                 &help[at..next]
             );
         }
+    }
+
+    #[test]
+    fn max_memory_takes_sizes_and_checks_the_range() {
+        for (flag, bytes) in [
+            ("512M", 512 << 20),
+            ("2G", 2 << 30),
+            ("2GiB", 2 << 30),
+            ("2gb", 2 << 30),
+            ("1.5G", 3 << 29),
+            ("1073741824", 1 << 30),
+            ("16M", 16 << 20),
+            ("1T", 1 << 40),
+            (" 64 MiB ", 64 << 20),
+        ] {
+            let config = run_args(&["--max-memory", flag]).limits.runner_config();
+            assert_eq!(config.repl.max_memory, bytes, "{flag}");
+        }
+        assert_eq!(
+            run_args(&[]).limits.runner_config().repl.max_memory,
+            ReplConfig::default().max_memory
+        );
+        for bad in ["", "lots", "2X", "-1G", "1e3", "15M", "2T", "G", "1..5G"] {
+            let flag = format!("--max-memory={bad}");
+            let argv = ["rlm", "run", "-c", "c", "-q", "q", "-m", "m", &flag];
+            let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(error.contains("--max-memory"), "{bad}: {error}");
+        }
+        assert_eq!(Bytes(2 << 30).to_string(), "2GiB");
+        assert_eq!(Bytes(3 << 29).to_string(), "1536MiB");
+        assert_eq!(Bytes(1000).to_string(), "1000");
     }
 
     #[test]

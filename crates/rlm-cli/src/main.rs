@@ -41,6 +41,10 @@ use rlm::{Completion, LlmError, Rlm, RlmError, RunError, RunOutcomeKind};
 use crate::args::{Cli, Command, RunArgs, Sandbox};
 use crate::progress::Reporter;
 
+/// Meters each Monty session's memory, so `--max-memory` caps it (`rlm::monty::memory`).
+#[global_allocator]
+static ALLOCATOR: rlm::monty::memory::SessionAllocator = rlm::monty::memory::SessionAllocator;
+
 /// A failure with its exit code and a one-line message saying what to do.
 struct Failure {
     code: u8,
@@ -188,7 +192,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     builder = builder.trace_content(args.log_content);
     if args.sandbox == Sandbox::Python {
-        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
+        let options = rlm::python::PythonOptions {
+            memory_limit: Some(args.limits.block.max_memory.0 as u64),
+            ..rlm::python::PythonOptions::default()
+        };
+        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::with_options(
+            options,
+        )));
     }
     let rlm = builder.build().map_err(build_failure)?;
 

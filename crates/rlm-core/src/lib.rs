@@ -58,8 +58,8 @@ pub use message::{Message, Role};
 pub use model::LanguageModel;
 pub use names::HOST_FUNCTIONS;
 pub use repl::{
-    Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
-    VariableInfo,
+    DEFAULT_MAX_MEMORY, Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory,
+    ReplHost, VariableInfo,
 };
 pub use sampling::{
     ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range,

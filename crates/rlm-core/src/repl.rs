@@ -141,6 +141,23 @@ pub struct ReplConfig {
     /// Time the host takes to answer a tool counts against `execution_timeout`.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// Most bytes the session's code may hold allocated ([`DEFAULT_MAX_MEMORY`], 2 GiB, by
+    /// default); past it the code gets `MemoryError` and the session carries on. Values the
+    /// host injects (the context) do not count. How a backend enforces it is its own: the
+    /// embedded Monty REPL meters each session when its binary installs
+    /// `rlm_repl_monty::memory::SessionAllocator` (otherwise it refuses only single allocations
+    /// larger than this); the CPython backend uses its own address-space rlimit
+    /// (`PythonOptions::memory_limit`).
+    #[serde(default = "default_max_memory")]
+    pub max_memory: usize,
+}
+
+/// The default of [`ReplConfig::max_memory`]: 2 GiB per session, the CPython backend's default
+/// address-space limit.
+pub const DEFAULT_MAX_MEMORY: usize = 2 << 30;
+
+fn default_max_memory() -> usize {
+    DEFAULT_MAX_MEMORY
 }
 
 impl Default for ReplConfig {
@@ -150,6 +167,7 @@ impl Default for ReplConfig {
             max_output_bytes: 1 << 20,
             max_host_calls: 100_000,
             tools: Vec::new(),
+            max_memory: DEFAULT_MAX_MEMORY,
         }
     }
 }

@@ -89,6 +89,14 @@
 //!   uncatchable `TimeoutError: time limit exceeded` stops the block and the next execution
 //!   starts with a fresh budget. One long native operation (a `split()` of 100 MB) can overshoot
 //!   the limit.
+//! - **Memory.** Each session is capped at `ReplConfig::max_memory` (2 GiB by default): past
+//!   it the code gets an uncatchable `MemoryError` (the block stops, like the time limit), what
+//!   the block bound before stays bound, and the session works again once the code drops the
+//!   data (`chunks = None`). The context set with [`rlm_core::Repl::set_variable`] does not count.
+//!   The cap is per session, so one session's bomb leaves the others alone. It needs the binary
+//!   to install [`memory::SessionAllocator`] as its `#[global_allocator]` (the `rlm` CLI does);
+//!   without it only single allocations larger than the cap are refused (`'a' * 10**12`) and
+//!   gradual growth is bounded by nothing but the time limit. See [`memory`].
 //! - **Cancellation.** If the future of `execute` is dropped while a host call is pending, the
 //!   block is abandoned (what it bound so far is kept) and the session stays usable. If it is
 //!   dropped while the interpreter is running, the session comes back when that step ends;
@@ -117,14 +125,14 @@
 //!   string is ASCII), but `str.find`/`str.index` count the characters of the whole string even
 //!   with a start offset, and on text holding any non-ASCII character `len()` and slicing walk
 //!   the string too;
-//! - no in-process memory limit (only single huge allocations are refused) and no way to
-//!   interrupt native work from another thread.
+//! - no way to interrupt native work from another thread.
 //!
 //! [`MontyReplFactory::capabilities`](rlm_core::ReplFactory::capabilities) returns
 //! [`CAPABILITIES`], a short version of this for the model's system prompt.
 
 mod convert;
 mod hostcall;
+pub mod memory;
 mod names;
 mod output;
 mod park;
@@ -132,7 +140,7 @@ mod repl;
 mod run;
 mod scaffold;
 
-pub use repl::{MAX_SINGLE_ALLOCATION, MontyRepl, MontyReplFactory};
+pub use repl::{MontyRepl, MontyReplFactory};
 
 /// The backend's short name, as reported by [`rlm_core::Repl::backend_name`].
 pub const BACKEND_NAME: &str = "monty";

@@ -18,6 +18,7 @@ use rlm_core::{
 use tokio::time::Instant;
 
 use crate::hostcall;
+use crate::memory::{self, Meter};
 use crate::names::{self, ANSWER};
 use crate::park::{Parked, Slot, State};
 use crate::run::{Next, Run};
@@ -40,6 +41,8 @@ pub struct MontyRepl {
     interrupted: bool,
     /// The custom tools (`ReplConfig::tools`), bound as host functions.
     tools: Arc<[String]>,
+    /// The session's memory meter, current on the thread of every interpreter step.
+    meter: Arc<Meter>,
 }
 
 impl std::fmt::Debug for MontyRepl {
@@ -67,9 +70,6 @@ enum Resume {
     Abort(MontyException),
 }
 
-/// The largest single result a block may build (4 GiB); bigger ones raise `MemoryError`.
-pub const MAX_SINGLE_ALLOCATION: usize = 4 << 30;
-
 impl MontyRepl {
     /// Starts a session: an interpreter holding the runtime scaffold (`FINAL`, `FINAL_VAR`,
     /// `SHOW_VARS`, the sub-call functions) and `answer = {"content": "", "ready": False}`.
@@ -87,13 +87,17 @@ impl MontyRepl {
             })?;
         }
         let tools: Arc<[String]> = config.tools.clone().into();
+        memory::install_probe();
+        let meter = Arc::new(Meter::new());
+        // The interpreter and its scaffold are the session's too.
+        let entered = meter.enter();
         let limits = ResourceLimits::default()
             // Per feed: every execution, and every runtime feed around it, starts a fresh budget.
             .max_feed_duration(config.execution_timeout)
-            // Without monty-alloc as the global allocator this only pre-checks single large
-            // results (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host
-            // process; gradual growth is bounded by the time limit.
-            .max_memory(MAX_SINGLE_ALLOCATION)
+            // Checked against this session's meter (see `memory`); without `SessionAllocator`
+            // installed the meter stays at zero and this only pre-checks single large results
+            // (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host process.
+            .max_memory(config.max_memory)
             .max_suspensions(usize::try_from(config.max_host_calls).unwrap_or(usize::MAX));
         let mut interp = Interpreter::new(
             "rlm.py",
@@ -110,6 +114,7 @@ impl MontyRepl {
                     e.summary()
                 ))
             })?;
+        drop(entered);
         Ok(Self {
             probe_len: names.len(),
             interrupted: false,
@@ -117,12 +122,20 @@ impl MontyRepl {
             names,
             config,
             slot: Arc::new(Mutex::new(Some(interp))),
+            meter,
         })
     }
 
     /// The session's settings.
     pub fn config(&self) -> &ReplConfig {
         &self.config
+    }
+
+    /// Bytes the session holds allocated, as counted against [`ReplConfig::max_memory`]: the
+    /// interpreter's state and what the code allocated, not the context. Always 0 unless the
+    /// binary installed [`memory::SessionAllocator`].
+    pub fn memory_usage(&self) -> usize {
+        self.meter.usage()
     }
 
     fn checkout(&self) -> Result<Parked, ReplError> {
@@ -171,7 +184,9 @@ impl MontyRepl {
     {
         let mut parked = self.checkout()?;
         let prepare = self.prepare(wants_probe);
+        let meter = Arc::clone(&self.meter);
         let result = blocking(move || {
+            let _metered = meter.enter();
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
             prepare.apply(&mut interp);
             let result = work(&mut interp);
@@ -208,7 +223,9 @@ impl MontyRepl {
         // sub-calls to models, which other limits bound).
         let mut counted = Duration::ZERO;
         let stepped = Instant::now();
+        let meter = Arc::clone(&self.meter);
         let mut step = blocking(move || {
+            let _metered = meter.enter();
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
             prepare.apply(&mut interp);
             let next = run.start(interp, &code);
@@ -241,7 +258,9 @@ impl MontyRepl {
             };
             let step_epilogue = Arc::clone(&epilogue);
             let stepped = Instant::now();
+            let meter = Arc::clone(&self.meter);
             step = blocking(move || {
+                let _metered = meter.enter();
                 let call = parked.take_suspended().ok_or_else(|| {
                     backend("the interpreter was not waiting for a host call".to_string())
                 })?;

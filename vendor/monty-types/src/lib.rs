@@ -51,6 +51,8 @@ pub use crate::{
         BASELINE_MEMORY, DEFAULT_GC_INTERVAL, DEFAULT_MAX_RECURSION_DEPTH, DEFAULT_MAX_SUSPENSIONS,
         LARGE_RESULT_THRESHOLD, LIVE_MEMORY, OOM_EXIT_CODE, ResourceError, ResourceLimits, ResourceTracker,
         TimeLimitScope, allocate_into_baseline, memory_limit_with_headroom,
+        // recursive-lm patch: the host's per-session memory probe.
+        set_memory_probe,
     },
     results::{ExtFunctionResult, NameLookupResult},
     run_options::{AssertMessageAnnotations, CompileOptions, SOURCE_SCAN_THRESHOLD},

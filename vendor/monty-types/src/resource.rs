@@ -772,8 +772,25 @@ fn check_budget(scope: TimeLimitScope, limit: Option<Duration>, elapsed: Duratio
     }
 }
 
+/// recursive-lm patch: a host-installed memory probe. A host that meters memory per session
+/// (rather than per process, as `monty-alloc` does) installs one function, once, that returns
+/// the usage of the session running on the calling thread, or `None` to fall back to
+/// [`LIVE_MEMORY`].
+static MEMORY_PROBE: std::sync::OnceLock<fn() -> Option<usize>> = std::sync::OnceLock::new();
+
+/// recursive-lm patch: installs the memory probe every memory check consults first (see
+/// [`ResourceLimits::max_memory`]). Only the first call installs: it returns `true`, later
+/// calls change nothing and return `false`.
+pub fn set_memory_probe(probe: fn() -> Option<usize>) -> bool {
+    MEMORY_PROBE.set(probe).is_ok()
+}
+
 /// Returns memory used in bytes
 fn probe_memory() -> usize {
+    // recursive-lm patch: ask the host's probe first.
+    if let Some(used) = MEMORY_PROBE.get().and_then(|probe| probe()) {
+        return used;
+    }
     LIVE_MEMORY
         .load(Ordering::Relaxed)
         .saturating_sub(BASELINE_MEMORY.load(Ordering::Relaxed))
