@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
+use crate::compaction::Compaction;
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
 
 /// Everything the loop can be told, as one bundle.
@@ -42,6 +43,9 @@ pub struct RunnerConfig {
     /// of every route and REPL session are built. Off by default: logs may be shipped off the
     /// machine, and prompts can hold private data.
     pub trace_content: bool,
+    /// When a run's conversation is summarised and replaced by the summary
+    /// ([`crate::compaction`]); `None` turns compaction off.
+    pub compaction: Option<Compaction>,
 }
 
 impl Default for RunnerConfig {
@@ -59,6 +63,7 @@ impl Default for RunnerConfig {
             max_output_tokens: None,
             child_query_chars: 4_000,
             trace_content: false,
+            compaction: Some(Compaction::default()),
         }
     }
 }
@@ -89,6 +94,9 @@ impl RunnerConfig {
                 field: "observation_limit",
                 reason: "must be at least 100 characters".into(),
             });
+        }
+        if let Some(compaction) = &self.compaction {
+            compaction.validate()?;
         }
         Ok(())
     }

@@ -63,6 +63,7 @@
 //! ```
 
 mod batch;
+pub mod compaction;
 mod config;
 mod final_text;
 mod guard;
@@ -73,6 +74,7 @@ mod prompts;
 mod recursion;
 mod run;
 mod runner;
+mod session;
 mod spec;
 mod tree;
 
@@ -86,3 +88,5 @@ pub use prompts::{
     no_code_nudge, system_prompt, turn_marker, unterminated_note,
 };
 pub use runner::Runner;
+pub use session::{Session, SessionError};
+pub use compaction::Compaction;
