@@ -34,11 +34,13 @@
 
 mod builder;
 mod context;
+mod session;
 
 use std::sync::Arc;
 
 pub use builder::RlmBuilder;
 pub use context::Context;
+pub use session::Session;
 pub use rlm_core as core;
 pub use rlm_core::names;
 pub use rlm_core::{
@@ -49,7 +51,10 @@ pub use rlm_core::{
 pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
-pub use rlm_runner::{Outcome, RunError, RunResult as Completion, RunnerConfig, StopReason};
+pub use rlm_runner::{
+    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SessionError,
+    StopReason,
+};
 /// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
 /// back as a tree and exported to the official `rlm` log format.
 ///
@@ -105,6 +110,9 @@ pub enum RlmError {
     /// No REPL backend: enable the `monty` feature or call [`RlmBuilder::repl`].
     #[error("no REPL backend: enable the `monty` feature or set one with RlmBuilder::repl")]
     NoRepl,
+    /// A session could not start or take a context.
+    #[error(transparent)]
+    Session(#[from] SessionError),
     /// The trajectory's header could not be written.
     #[error("cannot write the trajectory: {0}")]
     Trajectory(#[source] std::io::Error),

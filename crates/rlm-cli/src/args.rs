@@ -24,6 +24,12 @@ pub struct Cli {
 pub enum Command {
     /// Answer a query over a context file; the answer alone goes to stdout.
     Run(Box<RunArgs>),
+    /// Ask questions about a context in one session (the REPL and its variables are kept):
+    /// interactive on a terminal; from a pipe, one question per line in and one answer per line
+    /// out. Takes the flags of `run`; `--query` is asked first; `--json` prints one JSON object
+    /// per answer.
+    #[command(mut_arg("query", |a| a.required(false).default_value("")))]
+    Chat(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
     View(crate::view::ViewArgs),
@@ -83,6 +89,9 @@ pub struct RunArgs {
     /// The limits.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Compaction of long conversations.
+    #[command(flatten)]
+    pub compaction: crate::compact::CompactionArgs,
     /// A model's price in USD per million tokens, used for the cost budget when the provider
     /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
@@ -313,7 +322,7 @@ mod tests {
         argv.extend_from_slice(flags);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Run(args) => *args,
-            Command::View(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -22,6 +22,8 @@
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 
 mod args;
+mod chat;
+mod compact;
 mod interrupt;
 mod live;
 mod models;
@@ -80,6 +82,17 @@ fn main() -> ExitCode {
     };
     let args = match cli.command {
         Command::Run(args) => args,
+        Command::Chat(args) => {
+            let code = match runtime.block_on(chat::run(*args)) {
+                Ok(code) => code,
+                Err(failure) => {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                }
+            };
+            runtime.shutdown_background();
+            interrupt::exit(code)
+        }
         Command::View(args) => {
             return match view::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -115,56 +128,9 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(warning) = slow_context_warning(&context, args.sandbox) {
         eprintln!("{warning}");
     }
-    let system_prompt = match &args.system_prompt_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot read system prompt file {}: {e}", path.display()),
-            )
-        })?),
-        None => None,
-    };
     let models = models::Models::from_args(&args)?;
-    let endpoint = models.root.endpoint.clone();
-    let mut builder = Rlm::builder(models.root.model.clone())
-        .config(args.limits.runner_config())
-        .temperature(args.temperature)
-        .sub_temperature(args.sub_temperature);
-    if let Some(sub) = &models.sub {
-        builder = builder.sub_model(sub.model.clone());
-    }
-    for (model, price) in &args.price {
-        builder = builder.price(model.clone(), *price);
-    }
-    if let Some(prompt) = system_prompt {
-        builder = builder.system_prompt(prompt);
-    }
     let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.limits.run.max_iterations));
-    if let Some(reporter) = &reporter {
-        builder = builder.subscribe(reporter.sink());
-    }
-    if let Some(path) = &args.trace {
-        let writer = rlm::trajectory::TrajectoryWriter::create(path).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot create trace file {}: {e}", path.display()),
-            )
-        })?;
-        let settings = trace::header_settings(
-            models.root.provider.name(),
-            &format!("{:?}", args.sandbox).to_lowercase(),
-            &endpoint,
-            &args.query,
-        );
-        builder = builder.trajectory_with(Arc::new(writer), settings);
-    }
-    builder = builder.trace_content(args.log_content);
-    if args.sandbox == Sandbox::Python {
-        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
-    }
-    let rlm = builder
-        .build()
-        .map_err(|e| Failure::new(2, e.to_string()))?;
+    let rlm = build_rlm(&args, &models, reporter.as_ref())?;
 
     // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second
     // Ctrl-C, or a run that does not stop within a second, exits at once: see `interrupt`).
@@ -201,6 +167,64 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         Err(e) => Err(Failure::new(1, e.to_string())),
     }
+}
+
+/// The configured [`Rlm`] of `rlm run` and `rlm chat`: models, limits, prompts, trajectory,
+/// sandbox; `reporter` is subscribed for progress.
+fn build_rlm(
+    args: &RunArgs,
+    models: &models::Models,
+    reporter: Option<&Reporter>,
+) -> Result<Rlm, Failure> {
+    let system_prompt = match &args.system_prompt_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                3,
+                format!("cannot read system prompt file {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let endpoint = models.root.endpoint.clone();
+    let mut builder = Rlm::builder(models.root.model.clone())
+        .config(args.limits.runner_config())
+        .compaction(args.compaction.compaction())
+        .temperature(args.temperature)
+        .sub_temperature(args.sub_temperature);
+    if let Some(sub) = &models.sub {
+        builder = builder.sub_model(sub.model.clone());
+    }
+    for (model, price) in &args.price {
+        builder = builder.price(model.clone(), *price);
+    }
+    if let Some(prompt) = system_prompt {
+        builder = builder.system_prompt(prompt);
+    }
+    if let Some(reporter) = reporter {
+        builder = builder.subscribe(reporter.sink());
+    }
+    if let Some(path) = &args.trace {
+        let writer = rlm::trajectory::TrajectoryWriter::create(path).map_err(|e| {
+            Failure::new(
+                3,
+                format!("cannot create trace file {}: {e}", path.display()),
+            )
+        })?;
+        let settings = trace::header_settings(
+            models.root.provider.name(),
+            &format!("{:?}", args.sandbox).to_lowercase(),
+            &endpoint,
+            &args.query,
+        );
+        builder = builder.trajectory_with(Arc::new(writer), settings);
+    }
+    builder = builder.trace_content(args.log_content);
+    if args.sandbox == Sandbox::Python {
+        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::new(2, e.to_string()))
 }
 
 /// Reads the context with one copy in memory: the file's bytes become the string in place.
@@ -296,7 +320,15 @@ fn exit_code(outcome: RunOutcomeKind) -> u8 {
 
 fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
     if json {
-        let value = serde_json::json!({
+        println!("{}", result_json(done, trace));
+    } else if !(done.answer().is_empty() && done.kind() == RunOutcomeKind::Cancelled) {
+        println!("{}", done.answer());
+    }
+}
+
+/// The `--json` object of a completion.
+fn result_json(done: &Completion, trace: Option<&Path>) -> serde_json::Value {
+    serde_json::json!({
             "answer": done.answer(),
             "outcome": done.kind(),
             "iterations": done.iterations,
@@ -307,9 +339,5 @@ fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
             "budget": done.budget,
             "child_traces": done.child_traces,
             "trace": trace.map(|p| p.display().to_string()),
-        });
-        println!("{value}");
-    } else if !(done.answer().is_empty() && done.kind() == RunOutcomeKind::Cancelled) {
-        println!("{}", done.answer());
-    }
+    })
 }
