@@ -293,3 +293,99 @@ async fn bad_compaction_flags_are_refused() {
         assert!(text(&out.stderr).contains(says), "{flags:?}: {}", text(&out.stderr));
     }
 }
+
+/// The interactive prompt on a real terminal: `script` (util-linux, in every Debian) runs
+/// `rlm chat` on a pseudo-terminal and forwards the keys written to its stdin. Ctrl-C at the
+/// prompt clears the line; Ctrl-C during an answer cancels it and the session goes on; Ctrl-D
+/// leaves.
+#[tokio::test]
+async fn the_terminal_prompt_edits_cancels_and_leaves() {
+    use std::sync::{Arc, Mutex};
+
+    let srv = server().await;
+    let file = tmp("chat-pty.txt", "the code is 5150");
+    let line = format!(
+        "{} chat --context-file {} --model fake-model --base-url {}",
+        env!("CARGO_BIN_EXE_rlm"),
+        file.display(),
+        srv.base_url()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("RLM_MODEL")
+        .env_remove("RUST_LOG")
+        .env("OPENAI_API_KEY", KEY)
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("`script` (util-linux) runs the chat on a pseudo-terminal");
+    let mut keys = child.stdin.take().unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    // Waits until `what` is on the screen `times` times. Keys are typed only at a prompt: the
+    // editor flushes type-ahead when it switches the terminal to raw mode.
+    let wait_for = |what: &'static str, times: usize| {
+        let screen = screen.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while screen.lock().unwrap().matches(what).count() < times {
+                assert!(
+                    Instant::now() < deadline,
+                    "never saw {what:?} {times} times; screen:\n{}",
+                    screen.lock().unwrap()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for("rlm> ", 1).await;
+    // Ctrl-C at the prompt drops the half-typed line.
+    keys.write_all(b"typo\x03").await.unwrap();
+    wait_for("rlm> ", 2).await;
+    keys.write_all(b"remember the code\r").await.unwrap();
+    wait_for("noted", 1).await;
+    wait_for("rlm> ", 3).await;
+    keys.write_all(b"stall\r").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first_user_messages(&srv, "stall").is_empty() {
+        assert!(Instant::now() < deadline, "the stalled question never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    keys.write_all(b"\x03").await.unwrap();
+    wait_for("answer cancelled", 1).await;
+    wait_for("rlm> ", 4).await;
+    keys.write_all(b"what was the code?\r").await.unwrap();
+    wait_for("5150 after 3 messages", 1).await;
+    wait_for("rlm> ", 5).await;
+    keys.write_all(b"\x04").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    reader.await.unwrap();
+    assert_eq!(status.code(), Some(0), "{}", screen.lock().unwrap());
+    // Three questions reached the model; the cleared line never did.
+    let queries: Vec<String> = srv
+        .requests()
+        .iter()
+        .filter_map(|r| match classify_http(r) {
+            Call::Turn { query, .. } => Some(query),
+            Call::Plain { .. } => None,
+        })
+        .collect();
+    assert_eq!(queries, ["remember the code", "stall", "what was the code?"]);
+}
