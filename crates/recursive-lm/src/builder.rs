@@ -165,14 +165,20 @@ impl RlmBuilder {
     /// Compacts a conversation once it fills this share of the model's context window
     /// (0 < share ≤ 1; default 0.85). Turns compaction on.
     pub fn compact_at(mut self, share: f64) -> Self {
-        self.config.compaction.get_or_insert_with(Compaction::default).threshold = share;
+        self.config
+            .compaction
+            .get_or_insert_with(Compaction::default)
+            .threshold = share;
         self
     }
 
     /// Compacts a conversation once it passes this many characters when the model's context
     /// window is unknown (default 400,000). Turns compaction on.
     pub fn compact_chars(mut self, chars: usize) -> Self {
-        self.config.compaction.get_or_insert_with(Compaction::default).chars = chars;
+        self.config
+            .compaction
+            .get_or_insert_with(Compaction::default)
+            .chars = chars;
         self
     }
 

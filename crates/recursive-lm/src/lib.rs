@@ -40,7 +40,6 @@ use std::sync::Arc;
 
 pub use builder::RlmBuilder;
 pub use context::Context;
-pub use session::Session;
 pub use rlm_core as core;
 pub use rlm_core::names;
 pub use rlm_core::{
@@ -52,8 +51,7 @@ pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
 pub use rlm_runner::{
-    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SessionError,
-    StopReason,
+    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SessionError, StopReason,
 };
 /// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
 /// back as a tree and exported to the official `rlm` log format.
@@ -73,6 +71,7 @@ pub use rlm_runner::{
 /// # Ok(()) }
 /// ```
 pub use rlm_trajectory as trajectory;
+pub use session::Session;
 
 /// The HTTP transport every provider client is built on (`HttpModel`, its builder, the
 /// `WireFormat` trait), with any provider feature.

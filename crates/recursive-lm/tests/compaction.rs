@@ -27,19 +27,23 @@ fn is_summary_request(request: &CompletionRequest) -> bool {
 /// and the first reply back from `history`. A summary request gets a short summary.
 fn sixty_turns() -> Arc<ScriptedModel> {
     let turn = Arc::new(AtomicUsize::new(0));
-    Arc::new(ScriptedModel::from_fn("scripted", move |r: &CompletionRequest| {
-        if is_summary_request(r) {
-            return "Summary: `secret` holds the value; keep printing until turn 60.".to_string();
-        }
-        let n = turn.fetch_add(1, Ordering::SeqCst) + 1;
-        match n {
-            1 => repl("secret = 'tulip-42'\nprint('x' * 3000)"),
-            TURNS => repl(
-                "first = history[2]['content']\nFINAL(secret + '|' + str(\"secret = 'tulip-42'\" in first) + '|' + str(len(history) > 60))",
-            ),
-            _ => repl(&format!("print('turn {n} ' + 'y' * 3000)")),
-        }
-    }))
+    Arc::new(ScriptedModel::from_fn(
+        "scripted",
+        move |r: &CompletionRequest| {
+            if is_summary_request(r) {
+                return "Summary: `secret` holds the value; keep printing until turn 60."
+                    .to_string();
+            }
+            let n = turn.fetch_add(1, Ordering::SeqCst) + 1;
+            match n {
+                1 => repl("secret = 'tulip-42'\nprint('x' * 3000)"),
+                TURNS => repl(
+                    "first = history[2]['content']\nFINAL(secret + '|' + str(\"secret = 'tulip-42'\" in first) + '|' + str(len(history) > 60))",
+                ),
+                _ => repl(&format!("print('turn {n} ' + 'y' * 3000)")),
+            }
+        },
+    ))
 }
 
 fn build(model: Arc<ScriptedModel>, compaction: Option<Compaction>) -> Rlm {
@@ -60,7 +64,10 @@ async fn a_sixty_turn_run_stays_under_the_limit_and_keeps_its_answer() {
             ..Compaction::default()
         }),
     );
-    let done = rlm.completion("a context", "count the turns").await.unwrap();
+    let done = rlm
+        .completion("a context", "count the turns")
+        .await
+        .unwrap();
     assert_eq!(done.kind(), RunOutcomeKind::Finished);
     assert_eq!(done.answer(), "tulip-42|True|True");
     assert_eq!(done.iterations, TURNS as u32);
@@ -106,7 +113,10 @@ async fn a_sixty_turn_run_stays_under_the_limit_and_keeps_its_answer() {
 async fn without_compaction_the_same_run_outgrows_the_limit() {
     let model = sixty_turns();
     let rlm = build(model.clone(), None);
-    let done = rlm.completion("a context", "count the turns").await.unwrap();
+    let done = rlm
+        .completion("a context", "count the turns")
+        .await
+        .unwrap();
     // No compaction, so no `history`: the last block raises, and the run goes on to the limit.
     assert_ne!(done.answer(), "tulip-42|True|True");
     let largest = model
@@ -123,16 +133,19 @@ async fn without_compaction_the_same_run_outgrows_the_limit() {
 async fn a_huge_observation_is_cut_to_fit_the_summary_request() {
     // Each turn prints more than the whole limit (the observation limit keeps 30,000).
     let turn = Arc::new(AtomicUsize::new(0));
-    let model = Arc::new(ScriptedModel::from_fn("scripted", move |r: &CompletionRequest| {
-        if is_summary_request(r) {
-            return "Summary: printed big blocks.".to_string();
-        }
-        match turn.fetch_add(1, Ordering::SeqCst) {
-            0 => repl("kept = 7\nprint('z' * 100000)"),
-            1 | 2 => repl("print('w' * 100000)"),
-            _ => repl("FINAL(kept * 6)"),
-        }
-    }));
+    let model = Arc::new(ScriptedModel::from_fn(
+        "scripted",
+        move |r: &CompletionRequest| {
+            if is_summary_request(r) {
+                return "Summary: printed big blocks.".to_string();
+            }
+            match turn.fetch_add(1, Ordering::SeqCst) {
+                0 => repl("kept = 7\nprint('z' * 100000)"),
+                1 | 2 => repl("print('w' * 100000)"),
+                _ => repl("FINAL(kept * 6)"),
+            }
+        },
+    ));
     let rlm = Rlm::builder(model.clone())
         .observation_limit(30_000)
         .compaction(Some(Compaction {
@@ -144,7 +157,18 @@ async fn a_huge_observation_is_cut_to_fit_the_summary_request() {
     let done = rlm.completion("ctx", "q").await.unwrap();
     assert_eq!(done.answer(), "42");
     for request in model.requests() {
-        assert!(request.content_chars() <= LIMIT, "{}", request.content_chars());
+        assert!(
+            request.content_chars() <= LIMIT,
+            "{}",
+            request.content_chars()
+        );
     }
-    assert_eq!(model.requests().iter().filter(|r| is_summary_request(r)).count(), 3);
+    assert_eq!(
+        model
+            .requests()
+            .iter()
+            .filter(|r| is_summary_request(r))
+            .count(),
+        3
+    );
 }

@@ -23,7 +23,9 @@ fn script(request: &CompletionRequest) -> String {
         "first history" => {
             "h = history_0\nFINAL(f\"{len(history_0)}|{h[0]['role']}|{h[1]['role']}|{'Query: remember' in h[1]['content']}|{h[-1]['role']}\")"
         }
-        "contexts" => "FINAL(context_1 + '|' + context + '|' + context_0 + '|' + str(context == context_0))",
+        "contexts" => {
+            "FINAL(context_1 + '|' + context + '|' + context_0 + '|' + str(context == context_0))"
+        }
         "histories" => "FINAL(str(len([history_0, history_1, history_2, history_3, history_4])))",
         other => panic!("unexpected query {other:?}"),
     };
@@ -59,7 +61,10 @@ async fn a_session_keeps_its_repl(repls: Arc<dyn ReplFactory>) {
     assert_eq!(session.history_count(), 1);
     // Variables and functions persist between questions.
     assert_eq!(session.ask("recall").await.unwrap().answer(), "42");
-    assert_eq!(session.ask("use the function").await.unwrap().answer(), "82");
+    assert_eq!(
+        session.ask("use the function").await.unwrap().answer(),
+        "82"
+    );
     // history_0 is the first question's conversation: role/content dicts, system first.
     let first = session.ask("first history").await.unwrap();
     assert_eq!(first.answer(), "3|system|user|True|assistant");
@@ -106,16 +111,17 @@ async fn a_session_keeps_its_repl(repls: Arc<dyn ReplFactory>) {
 }
 
 async fn a_failed_question_keeps_the_session(repls: Arc<dyn ReplFactory>) {
-    let model = Arc::new(ScriptedModel::from_fn("scripted", |r: &CompletionRequest| {
-        match classify(r) {
+    let model = Arc::new(ScriptedModel::from_fn(
+        "scripted",
+        |r: &CompletionRequest| match classify(r) {
             Call::Turn { query, turn, .. } if query == "set" => match turn {
                 0 => repl("kept = 'yes'\nprint('set')"),
                 _ => repl("raise ValueError('boom')"),
             },
             Call::Turn { .. } => repl("FINAL(kept)"),
             Call::Plain { .. } => "plain".into(),
-        }
-    }));
+        },
+    ));
     let rlm = Rlm::builder(model)
         .repl(repls)
         .max_iterations(2)

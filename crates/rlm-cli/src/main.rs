@@ -222,9 +222,7 @@ fn build_rlm(
     if args.sandbox == Sandbox::Python {
         builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
     }
-    builder
-        .build()
-        .map_err(|e| Failure::new(2, e.to_string()))
+    builder.build().map_err(|e| Failure::new(2, e.to_string()))
 }
 
 /// Reads the context with one copy in memory: the file's bytes become the string in place.

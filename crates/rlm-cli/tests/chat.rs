@@ -71,7 +71,9 @@ async fn server() -> FakeServer {
             Call::Plain { .. } => return Reply::text("sub"),
             Call::Turn { query, .. } => match query.as_str() {
                 "remember the code" => "secret = context.split()[-1]\nFINAL('noted')",
-                "what was the code?" => "FINAL(secret + ' after ' + str(len(history_0)) + ' messages')",
+                "what was the code?" => {
+                    "FINAL(secret + ' after ' + str(len(history_0)) + ' messages')"
+                }
                 "two lines" => "FINAL('first\\nsecond \\\\ end')",
                 "stall" => return Reply::stall(),
                 other => panic!("unexpected question {other:?}"),
@@ -167,7 +169,10 @@ async fn ctrl_c_cancels_the_answer_and_keeps_the_session() {
     // Wait (bounded) until the stalled question's request has reached the server.
     let deadline = Instant::now() + Duration::from_secs(60);
     while first_user_messages(&srv, "stall").is_empty() {
-        assert!(Instant::now() < deadline, "the stalled question never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the stalled question never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let status = std::process::Command::new("kill")
@@ -193,7 +198,11 @@ async fn ctrl_c_cancels_the_answer_and_keeps_the_session() {
     // The cancelled question keeps its (empty) line; the session, its variables and the first
     // question's history are still there. The cancelled one left no history.
     assert_eq!(stdout, "noted\n\n5150 after 3 messages\n");
-    assert!(text(&out.stderr).contains("answer cancelled"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("answer cancelled"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -290,7 +299,11 @@ async fn bad_compaction_flags_are_refused() {
         args.extend_from_slice(flags);
         let out = command(&args).output().await.unwrap();
         assert_eq!(out.status.code(), Some(2), "{flags:?}");
-        assert!(text(&out.stderr).contains(says), "{flags:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -333,7 +346,9 @@ async fn the_terminal_prompt_edits_cancels_and_leaves() {
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     // Waits until `what` is on the screen `times` times. Keys are typed only at a prompt: the
@@ -362,7 +377,10 @@ async fn the_terminal_prompt_edits_cancels_and_leaves() {
     keys.write_all(b"stall\r").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while first_user_messages(&srv, "stall").is_empty() {
-        assert!(Instant::now() < deadline, "the stalled question never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the stalled question never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     keys.write_all(b"\x03").await.unwrap();
@@ -387,5 +405,8 @@ async fn the_terminal_prompt_edits_cancels_and_leaves() {
             Call::Plain { .. } => None,
         })
         .collect();
-    assert_eq!(queries, ["remember the code", "stall", "what was the code?"]);
+    assert_eq!(
+        queries,
+        ["remember the code", "stall", "what was the code?"]
+    );
 }

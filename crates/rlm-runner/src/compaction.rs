@@ -275,10 +275,7 @@ mod tests {
     }
 
     fn alternates(messages: &[Message]) -> bool {
-        messages
-            .windows(2)
-            .skip(1)
-            .all(|w| w[0].role != w[1].role)
+        messages.windows(2).skip(1).all(|w| w[0].role != w[1].role)
     }
 
     #[test]
@@ -342,7 +339,11 @@ mod tests {
         for (turns, each, limit) in [(3, 10, 10_000), (40, 500, 10_000), (2, 50_000, 10_000)] {
             let messages = conversation(turns, each);
             let request = summary_request(&messages, limit);
-            assert!(size(&request) <= limit, "{turns} {each}: {}", size(&request));
+            assert!(
+                size(&request) <= limit,
+                "{turns} {each}: {}",
+                size(&request)
+            );
             assert!(alternates(&request), "{turns} {each}");
             assert_eq!(request[0].role, Role::System);
             assert_eq!(request.last().map(|m| m.role), Some(Role::User));

@@ -78,6 +78,7 @@ mod session;
 mod spec;
 mod tree;
 
+pub use compaction::Compaction;
 pub use config::{Models, RunnerConfig};
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
@@ -89,4 +90,3 @@ pub use prompts::{
 };
 pub use runner::Runner;
 pub use session::{Session, SessionError};
-pub use compaction::Compaction;

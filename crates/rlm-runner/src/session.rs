@@ -169,7 +169,10 @@ impl Session {
         if !result.messages.is_empty() {
             let name = format!("history_{}", self.histories);
             let mut repl = self.repl.lock().await;
-            match repl.set_variable(&name, messages_value(&result.messages)).await {
+            match repl
+                .set_variable(&name, messages_value(&result.messages))
+                .await
+            {
                 Ok(()) => self.histories += 1,
                 Err(e) => tracing::warn!(error = %e, "the question's history was not stored"),
             }
@@ -210,10 +213,19 @@ pub(crate) fn note(contexts: &[ContextInfo], histories: usize) -> Option<String>
             .iter()
             .enumerate()
             .take(20)
-            .map(|(i, c)| format!("context_{i} is a {} of {} characters", c.type_name, c.total_chars))
+            .map(|(i, c)| {
+                format!(
+                    "context_{i} is a {} of {} characters",
+                    c.type_name, c.total_chars
+                )
+            })
             .collect();
         let more = contexts.len().saturating_sub(20);
-        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
+        let more = if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        };
         parts.push(format!(
             "Note: You have {} contexts available (context_0 through context_{}); `context` is context_0. {}{more}.",
             contexts.len(),

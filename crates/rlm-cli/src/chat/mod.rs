@@ -21,7 +21,7 @@ use rlm::{Completion, RlmError, RunOutcomeKind, Session};
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::args::RunArgs;
-use crate::{Failure, build_rlm, explain_failure, exit_code, models, read_context};
+use crate::{Failure, build_rlm, exit_code, explain_failure, models, read_context};
 
 /// Runs `rlm chat`.
 pub async fn run(args: RunArgs) -> Result<u8, Failure> {
@@ -132,7 +132,10 @@ impl Chat {
 
     fn print_empty(&self, query: &str, interactive: bool) {
         if self.json {
-            println!("{}", serde_json::json!({"query": query, "answer": "", "outcome": "failed"}));
+            println!(
+                "{}",
+                serde_json::json!({"query": query, "answer": "", "outcome": "failed"})
+            );
         } else if !interactive {
             println!();
         }
