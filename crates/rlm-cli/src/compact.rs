@@ -28,7 +28,7 @@ pub struct CompactionArgs {
 impl CompactionArgs {
     /// The library setting these flags ask for.
     pub fn compaction(&self) -> Option<Compaction> {
-        (!self.no_compact).then(|| Compaction {
+        (!self.no_compact).then_some(Compaction {
             threshold: self.compact_at,
             chars: self.compact_chars,
             context_window: self.context_window,
