@@ -116,6 +116,11 @@ async fn questions_from_a_pipe_share_one_session_and_answer_one_line_each() {
         "{second}"
     );
     assert!(!text(&out.stderr).contains(KEY));
+    assert!(
+        text(&out.stderr).contains("[rlm] session: 3 questions, 3 LLM calls, 45 tokens"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@
 //!   `\r`) so that it stays on one line; `--json` prints one JSON object per answer instead
 //!   (JSON Lines). A question that gets no answer (cancelled, failed) still gets its line (empty,
 //!   or its JSON object), and its error goes to stderr.
+//! - On leaving, stderr gets the session's questions, LLM calls and tokens (not with
+//!   `--quiet`).
 //! - `--query Q` is asked first. Exit status: 0 when the input ends, or the exit code `rlm run`
 //!   would give for the last question that did not answer.
 
@@ -53,6 +55,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         json: args.json,
         trace: args.trace.clone(),
         status: 0,
+        asked: 0,
     };
     let interactive = std::io::stdin().is_terminal();
     if !args.query.trim().is_empty() {
@@ -62,6 +65,18 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         chat.terminal().await?;
     } else {
         chat.pipe().await?;
+    }
+    if !args.quiet {
+        let mut total = rlm::Usage::default();
+        for usage in chat.session.usage().values() {
+            total.add(usage);
+        }
+        eprintln!(
+            "[rlm] session: {} questions, {} LLM calls, {} tokens",
+            chat.asked,
+            total.calls,
+            total.total_tokens()
+        );
     }
     Ok(chat.status)
 }
@@ -74,11 +89,14 @@ struct Chat {
     trace: Option<std::path::PathBuf>,
     /// The exit code of the last question that did not answer (0: none).
     status: u8,
+    /// Questions asked.
+    asked: u32,
 }
 
 impl Chat {
     /// Asks one question and prints its answer (`interactive`: as is, else on one line).
     async fn ask(&mut self, query: &str, interactive: bool) {
+        self.asked += 1;
         let answer = self.cancel.as_ref().map(cancel::Cancel::answer);
         let stop = answer.as_ref().map(cancel::Answer::stopped);
         let ctrl_c = async move {
