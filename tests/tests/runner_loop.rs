@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rlm_core::SubcallCallbacks;
 use rlm_core::{CompletionRequest, LanguageModel, ReplValue, RunEvent, RunOutcomeKind};
+use rlm_core::{Sampling, SubcallCallbacks};
 use rlm_limits::BackendLimits;
 use rlm_repl_monty::MontyReplFactory;
 use rlm_runner::{Models, RunError, RunResult, Runner, RunnerConfig};
@@ -728,15 +728,25 @@ async fn sub_temperature_applies_to_plain_sub_calls_only() {
         Call::Plain { .. } => "sub".to_string(),
     });
     let cfg = RunnerConfig {
-        temperature: Some(0.7),
-        sub_temperature: Some(0.1),
+        sampling: Sampling {
+            temperature: Some(0.7),
+            ..Sampling::default()
+        },
+        sub_sampling: Sampling {
+            temperature: Some(0.1),
+            ..Sampling::default()
+        },
         ..RunnerConfig::default()
     };
     let r = runner(root.clone(), cfg)
         .run(ReplValue::from("c"), "q")
         .await;
     assert_eq!(r.answer(), "sub");
-    let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
+    let temps: Vec<Option<f32>> = root
+        .requests()
+        .iter()
+        .map(|q| q.sampling.temperature)
+        .collect();
     assert_eq!(temps, vec![Some(0.7), Some(0.1)]);
 
     // Without a sub temperature, sub-calls use the root's.
@@ -745,13 +755,20 @@ async fn sub_temperature_applies_to_plain_sub_calls_only() {
         Call::Plain { .. } => "sub".to_string(),
     });
     let cfg = RunnerConfig {
-        temperature: Some(0.7),
+        sampling: Sampling {
+            temperature: Some(0.7),
+            ..Sampling::default()
+        },
         ..RunnerConfig::default()
     };
     runner(root.clone(), cfg)
         .run(ReplValue::from("c"), "q")
         .await;
-    let temps: Vec<Option<f32>> = root.requests().iter().map(|q| q.temperature).collect();
+    let temps: Vec<Option<f32>> = root
+        .requests()
+        .iter()
+        .map(|q| q.sampling.temperature)
+        .collect();
     assert_eq!(temps, vec![Some(0.7), Some(0.7)]);
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rlm_core::{EventSink, LanguageModel, ReplFactory};
+use rlm_core::{EventSink, LanguageModel, ReplFactory, Sampling};
 use rlm_limits::ModelPrice;
 use rlm_runner::{Compaction, Models, Runner, RunnerConfig};
 
@@ -148,13 +148,13 @@ impl RlmBuilder {
         max_output_bytes: usize => repl.max_output_bytes;
         /// `observation_limit`: characters of each block's output shown to the model.
         observation_limit: usize => observation_limit;
-        /// `temperature` sent with every call.
-        temperature: Option<f32> => temperature;
+        /// `temperature` of the root model's turns (and of sub-calls that set none).
+        temperature: Option<f32> => sampling.temperature;
         /// `sub_temperature`: temperature of plain sub-calls (`llm_query`) to the sub-model
         /// (default: the same as `temperature`).
-        sub_temperature: Option<f32> => sub_temperature;
-        /// `max_tokens` sent with every call.
-        max_output_tokens: Option<u32> => max_output_tokens;
+        sub_temperature: Option<f32> => sub_sampling.temperature;
+        /// The output-token cap of the root model's turns (and of sub-calls that set none).
+        max_output_tokens: Option<u32> => sampling.max_tokens;
         /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
         trace_content: bool => trace_content;
         /// `compaction`: when a long conversation is summarised (default on: 85 % of the
@@ -189,6 +189,40 @@ impl RlmBuilder {
             .compaction
             .get_or_insert_with(Compaction::default)
             .context_window = Some(tokens);
+        self
+    }
+
+    /// The sampling of the root model's turns (root and child RLMs): temperature, `top_p`,
+    /// output-token cap, stop sequences, seed, reasoning effort and provider extras. Replaces
+    /// what [`RlmBuilder::temperature`] and [`RlmBuilder::max_output_tokens`] set. Each
+    /// provider maps it to its own fields (`docs/providers.md`, "Sampling").
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use rlm::{ReasoningEffort, Rlm, Sampling};
+    /// # fn demo(root: Arc<dyn rlm::LanguageModel>, sub: Arc<dyn rlm::LanguageModel>) -> Result<(), rlm::RlmError> {
+    /// let rlm = Rlm::builder(root)
+    ///     .sub_model(sub)
+    ///     .sampling(Sampling {
+    ///         reasoning_effort: Some(ReasoningEffort::High),
+    ///         max_tokens: Some(32_000),
+    ///         ..Sampling::default()
+    ///     })
+    ///     .sub_sampling(Sampling { temperature: Some(0.0), seed: Some(7), ..Sampling::default() })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.config.sampling = sampling;
+        self
+    }
+
+    /// The sampling of plain sub-calls (`llm_query`, and `rlm_query` at the depth limit) to
+    /// the sub-model. A field left unset takes the root's ([`RlmBuilder::sampling`]), except
+    /// the reasoning effort and the provider extras, which belong to one model's API.
+    /// Replaces what [`RlmBuilder::sub_temperature`] set.
+    pub fn sub_sampling(mut self, sampling: Sampling) -> Self {
+        self.config.sub_sampling = sampling;
         self
     }
 

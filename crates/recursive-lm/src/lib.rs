@@ -47,6 +47,7 @@ pub use rlm_core::{
     ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError, SubcallCallbacks,
     SubcallKind, Usage,
 };
+pub use rlm_core::{ReasoningEffort, Sampling};
 pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;

@@ -1,8 +1,11 @@
 //! The Messages API wire format: request bodies out, responses in. Pure functions, no HTTP,
 //! so they are tested against recorded fixtures.
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use rlm_core::{
+    CompletionRequest, CompletionResponse, FinishReason, LlmError, ReasoningEffort, Sampling, Usage,
+};
 use rlm_http::codec;
+use rlm_http::merge_patch::encode_json_with_extra;
 use serde::{Deserialize, Serialize};
 
 use crate::error_body::{self, ErrorInfo};
@@ -23,7 +26,19 @@ struct WireRequest<'a> {
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<WireThinking>,
 }
+
+#[derive(Serialize)]
+struct WireThinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u32,
+}
+
+/// The lowest `top_p` the API accepts with extended thinking.
+pub const THINKING_MIN_TOP_P: f32 = 0.95;
 
 #[derive(Serialize)]
 struct WireMessage<'a> {
@@ -33,7 +48,8 @@ struct WireMessage<'a> {
 
 /// Serialises `request` as a Messages API body:
 /// `{"model", "max_tokens", "system", "messages": [{"role", "content"}], "temperature",
-/// "top_p", "stop_sequences"}`.
+/// "top_p", "stop_sequences", "thinking"}`, then applies the provider extras
+/// (`sampling.extra_body`, a JSON Merge Patch: they win over every field above).
 ///
 /// - System messages, wherever they are, become the top-level `system` field (joined by a blank
 ///   line); the API has no `system` role.
@@ -41,9 +57,16 @@ struct WireMessage<'a> {
 ///   roles alternate as the API requires.
 /// - `max_tokens` is always sent: the request's, else `default_max_tokens`.
 /// - `seed` is not part of the API and is left out.
+/// - A reasoning effort turns on extended thinking, `"thinking": {"type": "enabled",
+///   "budget_tokens": B}` with B = [`rlm_core::ReasoningEffort::budget_tokens`] (1,024, 8,192
+///   or 24,576). The API counts thinking in `max_tokens` and needs it above B: a request
+///   without a cap gets `default_max_tokens + B`, so the answer keeps its usual room.
 ///
 /// Fails with [`LlmError::Config`] when no model is named, there is no user or assistant
-/// message, or a sampling value is not finite.
+/// message, or a sampling value is not finite; and, with a reasoning effort, when a
+/// temperature is set (the API refuses any with thinking), `top_p` is below
+/// [`THINKING_MIN_TOP_P`], or the request's `max_tokens` is not above the budget. The message
+/// says what to change.
 pub fn encode_request(
     request: &CompletionRequest,
     default_model: &str,
@@ -51,6 +74,11 @@ pub fn encode_request(
 ) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
+    let sampling = &request.sampling;
+    let (max_tokens, thinking) = match sampling.reasoning_effort {
+        None => (sampling.max_tokens.unwrap_or(default_max_tokens), None),
+        Some(effort) => thinking(sampling, effort, default_max_tokens)?,
+    };
     let codec::SystemAndTurns { system, turns } = codec::system_and_turns(
         request,
         "the request has no user or assistant message (the Messages API needs one)",
@@ -64,14 +92,55 @@ pub fn encode_request(
         .collect();
     let wire = WireRequest {
         model,
-        max_tokens: request.max_tokens.unwrap_or(default_max_tokens),
+        max_tokens,
         system,
         messages,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        stop_sequences: &request.stop,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        stop_sequences: &sampling.stop,
+        thinking,
     };
-    codec::encode_json(&wire)
+    encode_json_with_extra(&wire, &sampling.extra_body)
+}
+
+/// `max_tokens` and the `thinking` object of a request with a reasoning effort (see
+/// [`encode_request`]).
+fn thinking(
+    sampling: &Sampling,
+    effort: ReasoningEffort,
+    default_max_tokens: u32,
+) -> Result<(u32, Option<WireThinking>), LlmError> {
+    let budget = effort.budget_tokens();
+    if let Some(t) = sampling.temperature {
+        return Err(codec::config_error(format!(
+            "temperature {t} cannot be sent with reasoning effort {effort}: Anthropic's extended \
+             thinking takes no temperature; leave the temperature unset or drop the reasoning effort"
+        )));
+    }
+    if let Some(p) = sampling.top_p.filter(|p| *p < THINKING_MIN_TOP_P) {
+        return Err(codec::config_error(format!(
+            "top_p {p} cannot be sent with reasoning effort {effort}: Anthropic's extended \
+             thinking takes a top_p between {THINKING_MIN_TOP_P} and 1"
+        )));
+    }
+    let max_tokens = match sampling.max_tokens {
+        Some(max) if max <= budget => {
+            return Err(codec::config_error(format!(
+                "max output tokens {max} must be above the thinking budget of reasoning effort \
+                 {effort} ({budget} tokens; Anthropic counts thinking in max_tokens): raise the \
+                 cap or lower the effort"
+            )));
+        }
+        Some(max) => max,
+        None => default_max_tokens.saturating_add(budget),
+    };
+    Ok((
+        max_tokens,
+        Some(WireThinking {
+            kind: "enabled",
+            budget_tokens: budget,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]

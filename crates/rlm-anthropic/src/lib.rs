@@ -15,7 +15,8 @@
 //!   ([`AnthropicBuilderExt::max_tokens`]).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
 //!   fixtures. System messages become the top-level `system` field; consecutive messages of the
-//!   same role are merged; `max_tokens` is always sent (default 8192). Usage counts the whole
+//!   same role are merged; `max_tokens` is always sent (default 8192); a reasoning effort is an
+//!   extended-thinking budget; provider extras are merged in. Usage counts the whole
 //!   prompt (`input_tokens` plus cache writes and reads), with cache reads as `cached_tokens`.
 //!   `stop_reason` `max_tokens` is [`rlm_core::LlmError::Truncated`], `refusal`
 //!   [`rlm_core::LlmError::ContentFilter`]; an error object inside a 200 is typed.

@@ -36,6 +36,22 @@ fn golden_request_bodies() {
         Message::user("next"),
     ]);
     check_request("merged_roles", &unmerged);
+
+    // Every sampling field, with extras that merge into, delete and add fields.
+    let full = provider_tests::golden_requests("claude-haiku-4-5")
+        .into_iter()
+        .find(|(name, _)| *name == "reasoning")
+        .unwrap()
+        .1;
+    let extras = provider_tests::with_extra_body(
+        &full,
+        serde_json::json!({
+            "thinking": {"budget_tokens": 4096},
+            "stop_sequences": null,
+            "metadata": {"user_id": "rlm-golden"},
+        }),
+    );
+    check_request("extra_body", &extras);
 }
 
 fn decode(name: &str) -> Result<CompletionResponse, LlmError> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rlm_anthropic::{AnthropicBuilderExt, AnthropicClient};
 use rlm_core::{
-    CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
+    CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message, Sampling,
 };
 use rlm_http::RetryPolicy;
 use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy};
@@ -221,7 +221,10 @@ async fn success_sends_the_messages_request_and_decodes_usage() {
     assert_eq!(client.wire().max_tokens(), 1024);
     let req = CompletionRequest {
         messages: vec![Message::system("Be brief."), Message::user("2+2?")],
-        temperature: Some(0.0),
+        sampling: Sampling {
+            temperature: Some(0.0),
+            ..Sampling::default()
+        },
         ..CompletionRequest::default()
     }
     .with_model("claude-override");

@@ -340,7 +340,10 @@ fn measure(
         .map(Duration::from_millis);
     let verdict = judge(
         scenario.goal,
-        measured.wall,
+        Times {
+            wall: measured.wall,
+            run,
+        },
         ideal,
         measured.peak_rss,
         context.bytes,
@@ -401,9 +404,17 @@ fn cli_command(
 }
 
 /// Whether the measurement meets the goal.
+/// What one run of the CLI took: spawn to exit, and its own `duration_ms` (no process start,
+/// no context file read).
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    wall: Duration,
+    run: Option<Duration>,
+}
+
 fn judge(
     goal: Goal,
-    wall: Duration,
+    Times { wall, run }: Times,
     ideal: Duration,
     peak_rss: Option<u64>,
     context_bytes: u64,
@@ -442,6 +453,11 @@ fn judge(
                 Verdict::Fail
             }
         }
+        Goal::RunOverIdeal { max_extra_ms } => match run {
+            None => Verdict::Unknown,
+            Some(run) if run <= ideal + Duration::from_millis(max_extra_ms) => Verdict::Pass,
+            Some(_) => Verdict::Fail,
+        },
     }
 }
 
@@ -522,31 +538,62 @@ mod tests {
     #[test]
     fn goals() {
         let ms = Duration::from_millis;
+        let at = |wall| Times { wall, run: None };
         let wall = Goal::WallRatio {
             max: 1.15,
             peak_concurrency: Some(64),
         };
-        assert_eq!(judge(wall, ms(287), ms(250), None, 0, 64), Verdict::Pass);
-        assert_eq!(judge(wall, ms(290), ms(250), None, 0, 64), Verdict::Fail);
-        assert_eq!(judge(wall, ms(260), ms(250), None, 0, 8), Verdict::Fail);
         assert_eq!(
-            judge(wall, ms(260), Duration::ZERO, None, 0, 64),
+            judge(wall, at(ms(287)), ms(250), None, 0, 64),
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(wall, at(ms(290)), ms(250), None, 0, 64),
+            Verdict::Fail
+        );
+        assert_eq!(judge(wall, at(ms(260)), ms(250), None, 0, 8), Verdict::Fail);
+        assert_eq!(
+            judge(wall, at(ms(260)), Duration::ZERO, None, 0, 64),
             Verdict::Unknown
         );
         let over = Goal::WallOverIdeal { max_extra_ms: 50 };
-        assert_eq!(judge(over, ms(290), ms(250), None, 0, 0), Verdict::Pass);
-        assert_eq!(judge(over, ms(301), ms(250), None, 0, 0), Verdict::Fail);
+        assert_eq!(judge(over, at(ms(290)), ms(250), None, 0, 0), Verdict::Pass);
+        assert_eq!(judge(over, at(ms(301)), ms(250), None, 0, 0), Verdict::Fail);
         let rss = Goal::RssOfContext { max: 1.5 };
-        assert_eq!(judge(rss, ms(1), ms(1), Some(150), 100, 1), Verdict::Pass);
-        assert_eq!(judge(rss, ms(1), ms(1), Some(151), 100, 1), Verdict::Fail);
-        assert_eq!(judge(rss, ms(1), ms(1), None, 100, 1), Verdict::Unknown);
+        assert_eq!(
+            judge(rss, at(ms(1)), ms(1), Some(150), 100, 1),
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(rss, at(ms(1)), ms(1), Some(151), 100, 1),
+            Verdict::Fail
+        );
+        assert_eq!(judge(rss, at(ms(1)), ms(1), None, 100, 1), Verdict::Unknown);
         let at_most = Goal::WallAtMost {
             max: ms(8800),
             peak_concurrency: 16,
         };
-        assert_eq!(judge(at_most, ms(8800), ms(1), None, 0, 16), Verdict::Pass);
-        assert_eq!(judge(at_most, ms(8801), ms(1), None, 0, 16), Verdict::Fail);
-        assert_eq!(judge(at_most, ms(100), ms(1), None, 0, 15), Verdict::Fail);
+        assert_eq!(
+            judge(at_most, at(ms(8800)), ms(1), None, 0, 16),
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(at_most, at(ms(8801)), ms(1), None, 0, 16),
+            Verdict::Fail
+        );
+        assert_eq!(
+            judge(at_most, at(ms(100)), ms(1), None, 0, 15),
+            Verdict::Fail
+        );
+        // The runtime's own time, not the wall: a slow process start does not count.
+        let run = Goal::RunOverIdeal { max_extra_ms: 100 };
+        let times = |run| Times {
+            wall: ms(900),
+            run: Some(ms(run)),
+        };
+        assert_eq!(judge(run, times(150), ms(50), None, 0, 1), Verdict::Pass);
+        assert_eq!(judge(run, times(151), ms(50), None, 0, 1), Verdict::Fail);
+        assert_eq!(judge(run, at(ms(10)), ms(50), None, 0, 1), Verdict::Unknown);
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub enum Goal {
     },
     /// Wall time at most the ideal plus this many milliseconds (REPL work on the critical path).
     WallOverIdeal { max_extra_ms: u64 },
+    /// The runtime's own run time (`duration_ms`: no process start, no context file read) at
+    /// most the ideal plus this many milliseconds: REPL work on huge contexts.
+    RunOverIdeal { max_extra_ms: u64 },
 }
 
 impl Goal {
@@ -81,6 +84,7 @@ impl Goal {
                 max.as_secs_f64()
             ),
             Goal::WallOverIdeal { max_extra_ms } => format!("wall ≤ ideal + {max_extra_ms} ms"),
+            Goal::RunOverIdeal { max_extra_ms } => format!("CLI run ≤ ideal + {max_extra_ms} ms"),
         }
     }
 }
@@ -285,7 +289,8 @@ fn chunking() -> Vec<Scenario> {
             },
             flags: Vec::new(),
             path: vec![Step::Round],
-            goal: Goal::WallOverIdeal { max_extra_ms: 100 },
+            // The figure is the REPL work (CPython: ~44 ms), not reading 100 MB from disk.
+            goal: Goal::RunOverIdeal { max_extra_ms: 100 },
             non_ascii,
         });
     }

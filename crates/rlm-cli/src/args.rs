@@ -2,6 +2,8 @@
 //! the limit flags are grouped by the library bundle they fill ([`LimitArgs`]), and their
 //! defaults are that bundle's `Default`, so the CLI states no default of its own.
 
+pub mod sampling;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,10 +21,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `rlm run --help`'s list of exit codes (the crate docs of `main.rs` hold the same table).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    answered (finished, or max_iterations reached with the last-chance answer)
+  1    the run failed (a model or REPL error)
+  2    bad command line
+  3    the context file is missing or unreadable
+  4    the endpoint is unreachable, refused the key, or needs a key that is not set
+  5    a budget (tokens, cost, calls) stopped the run; the partial answer is printed
+  6    the run timed out; the partial answer is printed
+  7    max_errors turns in a row raised; the partial answer is printed
+  130  cancelled with Ctrl-C; the usage so far is printed";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer a query over a context file; the answer alone goes to stdout.
+    #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
     /// Ask questions about a context in one session (the REPL and its variables are kept):
     /// interactive on a terminal; from a pipe, one question per line in and one answer per line
@@ -96,12 +112,9 @@ pub struct RunArgs {
     /// reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable).
     #[arg(long, value_name = "MODEL=IN,CACHED,OUT", value_parser = parse_price)]
     pub price: Vec<(String, rlm::ModelPrice)>,
-    /// Sampling temperature (root turns; sub-calls too unless --sub-temperature is given).
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Sampling temperature of `llm_query` sub-calls to the sub model.
-    #[arg(long)]
-    pub sub_temperature: Option<f32>,
+    /// The sampling flags of the root model and of sub-calls.
+    #[command(flatten)]
+    pub sampling: sampling::SamplingArgs,
     /// Deadline of one LLM call including its retries, in seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_secs)]
     pub request_timeout: Option<Duration>,

@@ -28,6 +28,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod stop;
 mod trace;
 mod view;
 
@@ -156,6 +157,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     match completion {
         Ok(done) => {
+            let lines = [
+                stop::stop_line(&done, &args.limits.run),
+                stop::iteration_limit_warning(&done, &args.limits.run),
+            ];
+            for line in lines.into_iter().flatten() {
+                eprintln!("{line}");
+            }
             print_result(&done, args.json, args.trace.as_deref());
             Ok(exit_code(done.kind()))
         }
@@ -189,8 +197,8 @@ fn build_rlm(
     let mut builder = Rlm::builder(models.root.model.clone())
         .config(args.limits.runner_config())
         .compaction(args.compaction.compaction())
-        .temperature(args.temperature)
-        .sub_temperature(args.sub_temperature);
+        .sampling(args.sampling.root())
+        .sub_sampling(args.sampling.sub());
     if let Some(sub) = &models.sub {
         builder = builder.sub_model(sub.model.clone());
     }
@@ -212,6 +220,7 @@ fn build_rlm(
         })?;
         let settings = trace::header_settings(
             models.root.provider.name(),
+            models.sub.as_ref().map(|sub| sub.provider.name()),
             &format!("{:?}", args.sandbox).to_lowercase(),
             &endpoint,
             &args.query,
@@ -222,7 +231,9 @@ fn build_rlm(
     if args.sandbox == Sandbox::Python {
         builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::new()));
     }
-    builder.build().map_err(|e| Failure::new(2, e.to_string()))
+    builder
+        .build()
+        .map_err(|e| Failure::new(2, args::sampling::explain_build_error(&e)))
 }
 
 /// Reads the context with one copy in memory: the file's bytes become the string in place.

@@ -4,10 +4,18 @@
 
 use serde_json::{Value, json};
 
-/// The CLI's settings for the header's `config`.
-pub fn header_settings(provider: &str, sandbox: &str, endpoint: &str, query: &str) -> Value {
+/// The CLI's settings for the header's `config`: `sub_provider` is the sub model's provider
+/// when `--sub-model` is given.
+pub fn header_settings(
+    provider: &str,
+    sub_provider: Option<&str>,
+    sandbox: &str,
+    endpoint: &str,
+    query: &str,
+) -> Value {
     json!({
         "provider": provider,
+        "sub_provider": sub_provider,
         "sandbox": sandbox,
         "endpoint": redact_url(endpoint),
         "query": query,

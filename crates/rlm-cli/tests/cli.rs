@@ -320,6 +320,75 @@ async fn budget_stop_has_its_own_exit_code() {
     assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "so far\n");
     assert_eq!(srv.stats().requests, 10);
+    // One stderr line names the limit and the figure reached.
+    assert!(
+        stderr(&out).contains(
+            "stopped: max_llm_calls reached (10 of 10 calls); the partial answer follows on stdout"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn timeout_and_error_limit_stops_say_why_and_help_lists_exit_codes() {
+    let file = tmp("stops.txt", "c");
+    let srv = server(|c| match c {
+        Call::Turn { .. } => repl("x = undefined_name"),
+        Call::Plain { .. } => "x".into(),
+    })
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--max-errors", "2"])).await;
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("stopped: max_errors reached (2 turns in a row raised); no partial answer"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "\n");
+
+    let out = rlm(&run_args(
+        &url,
+        &file,
+        &["--quiet", "--max-iterations", "1"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "[rlm] warning: max_iterations (1) reached; the answer comes from a last-chance call"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    let slow = FakeServer::start(Script::from_fn(|_: &RecordedRequest| Reply::stall())).await;
+    let url = slow.base_url();
+    let out = rlm(&run_args(&url, &file, &["--quiet", "--timeout", "0.5"])).await;
+    assert_eq!(out.status.code(), Some(6), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stopped: timeout after ")
+            && stderr(&out).contains("(--timeout 0.5)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let help = rlm(&["run", "--help"]).await;
+    assert!(help.status.success());
+    for line in [
+        "Exit codes:",
+        "5    a budget",
+        "6    the run timed out",
+        "130  cancelled",
+    ] {
+        assert!(
+            stdout(&help).contains(line),
+            "{line:?} in {}",
+            stdout(&help)
+        );
+    }
 }
 
 #[tokio::test]

@@ -240,6 +240,18 @@ async fn view_prints_the_tree_as_text_and_json_and_exports_the_official_format()
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["type"], "metadata");
     assert_eq!(lines[0]["root_model"], "fake-model");
+    // rlms backend names, and the endpoint in backend_kwargs.
+    assert_eq!(lines[0]["backend"], "openai");
+    assert_eq!(lines[0]["backend_kwargs"]["model_name"], "fake-model");
+    assert!(
+        lines[0]["backend_kwargs"]["base_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["other_backends"], Value::Null);
     assert_eq!(lines[3]["final_answer"], ANSWER);
     let calls = &lines[2]["code_blocks"][0]["result"]["rlm_calls"];
     assert_eq!(calls.as_array().unwrap().len(), 4);
@@ -252,6 +264,73 @@ async fn view_prints_the_tree_as_text_and_json_and_exports_the_official_format()
         "{}",
         stderr(&out)
     );
+}
+
+/// A run whose second model call fails: `rlms` logs nothing for a turn without a reply, so
+/// the export holds the one answered turn, not a phantom second iteration with an empty
+/// response. With a sub model, `other_backends` holds its backend name, not the model name; a
+/// file name without `.jsonl` is written with a warning.
+#[tokio::test]
+async fn official_export_leaves_out_turns_that_never_got_a_reply() {
+    let srv = FakeServer::start(Script::from_fn(
+        |req: &RecordedRequest| match classify_http(req) {
+            Call::Turn { turn: 0, .. } => Reply::text(repl("x = 1\nprint(x)")),
+            _ => Reply::openai_error(400, "invalid_request_error", "context too long"),
+        },
+    ))
+    .await;
+    let url = srv.base_url();
+    let context = tmp("phantom.txt", "some context");
+    let trace = dir().join("phantom.jsonl");
+    let trace_s = trace.to_str().unwrap().to_string();
+    let out = rlm(&run_args(
+        &url,
+        &context,
+        &[
+            "--trace",
+            &trace_s,
+            "--sub-model",
+            "fake-sub",
+            "--json",
+            "--quiet",
+        ],
+    ))
+    .await;
+    assert!(!out.status.success(), "the second turn fails the run");
+
+    let official = dir().join("phantom-official.json");
+    let out = rlm(&[
+        "view",
+        &trace_s,
+        "--export-official",
+        official.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not end in .jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    let schema = schema("rlm-official-log.schema.json");
+    let lines: Vec<Value> = std::fs::read_to_string(&official)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let errors = validate(&schema, line);
+        assert!(errors.is_empty(), "line {}: {errors:#?}", i + 1);
+    }
+    assert_eq!(
+        lines.len(),
+        2,
+        "metadata + the one answered turn: {lines:#?}"
+    );
+    assert_eq!(lines[0]["other_backends"], serde_json::json!(["openai"]));
+    assert_eq!(lines[1]["iteration"], 1);
+    assert!(lines[1]["response"].as_str().unwrap().contains("print(x)"));
+    assert_eq!(lines[1]["code_blocks"][0]["result"]["stdout"], "1\n");
 }
 
 /// Says a test was skipped where a developer sees it: straight to stderr (past the test

@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Message;
+use crate::{Message, Sampling};
 
 /// A chat-completion request, provider-neutral.
 ///
 /// `model: None` means "the model the provider was configured with".
+/// `sampling` is empty by default: the provider's defaults apply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompletionRequest {
     /// Model name; `None` uses the provider's default model.
@@ -14,21 +15,10 @@ pub struct CompletionRequest {
     pub model: Option<String>,
     /// The conversation so far.
     pub messages: Vec<Message>,
-    /// Sampling temperature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f32>,
-    /// Nucleus sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f32>,
-    /// Upper bound on generated tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Stop sequences.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stop: Vec<String>,
-    /// Sampling seed, where the provider supports one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    /// How to sample: temperature, `top_p`, output-token cap, stop sequences, seed, reasoning
+    /// effort and provider extras (flattened: the JSON form keeps them at the top level).
+    #[serde(flatten)]
+    pub sampling: Sampling,
 }
 
 impl CompletionRequest {
@@ -43,6 +33,12 @@ impl CompletionRequest {
     /// The same request for another model.
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
+        self
+    }
+
+    /// The same request with this sampling.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
         self
     }
 

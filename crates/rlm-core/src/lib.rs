@@ -6,7 +6,8 @@
 //!
 //! It holds:
 //! - chat [`Message`]s and [`Role`]s, a [`CompletionRequest`] and [`CompletionResponse`] with
-//!   [`Usage`] and [`FinishReason`];
+//!   [`Usage`] and [`FinishReason`], and the provider-neutral [`Sampling`] a request carries
+//!   (with [`ReasoningEffort`]);
 //! - the [`LanguageModel`] trait (async and object-safe: `Arc<dyn LanguageModel>` works);
 //! - the values that cross the REPL boundary ([`ReplValue`]), the [`Repl`] trait a sandbox
 //!   implements, and the [`ReplHost`] trait through which code in the REPL calls back into the
@@ -45,6 +46,7 @@ mod message;
 mod model;
 pub mod names;
 mod repl;
+mod sampling;
 mod sink;
 mod value;
 
@@ -57,6 +59,9 @@ pub use names::HOST_FUNCTIONS;
 pub use repl::{
     Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory, ReplHost,
     VariableInfo,
+};
+pub use sampling::{
+    ReasoningEffort, Sampling, SamplingError, TEMPERATURE_RANGE, TOP_P_RANGE, check_range,
 };
 pub use sink::{EventSink, SinkError, SubcallCallbacks, Subscribers};
 pub use value::ReplValue;

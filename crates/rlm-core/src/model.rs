@@ -20,6 +20,15 @@ pub trait LanguageModel: Send + Sync {
         "unknown"
     }
 
+    /// Checks, without sending anything, that this model can encode `request` (its sampling
+    /// above all: Anthropic refuses a temperature with extended thinking, Gemini a seed over
+    /// 32 bits). The default accepts everything; HTTP providers run their codec. Used to refuse
+    /// bad settings before a run starts.
+    fn check_request(&self, request: &CompletionRequest) -> Result<(), LlmError> {
+        let _ = request;
+        Ok(())
+    }
+
     /// Completes one request.
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError>;
 }
@@ -32,6 +41,10 @@ impl<T: LanguageModel + ?Sized> LanguageModel for std::sync::Arc<T> {
 
     fn provider_name(&self) -> &str {
         (**self).provider_name()
+    }
+
+    fn check_request(&self, request: &CompletionRequest) -> Result<(), LlmError> {
+        (**self).check_request(request)
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {

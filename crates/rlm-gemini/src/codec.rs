@@ -3,6 +3,7 @@
 
 use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Role, Usage};
 use rlm_http::codec;
+use rlm_http::merge_patch::encode_json_with_extra;
 use serde::{Deserialize, Serialize};
 
 use crate::error_body::{self, ErrorInfo};
@@ -57,23 +58,37 @@ struct WireConfig<'a> {
     stop_sequences: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_config: Option<WireThinking>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireThinking {
+    thinking_budget: u32,
 }
 
 /// Serialises `request` as a `generateContent` body (the model goes in the URL, not the body):
 /// `{"contents": [{"role": "user"|"model", "parts": [{"text"}]}], "systemInstruction":
 /// {"parts": [{"text"}]}, "generationConfig": {"temperature", "topP", "maxOutputTokens",
-/// "stopSequences", "seed"}}`.
+/// "stopSequences", "seed", "thinkingConfig": {"thinkingBudget"}}}`, then applies the provider
+/// extras (`sampling.extra_body`, a JSON Merge Patch: they win over every field above, and
+/// an object such as `{"generationConfig": {"topK": 40}}` merges into the one built here).
 ///
 /// - System messages, wherever they are, become `systemInstruction` (joined by a blank line).
 /// - Assistant messages have the role `model`; consecutive messages of the same role are merged
 ///   into one (joined by a blank line).
 /// - `generationConfig` is left out when no sampling value is set.
+/// - A reasoning effort is a thinking budget of [`rlm_core::ReasoningEffort::budget_tokens`]
+///   tokens (1,024, 8,192 or 24,576). Gemini 3's `thinkingLevel` goes through the extras
+///   (with `"thinkingBudget": null`: the API refuses both).
 ///
 /// Fails with [`LlmError::Config`] when there is no user or model message, a sampling value is
 /// not finite, or the seed does not fit the API's 32-bit integer.
 pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> {
     codec::check_sampling(request)?;
-    let seed = match request.seed {
+    let sampling = &request.sampling;
+    let seed = match sampling.seed {
         None => None,
         Some(seed) => Some(i32::try_from(seed).map_err(|_| {
             codec::config_error(format!(
@@ -98,17 +113,21 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         })
         .collect();
     let generation = WireConfig {
-        temperature: request.temperature,
-        top_p: request.top_p,
-        max_output_tokens: request.max_tokens,
-        stop_sequences: &request.stop,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        max_output_tokens: sampling.max_tokens,
+        stop_sequences: &sampling.stop,
         seed,
+        thinking_config: sampling.reasoning_effort.map(|effort| WireThinking {
+            thinking_budget: effort.budget_tokens(),
+        }),
     };
     let has_config = generation.temperature.is_some()
         || generation.top_p.is_some()
         || generation.max_output_tokens.is_some()
         || !generation.stop_sequences.is_empty()
-        || generation.seed.is_some();
+        || generation.seed.is_some()
+        || generation.thinking_config.is_some();
     let wire = WireRequest {
         contents,
         system_instruction: system.map(|text| WireSystem {
@@ -116,7 +135,7 @@ pub fn encode_request(request: &CompletionRequest) -> Result<Vec<u8>, LlmError> 
         }),
         generation_config: has_config.then_some(generation),
     };
-    codec::encode_json(&wire)
+    encode_json_with_extra(&wire, &sampling.extra_body)
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,8 @@
 //!   ([`GeminiBuilderExt::api_version`]).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
 //!   fixtures. Roles `user`/`model`; system messages become `systemInstruction`; sampling goes
-//!   in `generationConfig` (`temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`).
+//!   in `generationConfig` (`temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`,
+//!   a reasoning effort as `thinkingConfig.thinkingBudget`); provider extras are merged in.
 //!   Usage from `usageMetadata` (thinking tokens count as output). Safety stops
 //!   (`finishReason` `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, and a
 //!   blocked prompt's `promptFeedback.blockReason`) are [`rlm_core::LlmError::ContentFilter`];

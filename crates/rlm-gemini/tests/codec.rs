@@ -36,6 +36,23 @@ fn golden_request_bodies() {
         Message::user("next"),
     ]);
     check_request("merged_roles", &unmerged);
+
+    // Every sampling field, with extras that merge into, delete and add fields.
+    let full = provider_tests::golden_requests("gemini-2.5-pro")
+        .into_iter()
+        .find(|(name, _)| *name == "reasoning")
+        .unwrap()
+        .1;
+    let extras = provider_tests::with_extra_body(
+        &full,
+        serde_json::json!({
+            "generationConfig": {"topK": 40, "seed": null,
+                                 "thinkingConfig": {"thinkingBudget": null, "thinkingLevel": "low"}},
+            "safetySettings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+                                "threshold": "BLOCK_ONLY_HIGH"}],
+        }),
+    );
+    check_request("extra_body", &extras);
 }
 
 fn decode(name: &str) -> Result<CompletionResponse, LlmError> {

@@ -1,10 +1,11 @@
 //! Request encoding and finish reasons: roles mapped, system messages hoisted, same roles
-//! merged, invalid requests refused.
+//! merged, invalid requests refused, reasoning effort as a thinking budget, provider extras
+//! merged.
 
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rlm_core::{CompletionRequest, FinishReason, LlmError, Message};
+use rlm_core::{CompletionRequest, FinishReason, LlmError, Message, ReasoningEffort, Sampling};
 use rlm_gemini::codec::{encode_request, finish_reason};
 use serde_json::{Value, json};
 
@@ -42,14 +43,14 @@ fn invalid_requests_are_config_errors() {
     let user = || vec![Message::user("u")];
     let cases = [
         CompletionRequest::new(vec![Message::system("only system")]),
-        CompletionRequest {
+        CompletionRequest::new(user()).with_sampling(Sampling {
             temperature: Some(f32::NAN),
-            ..CompletionRequest::new(user())
-        },
-        CompletionRequest {
+            ..Sampling::default()
+        }),
+        CompletionRequest::new(user()).with_sampling(Sampling {
             seed: Some(u64::from(u32::MAX)),
-            ..CompletionRequest::new(user())
-        },
+            ..Sampling::default()
+        }),
     ];
     for request in &cases {
         assert!(
@@ -77,4 +78,52 @@ fn finish_reasons_map() {
     for (raw, want) in cases {
         assert_eq!(&finish_reason(*raw), want, "{raw:?}");
     }
+}
+
+#[test]
+fn reasoning_effort_is_a_thinking_budget() {
+    for (effort, budget) in [
+        (ReasoningEffort::Low, 1_024),
+        (ReasoningEffort::Medium, 8_192),
+        (ReasoningEffort::High, 24_576),
+    ] {
+        let body = encode(
+            &CompletionRequest::new(vec![Message::user("u")]).with_sampling(Sampling {
+                reasoning_effort: Some(effort),
+                ..Sampling::default()
+            }),
+        );
+        // The effort alone is enough for a generationConfig.
+        assert_eq!(
+            body["generationConfig"],
+            json!({"thinkingConfig": {"thinkingBudget": budget}}),
+            "{effort}"
+        );
+    }
+}
+
+#[test]
+fn extras_merge_into_generation_config() {
+    let Value::Object(extra_body) = json!({
+        "generationConfig": {"topK": 40, "seed": null,
+                             "thinkingConfig": {"thinkingBudget": null, "thinkingLevel": "low"}},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+    }) else {
+        unreachable!()
+    };
+    let body = encode(
+        &CompletionRequest::new(vec![Message::user("u")]).with_sampling(Sampling {
+            temperature: Some(0.5),
+            seed: Some(3),
+            reasoning_effort: Some(ReasoningEffort::High),
+            extra_body,
+            ..Sampling::default()
+        }),
+    );
+    assert_eq!(
+        body["generationConfig"],
+        json!({"temperature": 0.5, "thinkingConfig": {"thinkingLevel": "low"}, "topK": 40})
+    );
+    assert_eq!(body["safetySettings"][0]["threshold"], "BLOCK_NONE");
+    assert_eq!(body["contents"][0]["parts"][0]["text"], "u");
 }

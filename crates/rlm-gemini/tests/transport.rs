@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use rlm_core::{
-    CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message,
+    CompletionRequest, CompletionResponse, FinishReason, LanguageModel, LlmError, Message, Sampling,
 };
 use rlm_gemini::GeminiClient;
 use rlm_http::RetryPolicy;
@@ -218,8 +218,11 @@ async fn success_sends_the_generate_content_request_and_decodes_usage() {
     assert_eq!(client.model_name(), "gemini-default");
     let req = CompletionRequest {
         messages: vec![Message::system("Be brief."), Message::user("2+2?")],
-        temperature: Some(0.0),
-        max_tokens: Some(64),
+        sampling: Sampling {
+            temperature: Some(0.0),
+            max_tokens: Some(64),
+            ..Sampling::default()
+        },
         ..CompletionRequest::default()
     }
     .with_model("gemini-override");

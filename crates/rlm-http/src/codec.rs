@@ -64,8 +64,8 @@ pub fn named_model<'a>(
 /// Fails with [`LlmError::Config`] when `temperature` or `top_p` is set and not finite.
 pub fn check_sampling(request: &CompletionRequest) -> Result<(), LlmError> {
     for (name, value) in [
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
+        ("temperature", request.sampling.temperature),
+        ("top_p", request.sampling.top_p),
     ] {
         if value.is_some_and(|v| !v.is_finite()) {
             return Err(config_error(format!("{name} must be a finite number")));
@@ -278,7 +278,10 @@ mod tests {
             Err(LlmError::Config { .. })
         ));
         let nan = CompletionRequest {
-            top_p: Some(f32::NAN),
+            sampling: rlm_core::Sampling {
+                top_p: Some(f32::NAN),
+                ..rlm_core::Sampling::default()
+            },
             ..req
         };
         assert!(matches!(check_sampling(&nan), Err(LlmError::Config { .. })));

@@ -24,7 +24,8 @@
 //! - URLs shown without user info or query, so a key put in a URL never shows.
 //!
 //! [`codec`] holds the pieces every codec shares (the JSON body in and out, the error object in
-//! an HTTP 200, the finish-reason and status rules). `docs/providers.md` shows how to add a
+//! an HTTP 200, the finish-reason and status rules); [`merge_patch`] applies a request's
+//! provider extras (`Sampling::extra_body`) to its body. `docs/providers.md` shows how to add a
 //! provider.
 //!
 //! ```no_run
@@ -48,6 +49,7 @@
 mod builder;
 pub mod codec;
 pub mod hints;
+pub mod merge_patch;
 mod model;
 pub mod redact;
 pub mod retry;

@@ -280,6 +280,14 @@ impl<W: WireFormat> LanguageModel for HttpModel<W> {
         W::PROVIDER_NAME
     }
 
+    /// Runs the codec's encoder on `request` (nothing is sent).
+    fn check_request(&self, request: &CompletionRequest) -> Result<(), LlmError> {
+        self.wire
+            .encode(request, &self.model)
+            .map(drop)
+            .map_err(|e| self.scrubber.scrub_error(e))
+    }
+
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
         self.call(&request)
             .await

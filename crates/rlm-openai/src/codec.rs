@@ -1,14 +1,17 @@
 //! The chat-completions wire format: request bodies out, responses in. Pure functions, no HTTP,
 //! so they are tested against recorded fixtures.
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Usage};
+use rlm_core::{
+    CompletionRequest, CompletionResponse, FinishReason, LlmError, ReasoningEffort, Usage,
+};
 use rlm_http::codec;
+use rlm_http::merge_patch::encode_json_with_extra;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error_body::{self, ErrorInfo};
 
-/// Which field carries [`CompletionRequest::max_tokens`].
+/// Which field carries the output-token cap ([`rlm_core::Sampling::max_tokens`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MaxTokensField {
@@ -36,6 +39,8 @@ struct WireRequest<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -46,7 +51,14 @@ struct WireMessage<'a> {
 
 /// Serialises `request` as a chat-completions body:
 /// `{"model", "messages": [{"role", "content"}], "temperature", "top_p", "max_tokens" (or
-/// `max_completion_tokens`), "stop", "seed"}`, leaving out every unset field.
+/// `max_completion_tokens`), "stop", "seed", "reasoning_effort"}`, leaving out every unset
+/// field, then applies the provider extras (`sampling.extra_body`, a JSON Merge Patch: they
+/// win over every field above).
+///
+/// The output-token cap goes in `max_completion_tokens` when `max_tokens_field` says so, and
+/// also whenever a reasoning effort is set: the models that take `reasoning_effort` (o-series,
+/// GPT-5) refuse `max_tokens`, and every current OpenAI-compatible server that knows
+/// `reasoning_effort` knows `max_completion_tokens` too.
 ///
 /// Fails with [`LlmError::Config`] when no model is named or a sampling value is not finite.
 pub fn encode_request(
@@ -56,9 +68,13 @@ pub fn encode_request(
 ) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
-    let (max_tokens, max_completion_tokens) = match max_tokens_field {
-        MaxTokensField::MaxTokens => (request.max_tokens, None),
-        MaxTokensField::MaxCompletionTokens => (None, request.max_tokens),
+    let sampling = &request.sampling;
+    let completion_field = max_tokens_field == MaxTokensField::MaxCompletionTokens
+        || sampling.reasoning_effort.is_some();
+    let (max_tokens, max_completion_tokens) = if completion_field {
+        (None, sampling.max_tokens)
+    } else {
+        (sampling.max_tokens, None)
     };
     let wire = WireRequest {
         model,
@@ -70,14 +86,15 @@ pub fn encode_request(
                 content: &m.content,
             })
             .collect(),
-        temperature: request.temperature,
-        top_p: request.top_p,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
         max_tokens,
         max_completion_tokens,
-        stop: &request.stop,
-        seed: request.seed,
+        stop: &sampling.stop,
+        seed: sampling.seed,
+        reasoning_effort: sampling.reasoning_effort.map(ReasoningEffort::as_str),
     };
-    codec::encode_json(&wire)
+    encode_json_with_extra(&wire, &sampling.extra_body)
 }
 
 #[derive(Deserialize)]
@@ -194,7 +211,10 @@ mod tests {
     #[test]
     fn non_finite_sampling_is_a_config_error() {
         let req = CompletionRequest {
-            temperature: Some(f32::NAN),
+            sampling: rlm_core::Sampling {
+                temperature: Some(f32::NAN),
+                ..rlm_core::Sampling::default()
+            },
             ..CompletionRequest::default()
         };
         assert!(matches!(

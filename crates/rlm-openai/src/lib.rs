@@ -16,7 +16,9 @@
 //!   variables ([`API_KEY_ENV`], [`BASE_URL_ENV`], ...), and the builder options
 //!   ([`OpenAiBuilderExt`]: `max_tokens_field`, `api_version`).
 //! - [`codec`]: request bodies and response decoding, pure functions tested against recorded
-//!   fixtures. Reasoning servers' `reasoning_content` is kept out of the text, and a response
+//!   fixtures. A reasoning effort is `reasoning_effort` (the cap then goes in
+//!   `max_completion_tokens`); provider extras are merged in. Reasoning servers'
+//!   `reasoning_content` is kept out of the text, and a response
 //!   without `usage` counts zero tokens. HTTP 200 is not yet success: `content: null`, no
 //!   choices, `finish_reason` `length` or `content_filter`, a non-JSON body and an error object
 //!   inside a 200 are typed errors.

@@ -4,10 +4,14 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, Usage};
+use rlm_core::{
+    CompletionRequest, CompletionResponse, FinishReason, LlmError, Message, ReasoningEffort,
+    Sampling, Usage,
+};
 use rlm_openai::MaxTokensField;
 use rlm_openai::codec::{decode_response, encode_request};
 use rlm_testkit::provider_tests::{self, Fixtures};
+use serde_json::{Value, json};
 
 fn fixtures() -> Fixtures {
     Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
@@ -23,16 +27,62 @@ fn golden_request_bodies() {
         check_request(name, &request, MaxTokensField::MaxTokens);
     }
 
-    let newer = CompletionRequest {
-        max_tokens: Some(1024),
-        ..CompletionRequest::new(vec![Message::user("hi")])
-    }
-    .with_model("o4-mini");
+    let newer = CompletionRequest::new(vec![Message::user("hi")])
+        .with_sampling(Sampling {
+            max_tokens: Some(1024),
+            ..Sampling::default()
+        })
+        .with_model("o4-mini");
     check_request(
         "max_completion_tokens",
         &newer,
         MaxTokensField::MaxCompletionTokens,
     );
+
+    // Every sampling field, with extras that replace, delete and add fields.
+    let full = provider_tests::golden_requests("o4-mini")
+        .into_iter()
+        .find(|(name, _)| *name == "reasoning")
+        .unwrap()
+        .1;
+    let extras = provider_tests::with_extra_body(
+        &full,
+        json!({"reasoning_effort": "minimal", "seed": null, "service_tier": "flex",
+               "metadata": {"run": "golden"}}),
+    );
+    check_request("extra_body", &extras, MaxTokensField::MaxTokens);
+}
+
+fn encode_value(request: &CompletionRequest, field: MaxTokensField) -> Value {
+    serde_json::from_slice(&encode_request(request, "gpt-test", field).unwrap()).unwrap()
+}
+
+#[test]
+fn reasoning_effort_is_sent_and_moves_the_cap_to_max_completion_tokens() {
+    for effort in ReasoningEffort::ALL {
+        let request = CompletionRequest::new(vec![Message::user("u")]).with_sampling(Sampling {
+            max_tokens: Some(500),
+            reasoning_effort: Some(effort),
+            ..Sampling::default()
+        });
+        for field in [
+            MaxTokensField::MaxTokens,
+            MaxTokensField::MaxCompletionTokens,
+        ] {
+            let body = encode_value(&request, field);
+            assert_eq!(body["reasoning_effort"], effort.as_str());
+            assert_eq!(body["max_completion_tokens"], 500);
+            assert!(body.get("max_tokens").is_none(), "{body}");
+        }
+    }
+    // Without an effort the configured field decides, and no reasoning_effort is sent.
+    let plain = CompletionRequest::new(vec![Message::user("u")]).with_sampling(Sampling {
+        max_tokens: Some(500),
+        ..Sampling::default()
+    });
+    let body = encode_value(&plain, MaxTokensField::MaxTokens);
+    assert_eq!(body["max_tokens"], 500);
+    assert!(body.get("reasoning_effort").is_none() && body.get("max_completion_tokens").is_none());
 }
 
 fn decode(name: &str) -> Result<CompletionResponse, LlmError> {

@@ -6,7 +6,7 @@
 // Test code: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rlm_core::{CompletionRequest, FinishReason, LanguageModel};
+use rlm_core::{CompletionRequest, FinishReason, LanguageModel, Sampling};
 use rlm_http::RetryPolicy;
 use rlm_openai::{MaxTokensField, OpenAiBuilderExt, OpenAiClient};
 use rlm_testkit::provider_tests::{self, Outcome, fast_policy, request};
@@ -127,8 +127,11 @@ async fn success_decodes_usage_and_sends_the_request() {
         .unwrap();
     assert_eq!(client.model_name(), "default-model");
     let req = CompletionRequest {
-        max_tokens: Some(64),
-        temperature: Some(0.0),
+        sampling: Sampling {
+            max_tokens: Some(64),
+            temperature: Some(0.0),
+            ..Sampling::default()
+        },
         ..request()
     }
     .with_model("override");

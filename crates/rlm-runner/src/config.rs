@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rlm_core::{CompletionRequest, LanguageModel, Message, ReplConfig};
+use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message, ReplConfig, Sampling};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
 use crate::compaction::Compaction;
@@ -28,13 +28,14 @@ pub struct RunnerConfig {
     pub sub_call_chars: usize,
     /// Prices used when a provider does not report cost.
     pub prices: PriceTable,
-    /// Sampling temperature sent with every call (`None`: the provider's default).
-    pub temperature: Option<f32>,
-    /// Sampling temperature of plain sub-calls (`llm_query`, and `rlm_query` at the depth
-    /// limit), which go to the sub-model (`None`: the same as `temperature`).
-    pub sub_temperature: Option<f32>,
-    /// `max_tokens` sent with every call (`None`: the provider's default).
-    pub max_output_tokens: Option<u32>,
+    /// Sampling of the run's own turns (root and child RLMs): temperature, `top_p`, output-token
+    /// cap, stop sequences, seed, reasoning effort and provider extras. Empty by default: the
+    /// provider's defaults apply.
+    pub sampling: Sampling,
+    /// Sampling of plain sub-calls (`llm_query`, and `rlm_query` at the depth limit), which go
+    /// to the sub-model. A field left unset takes `sampling`'s, except the reasoning effort
+    /// and the provider extras, which belong to one model's API ([`Sampling::inherit`]).
+    pub sub_sampling: Sampling,
     /// Child prompts up to this many characters are also given to the child as its query;
     /// longer ones are only its `context`, and the child is told to read the task from there.
     pub child_query_chars: usize,
@@ -58,9 +59,8 @@ impl Default for RunnerConfig {
             observation_limit: DEFAULT_OBSERVATION_LIMIT,
             sub_call_chars: 100_000,
             prices: PriceTable::default(),
-            temperature: None,
-            sub_temperature: None,
-            max_output_tokens: None,
+            sampling: Sampling::default(),
+            sub_sampling: Sampling::default(),
             child_query_chars: 4_000,
             trace_content: false,
             compaction: Some(Compaction::default()),
@@ -69,26 +69,24 @@ impl Default for RunnerConfig {
 }
 
 impl RunnerConfig {
-    /// The sampling of the run's own turns (root and child RLMs).
-    pub(crate) fn root_sampling(&self) -> Sampling {
-        Sampling {
-            temperature: self.temperature,
-            max_tokens: self.max_output_tokens,
-        }
+    /// The sampling of plain sub-calls as sent: `sub_sampling` over `sampling`.
+    pub fn effective_sub_sampling(&self) -> Sampling {
+        self.sub_sampling.inherit(&self.sampling)
     }
 
-    /// The sampling of plain sub-calls to the sub-model.
-    pub(crate) fn sub_sampling(&self) -> Sampling {
-        Sampling {
-            temperature: self.sub_temperature.or(self.temperature),
-            max_tokens: self.max_output_tokens,
-        }
-    }
-
-    /// Checks every limit.
+    /// Checks every limit and both samplings' ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
         self.backend.validate()?;
+        for (field, sampling) in [
+            ("sampling", &self.sampling),
+            ("sub_sampling", &self.sub_sampling),
+        ] {
+            sampling.validate().map_err(|e| ConfigError::Invalid {
+                field,
+                reason: e.to_string(),
+            })?;
+        }
         if self.observation_limit < 100 {
             return Err(ConfigError::Invalid {
                 field: "observation_limit",
@@ -135,20 +133,13 @@ impl fmt::Debug for Models {
     }
 }
 
-/// The sampling settings a route sends with every request.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Sampling {
-    pub temperature: Option<f32>,
-    pub max_tokens: Option<u32>,
-}
-
 /// A model chosen for one call, with the model name to send when it differs from the default
 /// and the sampling of its kind of call.
 #[derive(Clone)]
 pub(crate) struct Route {
     pub model: Arc<dyn LanguageModel>,
     pub name_override: Option<String>,
-    pub sampling: Sampling,
+    pub sampling: Arc<Sampling>,
 }
 
 /// A `model="name"` that selects no model while named models are registered.
@@ -186,9 +177,7 @@ impl Route {
         CompletionRequest {
             model: self.name_override.clone(),
             messages,
-            temperature: self.sampling.temperature,
-            max_tokens: self.sampling.max_tokens,
-            ..CompletionRequest::default()
+            sampling: Sampling::clone(&self.sampling),
         }
     }
 }
@@ -230,6 +219,40 @@ impl Models {
         self.named.keys().map(String::as_str).collect()
     }
 
+    /// Refuses samplings a model cannot encode, before any request: the root model with
+    /// `root`, and the model of plain sub-calls (the sub model, else the root) with `sub`.
+    /// Each model says through [`LanguageModel::check_request`] (HTTP providers run their
+    /// codec: Anthropic refuses a temperature with extended thinking, Gemini a seed over 32
+    /// bits). An empty sampling is not checked. Named models are checked when they are called.
+    pub(crate) fn check_sampling(
+        &self,
+        root: &Sampling,
+        sub: &Sampling,
+    ) -> Result<(), ConfigError> {
+        let sub_model = self.sub.as_ref().unwrap_or(&self.root);
+        for (field, model, sampling) in [
+            ("sampling", &self.root, root),
+            ("sub_sampling", sub_model, sub),
+        ] {
+            if sampling.is_empty() {
+                continue;
+            }
+            let probe = CompletionRequest::new(vec![Message::user("check")])
+                .with_sampling(sampling.clone());
+            model.check_request(&probe).map_err(|e| {
+                let why = match e {
+                    LlmError::Config { message } => message,
+                    other => other.to_string(),
+                };
+                ConfigError::Invalid {
+                    field,
+                    reason: format!("{} ({}): {why}", model.model_name(), model.provider_name()),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// The same routing with every model wrapped by `layer` (once per model).
     pub(crate) fn layered(
         &self,
@@ -248,8 +271,8 @@ impl Models {
 
     /// The model of a run's own turns. An unknown name falls back to the root model: the host
     /// refuses unknown names ([`Models::check_root`]) before it starts a child.
-    pub(crate) fn root_route(&self, requested: Option<&str>, sampling: Sampling) -> Route {
-        self.route(self.root.clone(), requested, sampling)
+    pub(crate) fn root_route(&self, requested: Option<&str>, sampling: Arc<Sampling>) -> Route {
+        self.route(self.root.clone(), requested, sampling.clone())
             .unwrap_or_else(|_| Route {
                 model: self.root.clone(),
                 name_override: None,
@@ -259,7 +282,7 @@ impl Models {
 
     /// Whether a child RLM may be started with this `model=` name.
     pub(crate) fn check_root(&self, requested: Option<&str>) -> Result<(), UnknownModel> {
-        self.route(self.root.clone(), requested, Sampling::default())
+        self.route(self.root.clone(), requested, Arc::default())
             .map(drop)
     }
 
@@ -267,7 +290,7 @@ impl Models {
     pub(crate) fn sub_route(
         &self,
         requested: Option<&str>,
-        sampling: Sampling,
+        sampling: Arc<Sampling>,
     ) -> Result<Route, UnknownModel> {
         self.route(
             self.sub.clone().unwrap_or_else(|| self.root.clone()),
@@ -280,12 +303,12 @@ impl Models {
         &self,
         default: Arc<dyn LanguageModel>,
         requested: Option<&str>,
-        sampling: Sampling,
+        sampling: Arc<Sampling>,
     ) -> Result<Route, UnknownModel> {
         let to = |model: &Arc<dyn LanguageModel>, name_override: Option<String>| Route {
             model: model.clone(),
             name_override,
-            sampling,
+            sampling: sampling.clone(),
         };
         let Some(name) = requested else {
             return Ok(to(&default, None));

@@ -43,6 +43,7 @@ impl Runner {
         config: RunnerConfig,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        models.check_sampling(&config.sampling, &config.effective_sub_sampling())?;
         Ok(Self {
             config,
             models,

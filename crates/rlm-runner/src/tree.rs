@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rlm_core::{
-    CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory, RunEvent, Subscribers,
+    CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory, RunEvent, Sampling,
+    Subscribers,
 };
 use rlm_limits::{Budgeted, ChildTrace, Deadline, Traced, TreeBudget, TreeState};
 
@@ -33,6 +34,10 @@ pub(crate) struct Tree {
     pub state: Arc<TreeState>,
     /// Whether a subscriber wants the content fields of the events (asked once).
     record: bool,
+    /// The sampling of run turns, and of plain sub-calls (inheritance applied), shared by
+    /// every route.
+    root_sampling: Arc<Sampling>,
+    sub_sampling: Arc<Sampling>,
 }
 
 /// Why a model call did not produce text.
@@ -66,6 +71,8 @@ impl Tree {
         });
         let record = subscribers.wants_content();
         Self {
+            root_sampling: Arc::new(config.sampling.clone()),
+            sub_sampling: Arc::new(config.effective_sub_sampling()),
             config,
             models,
             repls,
@@ -84,12 +91,12 @@ impl Tree {
     /// The route of a run's own turns (root and child RLMs).
     pub fn root_route(&self, requested: Option<&str>) -> Route {
         self.models
-            .root_route(requested, self.config.root_sampling())
+            .root_route(requested, self.root_sampling.clone())
     }
 
     /// The route of a plain sub-call.
     pub fn sub_route(&self, requested: Option<&str>) -> Result<Route, UnknownModel> {
-        self.models.sub_route(requested, self.config.sub_sampling())
+        self.models.sub_route(requested, self.sub_sampling.clone())
     }
 
     /// `make()` when a subscriber wants the events' content, else `None` (nothing copied).

@@ -10,7 +10,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rlm_core::{CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message};
+use rlm_core::{
+    CompletionRequest, CompletionResponse, LanguageModel, LlmError, Message, ReasoningEffort,
+    Sampling,
+};
 use rlm_limits::RetryPolicy;
 
 use crate::{FakeServer, Reply, Script};
@@ -433,8 +436,10 @@ impl Fixtures {
 }
 
 /// The requests every provider's golden request bodies cover, by golden file name: `minimal`
-/// (one user message), `full_sampling` (every field, model `full_model`; the seed is left out
-/// by the APIs without one) and `escaping` (quotes, tabs, non-ASCII, a control character).
+/// (one user message), `reasoning` (the thinking form of `full_sampling`, see
+/// [`reasoning_request`]), `full_sampling` (every field but the reasoning effort and extras,
+/// model `full_model`; the seed is left out by the APIs without one) and `escaping` (quotes,
+/// tabs, non-ASCII, a control character).
 pub fn golden_requests(full_model: &str) -> Vec<(&'static str, CompletionRequest)> {
     let full = CompletionRequest {
         model: Some(full_model.into()),
@@ -444,20 +449,54 @@ pub fn golden_requests(full_model: &str) -> Vec<(&'static str, CompletionRequest
             Message::assistant("```repl\nprint(1)\n```"),
             Message::user("Output: 1"),
         ],
-        temperature: Some(0.2),
-        top_p: Some(0.9),
-        max_tokens: Some(256),
-        stop: vec!["```\n".into(), "FINAL(".into()],
-        seed: Some(7),
+        sampling: Sampling {
+            temperature: Some(0.2),
+            top_p: Some(0.9),
+            max_tokens: Some(256),
+            stop: vec!["```\n".into(), "FINAL(".into()],
+            seed: Some(7),
+            ..Sampling::default()
+        },
     };
     vec![
         ("minimal", CompletionRequest::new(vec![Message::user("hi")])),
+        ("reasoning", reasoning_request(&full)),
         ("full_sampling", full),
         (
             "escaping",
             CompletionRequest::new(vec![Message::user("She said \"hi\"\tthen left ☃ 🦀 \u{1}")]),
         ),
     ]
+}
+
+/// `full` thinking: every sampling field but the temperature (reasoning models and Anthropic's
+/// extended thinking take none), `top_p` 0.95 (the lowest Anthropic allows with thinking), a
+/// 16,384-token cap (above every effort's budget) and reasoning effort `medium`.
+pub fn reasoning_request(full: &CompletionRequest) -> CompletionRequest {
+    CompletionRequest {
+        sampling: Sampling {
+            temperature: None,
+            top_p: Some(0.95),
+            max_tokens: Some(16_384),
+            reasoning_effort: Some(ReasoningEffort::Medium),
+            ..full.sampling.clone()
+        },
+        ..full.clone()
+    }
+}
+
+/// `request` with these provider extras (`extra` must be a JSON object).
+pub fn with_extra_body(request: &CompletionRequest, extra: serde_json::Value) -> CompletionRequest {
+    let serde_json::Value::Object(extra_body) = extra else {
+        panic!("provider extras must be a JSON object, not {extra}")
+    };
+    CompletionRequest {
+        sampling: Sampling {
+            extra_body,
+            ..request.sampling.clone()
+        },
+        ..request.clone()
+    }
 }
 
 /// The usage of one call without a cost.

@@ -4,7 +4,7 @@
 //!
 //! It implements the subset of draft 2020-12 our schemas use, exactly: `type` (one name or a
 //! list), `const`, `enum`, `required`, `properties`, `additionalProperties` (a boolean or a
-//! schema), `items`, `oneOf`, `anyOf`, `allOf`, local `$ref` (`#/$defs/NAME`), `minimum`,
+//! schema), `items`, `oneOf`, `anyOf`, `allOf`, local `$ref` (`#/$defs/NAME`), `minimum`, `minItems`,
 //! `maximum`. Annotations (`$schema`, `$id`, `title`, `description`, `$comment`, `$defs`,
 //! `examples`, `default`) are ignored. Any other keyword is reported as an error, so a schema
 //! can never rely on a rule this checker silently skips.
@@ -129,6 +129,16 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &str, errors: &mut Vec<S
                     }
                 }
             }
+            "minItems" => {
+                if let (Some(items), Some(min)) = (v.as_array(), rule.as_u64())
+                    && (items.len() as u64) < min
+                {
+                    errors.push(format!(
+                        "{path}: {} item(s), fewer than minItems {min}",
+                        items.len()
+                    ));
+                }
+            }
             "minimum" | "maximum" => {
                 if let (Some(x), Some(bound)) = (v.as_f64(), rule.as_f64()) {
                     let bad = if key == "minimum" {
@@ -223,6 +233,12 @@ mod tests {
                 "$.l[0]: expected type [\"string\",\"null\"], got 1",
             ],
         );
+        check_case(
+            json!({"type": "array", "minItems": 1}),
+            json!([]),
+            &["$: 0 item(s), fewer than minItems 1"],
+        );
+        check_case(json!({"type": "array", "minItems": 1}), json!([0]), &[]);
         check_case(
             schema,
             json!({}),

@@ -11,6 +11,12 @@
 //!
 //! What we do not have is left empty: `locals` is `{}` (the REPL's variables are not
 //! snapshotted), and `stderr` holds the traceback when the code raised.
+//!
+//! As `rlms` logs only turns whose model call returned, a turn without a reply (an HTTP error,
+//! an unreachable endpoint, a run killed mid-call) is not exported: the iterations are the
+//! answered turns, numbered from 1. `backend` and `other_backends` hold `rlms` backend names
+//! (`openai`, `azure_openai`, `anthropic`, `gemini`), and `backend_kwargs` the model name and
+//! the endpoint (user info masked by the CLI; keys are never in the header).
 
 use std::io::Write;
 
@@ -39,20 +45,38 @@ impl Ctx<'_> {
     }
 
     fn metadata(&self, run: &RunNode) -> Value {
+        let backend = backend_name(self.str("provider"));
         let other_backends = self
             .str("sub_model")
-            .map(|m| Value::Array(vec![Value::String(m.to_string())]))
+            .map(|_| {
+                let sub = self.str("sub_provider").or(self.str("provider"));
+                Value::Array(vec![Value::String(backend_name(sub).to_string())])
+            })
             .unwrap_or(Value::Null);
+        let mut backend_kwargs = Map::new();
+        backend_kwargs.insert("model_name".into(), json!(run.model));
+        if let Some(url) = self.str("endpoint") {
+            backend_kwargs.insert("base_url".into(), json!(url));
+        }
         json!({
             "root_model": run.model,
             "max_depth": self.u64("max_depth"),
             "max_iterations": self.u64("max_iterations"),
-            "backend": self.str("provider").unwrap_or("openai"),
-            "backend_kwargs": {"model_name": run.model},
+            "backend": backend,
+            "backend_kwargs": backend_kwargs,
             "environment_type": self.str("repl_backend").unwrap_or("monty"),
             "environment_kwargs": {},
             "other_backends": other_backends,
         })
+    }
+}
+
+/// The `rlms` backend name of one of our provider names (`openai` when unknown).
+fn backend_name(provider: Option<&str>) -> &str {
+    match provider {
+        Some("azure") => "azure_openai",
+        Some(name) => name,
+        None => "openai",
     }
 }
 
@@ -102,26 +126,34 @@ pub fn write_official(trajectory: &Trajectory, mut out: impl Write) -> std::io::
     out.flush()
 }
 
-/// The `iteration` records of one run.
+/// The `iteration` records of one run: one per answered turn (a turn whose model call never
+/// returned is not logged, as in `rlms`), numbered from 1.
 fn iterations(ctx: &Ctx<'_>, run: &RunNode) -> Vec<Value> {
     let mut history: Vec<Value> = Vec::new();
-    let last = run.turns.len().saturating_sub(1);
-    run.turns
-        .iter()
-        .enumerate()
-        .map(|(i, turn)| {
-            history.extend(
-                turn.messages
-                    .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
-            );
-            let prompt = Value::Array(history.clone());
-            if let Some(response) = &turn.response {
-                history.push(json!({"role": "assistant", "content": response}));
-            }
-            iteration(ctx, run, turn, i + 1, prompt, i == last)
-        })
-        .collect()
+    let answered = run.turns.iter().filter(|t| t.response.is_some()).count();
+    let mut out = Vec::with_capacity(answered);
+    for turn in &run.turns {
+        history.extend(
+            turn.messages
+                .iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
+        );
+        let Some(response) = &turn.response else {
+            continue;
+        };
+        let prompt = Value::Array(history.clone());
+        history.push(json!({"role": "assistant", "content": response}));
+        let number = out.len() + 1;
+        out.push(iteration(
+            ctx,
+            run,
+            turn,
+            number,
+            prompt,
+            number == answered,
+        ));
+    }
+    out
 }
 
 fn iteration(

@@ -78,6 +78,12 @@ pub fn run(args: &ViewArgs) -> Result<(), ViewFailure> {
         wrote = true;
     }
     if let Some(out) = &args.export_official {
+        if out.extension().is_none_or(|ext| ext != "jsonl") {
+            eprintln!(
+                "[rlm] warning: {} does not end in .jsonl; the official visualizer's uploader accepts only .jsonl files",
+                out.display()
+            );
+        }
         if t.runs.len() > 1 {
             eprintln!(
                 "[rlm] note: {} holds {} root runs; the official format holds one, so only the first is exported",

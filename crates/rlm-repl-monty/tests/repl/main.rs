@@ -8,4 +8,5 @@ mod language;
 mod limits;
 mod modules;
 mod state;
+mod strings;
 mod support;
