@@ -9,7 +9,7 @@ use rlm_core::{
     EventSink, LanguageModel, ReplFactory, ReplValue, Sampling, Tool, ToolArgs, ToolError, Tools,
 };
 use rlm_limits::ModelPrice;
-use rlm_runner::{Models, Runner, RunnerConfig};
+use rlm_runner::{Compaction, Models, Runner, RunnerConfig};
 
 use crate::trajectory::TrajectoryWriter;
 use crate::{Rlm, RlmError};
@@ -213,6 +213,39 @@ impl RlmBuilder {
         max_output_tokens: Option<u32> => sampling.max_tokens;
         /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
         trace_content: bool => trace_content;
+        /// `compaction`: when a long conversation is summarised (default on: 85 % of the
+        /// model's known context window, else 400,000 characters); `None` turns it off.
+        compaction: Option<Compaction> => compaction;
+    }
+
+    /// Compacts a conversation once it fills this share of the model's context window
+    /// (0 < share ≤ 1; default 0.85). Turns compaction on.
+    pub fn compact_at(mut self, share: f64) -> Self {
+        self.config
+            .compaction
+            .get_or_insert_with(Compaction::default)
+            .threshold = share;
+        self
+    }
+
+    /// Compacts a conversation once it passes this many characters when the model's context
+    /// window is unknown (default 400,000). Turns compaction on.
+    pub fn compact_chars(mut self, chars: usize) -> Self {
+        self.config
+            .compaction
+            .get_or_insert_with(Compaction::default)
+            .chars = chars;
+        self
+    }
+
+    /// The root model's context window in tokens, for compaction (default: known by model
+    /// name, see [`rlm_runner::compaction::context_window`]). Turns compaction on.
+    pub fn context_window(mut self, tokens: u64) -> Self {
+        self.config
+            .compaction
+            .get_or_insert_with(Compaction::default)
+            .context_window = Some(tokens);
+        self
     }
 
     /// The sampling of the root model's turns (root and child RLMs): temperature, `top_p`,

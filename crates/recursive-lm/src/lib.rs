@@ -55,6 +55,7 @@
 mod builder;
 mod context;
 mod documents;
+mod session;
 
 use std::sync::Arc;
 
@@ -73,7 +74,9 @@ pub use rlm_core::{ReasoningEffort, Sampling};
 pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
-pub use rlm_runner::{Outcome, RunError, RunResult as Completion, RunnerConfig, StopReason};
+pub use rlm_runner::{
+    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SessionError, StopReason,
+};
 /// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
 /// back as a tree and exported to the official `rlm` log format.
 ///
@@ -92,6 +95,7 @@ pub use rlm_runner::{Outcome, RunError, RunResult as Completion, RunnerConfig, S
 /// # Ok(()) }
 /// ```
 pub use rlm_trajectory as trajectory;
+pub use session::Session;
 
 /// The HTTP transport every provider client is built on (`HttpModel`, its builder, the
 /// `WireFormat` trait), with any provider feature.
@@ -144,6 +148,9 @@ pub enum RlmError {
         /// The models without a price.
         models: Vec<String>,
     },
+    /// A session could not start or take a context.
+    #[error(transparent)]
+    Session(#[from] SessionError),
     /// The trajectory's header could not be written.
     #[error("cannot write the trajectory: {0}")]
     Trajectory(#[source] std::io::Error),

@@ -43,6 +43,12 @@ pub enum Command {
     /// goes to stdout.
     #[command(after_help = EXIT_CODES, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
+    /// Ask questions about a context in one session (the REPL and its variables are kept):
+    /// interactive on a terminal; from a pipe, one question per line in and one answer per line
+    /// out. Takes the flags of `run`; `--query` is asked first; `--json` prints one JSON object
+    /// per answer.
+    #[command(mut_arg("query", |a| a.required(false).default_value("")))]
+    Chat(Box<RunArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
     View(crate::view::ViewArgs),
@@ -105,6 +111,9 @@ pub struct RunArgs {
     /// Custom tools and data (`--tool`, `--tool-data`, `--tool-description`).
     #[command(flatten)]
     pub tools: crate::tools::ToolFlags,
+    /// Compaction of long conversations.
+    #[command(flatten)]
+    pub compaction: crate::compact::CompactionArgs,
     /// A model's price in USD per million tokens, used for costs and the cost budget when the
     /// provider reports no cost: `MODEL=INPUT,CACHED_INPUT,OUTPUT` (repeatable). It overrides
     /// the built-in table of OpenAI, Anthropic and Gemini prices (dated; check it).
@@ -427,7 +436,7 @@ mod tests {
         argv.extend_from_slice(flags);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Run(args) => *args,
-            Command::View(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

@@ -148,7 +148,7 @@ async fn watch(mut listener: Listener, shared: &Shared) {
 
 /// Exits 130 after writing `line` to stderr, without waiting long for it: stderr may be a pipe
 /// nobody reads (the writer blocked on it may be what stopped the orderly exit).
-fn exit_now(line: &'static str) -> ! {
+pub(crate) fn exit_now(line: &'static str) -> ! {
     let (written_tx, written_rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("rlm-ctrl-c-say".into())
@@ -164,32 +164,32 @@ fn exit_now(line: &'static str) -> ! {
 
 /// The process's SIGINT stream.
 #[cfg(unix)]
-struct Listener(tokio::signal::unix::Signal);
+pub(crate) struct Listener(tokio::signal::unix::Signal);
 
 #[cfg(unix)]
 impl Listener {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map(Self)
     }
 
     /// The next SIGINT; `false` if none can come any more.
-    async fn recv(&mut self) -> bool {
+    pub(crate) async fn recv(&mut self) -> bool {
         self.0.recv().await.is_some()
     }
 }
 
 /// The process's Ctrl-C stream.
 #[cfg(not(unix))]
-struct Listener;
+pub(crate) struct Listener;
 
 #[cfg(not(unix))]
 impl Listener {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         Ok(Self)
     }
 
     /// The next Ctrl-C; `false` if none can come any more.
-    async fn recv(&mut self) -> bool {
+    pub(crate) async fn recv(&mut self) -> bool {
         tokio::signal::ctrl_c().await.is_ok()
     }
 }

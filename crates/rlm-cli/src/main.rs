@@ -22,6 +22,8 @@
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 
 mod args;
+mod chat;
+mod compact;
 mod interrupt;
 mod live;
 mod models;
@@ -85,6 +87,17 @@ fn main() -> ExitCode {
     };
     let args = match cli.command {
         Command::Run(args) => args,
+        Command::Chat(args) => {
+            let code = match runtime.block_on(chat::run(*args)) {
+                Ok(code) => code,
+                Err(failure) => {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                }
+            };
+            runtime.shutdown_background();
+            interrupt::exit(code)
+        }
         Command::View(args) => {
             return match view::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -141,66 +154,9 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
             .map_or_else(|| "-".to_string(), |p| p.display().to_string());
         eprintln!("[rlm] warning: the context ({source}) is empty; the model has nothing to read");
     }
-    let system_prompt = match &args.system_prompt_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot read system prompt file {}: {e}", path.display()),
-            )
-        })?),
-        None => None,
-    };
-    let tools = args
-        .tools
-        .tools()
-        .map_err(|(code, message)| Failure::new(code, message))?;
     let models = models::Models::from_args(&args)?;
-    let endpoint = models.root.endpoint.clone();
-    let mut builder = Rlm::builder(models.root.model.clone())
-        .config(args.limits.runner_config())
-        .sampling(args.sampling.root())
-        .sub_sampling(args.sampling.sub())
-        .tools(tools);
-    if let Some(sub) = &models.sub {
-        builder = builder.sub_model(sub.model.clone());
-    }
-    for (model, price) in &args.price {
-        builder = builder.price(model.clone(), *price);
-    }
-    if let Some(prompt) = system_prompt {
-        builder = builder.system_prompt(prompt);
-    }
     let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.limits.run.max_iterations));
-    if let Some(reporter) = &reporter {
-        builder = builder.subscribe(reporter.sink());
-    }
-    if let Some(path) = &args.trace {
-        let writer = rlm::trajectory::TrajectoryWriter::create(path).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot create trace file {}: {e}", path.display()),
-            )
-        })?;
-        let settings = trace::header_settings(
-            models.root.provider.name(),
-            models.sub.as_ref().map(|sub| sub.provider.name()),
-            &format!("{:?}", args.sandbox).to_lowercase(),
-            &endpoint,
-            &args.query,
-        );
-        builder = builder.trajectory_with(Arc::new(writer), settings);
-    }
-    builder = builder.trace_content(args.log_content);
-    if args.sandbox == Sandbox::Python {
-        let options = rlm::python::PythonOptions {
-            memory_limit: Some(args.limits.block.max_memory.0 as u64),
-            ..rlm::python::PythonOptions::default()
-        };
-        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::with_options(
-            options,
-        )));
-    }
-    let rlm = builder.build().map_err(build_failure)?;
+    let rlm = build_rlm(&args, &models, reporter.as_ref())?;
 
     // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second
     // Ctrl-C, or a run that does not stop within a second, exits at once: see `interrupt`).
@@ -244,6 +200,74 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         Err(e) => Err(Failure::new(1, e.to_string())),
     }
+}
+
+/// The configured [`Rlm`] of `rlm run` and `rlm chat`: models, limits, prompts, trajectory,
+/// sandbox; `reporter` is subscribed for progress.
+fn build_rlm(
+    args: &RunArgs,
+    models: &models::Models,
+    reporter: Option<&Reporter>,
+) -> Result<Rlm, Failure> {
+    let system_prompt = match &args.system_prompt_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                3,
+                format!("cannot read system prompt file {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let tools = args
+        .tools
+        .tools()
+        .map_err(|(code, message)| Failure::new(code, message))?;
+    let endpoint = models.root.endpoint.clone();
+    let mut builder = Rlm::builder(models.root.model.clone())
+        .config(args.limits.runner_config())
+        .compaction(args.compaction.compaction())
+        .sampling(args.sampling.root())
+        .sub_sampling(args.sampling.sub())
+        .tools(tools);
+    if let Some(sub) = &models.sub {
+        builder = builder.sub_model(sub.model.clone());
+    }
+    for (model, price) in &args.price {
+        builder = builder.price(model.clone(), *price);
+    }
+    if let Some(prompt) = system_prompt {
+        builder = builder.system_prompt(prompt);
+    }
+    if let Some(reporter) = reporter {
+        builder = builder.subscribe(reporter.sink());
+    }
+    if let Some(path) = &args.trace {
+        let writer = rlm::trajectory::TrajectoryWriter::create(path).map_err(|e| {
+            Failure::new(
+                3,
+                format!("cannot create trace file {}: {e}", path.display()),
+            )
+        })?;
+        let settings = trace::header_settings(
+            models.root.provider.name(),
+            models.sub.as_ref().map(|sub| sub.provider.name()),
+            &format!("{:?}", args.sandbox).to_lowercase(),
+            &endpoint,
+            &args.query,
+        );
+        builder = builder.trajectory_with(Arc::new(writer), settings);
+    }
+    builder = builder.trace_content(args.log_content);
+    if args.sandbox == Sandbox::Python {
+        let options = rlm::python::PythonOptions {
+            memory_limit: Some(args.limits.block.max_memory.0 as u64),
+            ..rlm::python::PythonOptions::default()
+        };
+        builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::with_options(
+            options,
+        )));
+    }
+    builder.build().map_err(build_failure)
 }
 
 /// Contexts above this size get [`slow_context_warning`]'s check.
@@ -329,7 +353,15 @@ fn exit_code(outcome: RunOutcomeKind) -> u8 {
 
 fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
     if json {
-        let value = serde_json::json!({
+        println!("{}", result_json(done, trace));
+    } else if !(done.answer().is_empty() && done.kind() == RunOutcomeKind::Cancelled) {
+        println!("{}", done.answer());
+    }
+}
+
+/// The `--json` object of a completion.
+fn result_json(done: &Completion, trace: Option<&Path>) -> serde_json::Value {
+    serde_json::json!({
             "answer": done.answer(),
             "outcome": done.kind(),
             "iterations": done.iterations,
@@ -340,9 +372,5 @@ fn print_result(done: &Completion, json: bool, trace: Option<&Path>) {
             "budget": done.budget,
             "child_traces": done.child_traces,
             "trace": trace.map(|p| p.display().to_string()),
-        });
-        println!("{value}");
-    } else if !(done.answer().is_empty() && done.kind() == RunOutcomeKind::Cancelled) {
-        println!("{}", done.answer());
-    }
+    })
 }

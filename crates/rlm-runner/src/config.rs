@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rlm_core::{CompletionRequest, LanguageModel, LlmError, Message, ReplConfig, Sampling, Tools};
 use rlm_limits::{BackendLimits, ConfigError, PriceTable, RunLimits};
 
+use crate::compaction::Compaction;
 use crate::observe::DEFAULT_OBSERVATION_LIMIT;
 
 /// Everything the loop can be told, as one bundle.
@@ -46,6 +47,9 @@ pub struct RunnerConfig {
     /// Custom tools and data values (`docs/design.md`, "Custom tools"): defined in every session of the
     /// tree (root and child RLMs) and listed in the system prompt.
     pub tools: Tools,
+    /// When a run's conversation is summarised and replaced by the summary
+    /// ([`crate::compaction`]); `None` turns compaction off.
+    pub compaction: Option<Compaction>,
 }
 
 impl Default for RunnerConfig {
@@ -63,6 +67,7 @@ impl Default for RunnerConfig {
             child_query_chars: 4_000,
             trace_content: false,
             tools: Tools::default(),
+            compaction: Some(Compaction::default()),
         }
     }
 }
@@ -97,6 +102,9 @@ impl RunnerConfig {
                 field: "observation_limit",
                 reason: "must be at least 100 characters".into(),
             });
+        }
+        if let Some(compaction) = &self.compaction {
+            compaction.validate()?;
         }
         Ok(())
     }

@@ -63,6 +63,7 @@
 //! ```
 
 mod batch;
+pub mod compaction;
 mod config;
 mod final_text;
 mod guard;
@@ -73,9 +74,11 @@ mod prompts;
 mod recursion;
 mod run;
 mod runner;
+mod session;
 mod spec;
 mod tree;
 
+pub use compaction::Compaction;
 pub use config::{Models, RunnerConfig};
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
@@ -87,3 +90,4 @@ pub use prompts::{
     with_tools,
 };
 pub use runner::Runner;
+pub use session::{Session, SessionError};

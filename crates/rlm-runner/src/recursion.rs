@@ -193,6 +193,7 @@ impl SubcallHost {
             context: ReplValue::Str(prompt),
             query,
             deadline,
+            resume: None,
         };
         // The one place recursion is boxed: a child run is a whole run at depth + 1.
         let child = Box::pin(run_one(self.tree.clone(), spec, host));

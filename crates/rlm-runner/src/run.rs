@@ -17,8 +17,11 @@ use crate::observe::{format_block, truncate_middle};
 use crate::outcome::{Outcome, RunError, RunResult, StopReason};
 use crate::parse::{parse_reply, strip_fences};
 use crate::prompts::{self, ContextInfo, DEFAULT_SYSTEM_PROMPT, PromptSettings};
+use crate::session::{self, ReplSlot};
 use crate::spec::{RunSpec, SubcallHandle};
 use crate::tree::{CallFailure, Tree};
+
+mod compact;
 
 /// Why a turn ended the run early.
 enum Stop {
@@ -41,9 +44,11 @@ struct Run {
     depth: u32,
     route: Route,
     deadline: Deadline,
-    repl: Box<dyn Repl>,
+    repl: ReplSlot,
     host: Arc<dyn SubcallHandle>,
     messages: Vec<Message>,
+    /// Compaction: the size limit of `messages`, the messages it replaced, and how often.
+    compaction: compact::State,
     iterations: u32,
     own_usage: Usage,
     consecutive_errors: u32,
@@ -66,12 +71,16 @@ pub(crate) async fn run_one(
         context,
         query,
         deadline,
+        resume,
     } = spec;
     let started = Instant::now();
     let route = tree.root_route(model.as_deref());
     let span =
         tracing::info_span!("rlm.run", rlm.depth = depth, gen_ai.request.model = %route.name());
-    let info = ContextInfo::of(&context);
+    let info = match &resume {
+        Some(resume) => resume.info.clone(),
+        None => ContextInfo::of(&context),
+    };
     tree.emit(RunEvent::RunStarted {
         run_id: ids.run_id,
         parent_run_id: ids.parent_run_id,
@@ -100,18 +109,24 @@ pub(crate) async fn run_one(
                 .execution_timeout
                 .min(left.max(Duration::from_millis(1)));
         }
-        let mut repl = match tree.create_repl(&repl_config).await {
-            Ok(repl) => repl,
-            Err(e) => return failed(RunError::ReplStart(e)),
-        };
-        if let Err(e) = repl.set_variable("context", context).await {
-            return failed(RunError::ContextLoad(e));
-        }
-        for (name, value) in tree.config.tools.data() {
-            if let Err(e) = repl.set_variable(name, value.clone()).await {
-                return failed(RunError::ContextLoad(e));
+        let (repl, note) = match resume {
+            Some(resume) => (ReplSlot::Session(resume.repl), resume.note),
+            None => {
+                let mut repl = match tree.create_repl(&repl_config).await {
+                    Ok(repl) => repl,
+                    Err(e) => return failed(RunError::ReplStart(e)),
+                };
+                if let Err(e) = repl.set_variable("context", context).await {
+                    return failed(RunError::ContextLoad(e));
+                }
+                for (name, value) in tree.config.tools.data() {
+                    if let Err(e) = repl.set_variable(name, value.clone()).await {
+                        return failed(RunError::ContextLoad(e));
+                    }
+                }
+                (ReplSlot::Own(repl), None)
             }
-        }
+        };
         let settings = PromptSettings {
             depth,
             max_depth: tree.config.backend.max_depth,
@@ -129,12 +144,13 @@ pub(crate) async fn run_one(
                 prompts::system_prompt(template, &settings),
                 &tree.config.tools,
             )),
-            Message::user(prompts::first_user_message(
+            Message::user(session::with_note(
+                prompts::first_user_message(&info, &query, tree.config.run.max_iterations),
                 &info,
-                &query,
-                tree.config.run.max_iterations,
+                note.as_deref(),
             )),
         ];
+        let compaction = compact::State::new(&tree.config, &route.name());
         let run = Run {
             tree: tree.clone(),
             run_id: ids.run_id,
@@ -144,6 +160,7 @@ pub(crate) async fn run_one(
             repl,
             host: host.clone(),
             messages,
+            compaction,
             iterations: 0,
             own_usage: Usage::default(),
             consecutive_errors: 0,
@@ -226,7 +243,7 @@ impl Run {
             outcome,
             iterations: self.iterations,
             own_usage: self.own_usage,
-            messages: self.messages,
+            messages: self.compaction.transcript(self.messages),
         }
     }
 
@@ -248,6 +265,7 @@ impl Run {
     }
 
     async fn ask(&mut self, last_chance: bool) -> Result<String, Stop> {
+        self.compact_if_needed(last_chance).await?;
         let started = Instant::now();
         let response = self
             .tree

@@ -9,6 +9,7 @@ use crate::config::{Models, RunnerConfig};
 use crate::outcome::{Outcome, RunError, RunResult, StopReason};
 use crate::recursion::SubcallHost;
 use crate::run::run_one;
+use crate::session::Resume;
 use crate::spec::{RunIds, RunSpec};
 use crate::tree::Tree;
 
@@ -99,6 +100,32 @@ impl Runner {
         query: &str,
         stop: impl Future<Output = ()> + Send,
     ) -> RunResult {
+        self.run_tree(context, query, stop, None).await
+    }
+
+    /// A question of a session: a run in the session's REPL.
+    pub(crate) async fn run_resumed(
+        &self,
+        query: &str,
+        stop: impl Future<Output = ()> + Send,
+        resume: Resume,
+    ) -> RunResult {
+        self.run_tree(ReplValue::None, query, stop, Some(resume))
+            .await
+    }
+
+    /// The REPL backend.
+    pub(crate) fn repls(&self) -> &Arc<dyn ReplFactory> {
+        &self.repls
+    }
+
+    async fn run_tree(
+        &self,
+        context: ReplValue,
+        query: &str,
+        stop: impl Future<Output = ()> + Send,
+        resume: Option<Resume>,
+    ) -> RunResult {
         let started = tokio::time::Instant::now();
         let tree = Arc::new(Tree::new(
             self.config.clone(),
@@ -116,6 +143,7 @@ impl Runner {
             context,
             query: query.to_string(),
             deadline,
+            resume,
         };
         let root = run_one(tree.clone(), spec, host);
         // The run deadline is hard: whatever the loop is doing when it passes is dropped.

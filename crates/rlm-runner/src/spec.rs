@@ -13,6 +13,8 @@ pub(crate) struct RunSpec {
     pub context: ReplValue,
     pub query: String,
     pub deadline: Deadline,
+    /// A question of a session: its REPL (already holding the contexts) instead of a fresh one.
+    pub resume: Option<crate::session::Resume>,
 }
 
 /// What the loop needs from its sub-call host besides answering the REPL's calls.
