@@ -26,6 +26,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod serve;
 mod trace;
 mod view;
 
@@ -80,6 +81,15 @@ fn main() -> ExitCode {
     };
     let args = match cli.command {
         Command::Run(args) => args,
+        Command::Serve(args) => {
+            let code = runtime.block_on(serve::run(*args)).unwrap_or_else(|failure| {
+                eprintln!("error: {}", failure.message);
+                failure.code
+            });
+            // Monty blocks a cancelled step left behind must not hold the exit (see below).
+            runtime.shutdown_background();
+            return ExitCode::from(code);
+        }
         Command::View(args) => {
             return match view::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,7 @@
 
 mod batch;
 mod config;
+mod episode;
 mod final_text;
 mod guard;
 mod observe;
@@ -77,6 +78,7 @@ mod spec;
 mod tree;
 
 pub use config::{Models, RunnerConfig};
+pub use episode::Episode;
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
 pub use outcome::{Outcome, RunError, RunResult, StopReason};

@@ -1,0 +1,87 @@
+//! `GET /schema` and `GET /metadata`: the JSON Schemas of `repl_env`'s action, observation and
+//! state models (as Pydantic writes them), and the environment's metadata.
+
+use serde_json::{Value, json};
+
+/// `{"action", "observation", "state"}`.
+pub fn schemas() -> Value {
+    json!({ "action": action(), "observation": observation(), "state": state() })
+}
+
+fn action() -> Value {
+    json!({
+        "title": "REPLAction",
+        "description": "Python code to run in the REPL, or an explicit final answer.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "metadata": {"type": "object", "title": "Metadata", "additionalProperties": true},
+            "code": {"type": "string", "title": "Code", "default": "", "description": "Python code to execute"},
+            "is_final": {"type": "boolean", "title": "Is Final", "default": false, "description": "Whether this action signals the final answer"},
+            "final_answer": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Final Answer", "default": null, "description": "Final answer if is_final=True"}
+        }
+    })
+}
+
+fn observation() -> Value {
+    json!({
+        "title": "REPLObservation",
+        "type": "object",
+        "$defs": {
+            "CodeBlockResult": {
+                "title": "CodeBlockResult",
+                "type": "object",
+                "properties": {
+                    "stdout": {"type": "string", "default": ""},
+                    "stderr": {"type": "string", "default": ""},
+                    "locals_snapshot": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "execution_time": {"type": "number", "minimum": 0, "default": 0.0},
+                    "success": {"type": "boolean", "default": true},
+                    "exception": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null}
+                }
+            }
+        },
+        "properties": {
+            "done": {"type": "boolean", "default": false},
+            "reward": {"anyOf": [{"type": "boolean"}, {"type": "integer"}, {"type": "number"}, {"type": "null"}], "default": null},
+            "metadata": {"type": "object", "additionalProperties": true},
+            "result": {"$ref": "#/$defs/CodeBlockResult"},
+            "context_preview": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+            "context_length": {"type": "integer", "minimum": 0, "default": 0},
+            "available_variables": {"type": "array", "items": {"type": "string"}},
+            "iteration": {"type": "integer", "minimum": 0, "default": 0},
+            "max_iterations": {"type": "integer", "minimum": 1, "default": 30}
+        }
+    })
+}
+
+fn state() -> Value {
+    json!({
+        "title": "REPLState",
+        "type": "object",
+        "additionalProperties": true,
+        "properties": {
+            "episode_id": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+            "step_count": {"type": "integer", "minimum": 0, "default": 0},
+            "context": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+            "task_prompt": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+            "iteration": {"type": "integer", "minimum": 0, "default": 0},
+            "max_iterations": {"type": "integer", "minimum": 1, "default": 30},
+            "namespace_keys": {"type": "array", "items": {"type": "string"}},
+            "final_answer": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null},
+            "total_execution_time": {"type": "number", "minimum": 0, "default": 0.0}
+        }
+    })
+}
+
+/// OpenEnv's `EnvironmentMetadata`.
+pub fn metadata() -> Value {
+    json!({
+        "name": "repl_env",
+        "description": "Python REPL environment for RLM-style code execution (recursive-lm's rlm serve)",
+        "readme_content": null,
+        "version": env!("CARGO_PKG_VERSION"),
+        "author": "The recursive-lm developers",
+        "documentation_url": "https://github.com/recursive-lm/recursive-lm/blob/main/docs/server.md"
+    })
+}
