@@ -378,11 +378,10 @@ impl Live {
     fn terminal(&mut self, s: &EnvSettings, mut result: CodeBlockResult, answer: Option<String>, message: &str, success: bool) -> StepReply {
         self.done = true;
         self.state.final_answer.clone_from(&answer);
-        if result.stdout.is_empty() {
-            result.stdout = message.to_string();
-        } else {
-            result.stdout = format!("{}\n{message}", result.stdout);
+        if !result.stdout.is_empty() && !result.stdout.ends_with('\n') {
+            result.stdout.push('\n');
         }
+        result.stdout.push_str(message);
         // `repl_env` marks the last step failed, an explicit final answer successful.
         result.success = success && result.stderr.is_empty();
         let reward = s.rubric.reward(true, result.success, answer.as_deref(), self.expected.as_deref());

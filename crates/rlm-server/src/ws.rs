@@ -4,8 +4,8 @@
 //! reset or step runs, the task still reads the socket: a client that leaves cancels the step
 //! at once and frees the session (later frames are queued, up to [`MAX_QUEUED`]). A malformed
 //! frame gets an error frame and the session goes on. A session idle for the idle timeout is
-//! closed with an error frame saying so; at the session cap a new client gets a
-//! `CAPACITY_REACHED` error frame and the connection closes.
+//! closed with an error frame saying so; at the session cap a new client's first message is
+//! answered with a `CAPACITY_REACHED` error frame and the connection closes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use crate::sessions::{Count, Slot};
 
 /// Frames a client may send ahead while a step runs.
 const MAX_QUEUED: usize = 64;
+/// How long a refused client (at the session cap) may take to send its first message.
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) async fn upgrade(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response {
     let slot = app.registry.open();
@@ -47,9 +49,14 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
     let _slot = match slot {
         Ok(slot) => slot,
         Err((active, max)) => {
+            // Answer the client's first message with the error (a frame sent before it would
+            // be lost: clients stop reading once they see the close), then close.
             app.registry.count(Count::Error);
-            let _ = socket.send(text(capacity(active, max).frame())).await;
-            let _ = socket.send(Message::Close(None)).await;
+            let first = tokio::time::timeout(REFUSAL_WAIT, socket.recv()).await;
+            if let Ok(Some(Ok(_))) = first {
+                let _ = socket.send(text(capacity(active, max).frame())).await;
+            }
+            let _ = socket.send(close(close_code::AGAIN, "server at capacity")).await;
             return;
         }
     };
