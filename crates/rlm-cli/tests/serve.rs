@@ -284,6 +284,9 @@ async fn http_endpoints_follow_openenv() {
     assert_eq!(out["bad_json"][0], 422);
     assert_eq!(out["too_big"][0], 413);
     assert!(out["too_big"][1]["detail"].as_str().unwrap().contains("2000 bytes"));
+    // OpenEnv's own validator of running servers (`openenv validate --url`).
+    assert_eq!(out["validate"]["passed"], true, "{}", out["validate"]);
+    assert_eq!(out["validate"]["mode"], "simulation");
     no_secrets(&out.to_string());
 }
 

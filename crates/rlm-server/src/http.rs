@@ -28,6 +28,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/schema", get(|| async { axum::Json(schema::schemas()) }))
         .route("/metadata", get(|| async { axum::Json(schema::metadata()) }))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { axum::Json(schema::openapi()) }))
+        .route("/mcp", post(mcp))
         .route("/ws", get(crate::ws::upgrade))
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
         // Outside the token check: load balancers probe it, and it says nothing.
@@ -171,4 +173,9 @@ async fn state(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     axum::Json(app.metrics()).into_response()
+}
+
+async fn mcp(State(app): State<Arc<App>>, body: Body) -> Response {
+    let request = json_body(&app, body).await.map(Value::Object).unwrap_or(Value::Null);
+    axum::Json(schema::mcp_reply(&request)).into_response()
 }

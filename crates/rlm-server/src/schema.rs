@@ -85,3 +85,37 @@ pub fn metadata() -> Value {
         "documentation_url": "https://github.com/recursive-lm/recursive-lm/blob/main/docs/server.md"
     })
 }
+
+/// `GET /openapi.json`: a short OpenAPI document (OpenEnv's HTTP API version 1.0.0, and our
+/// paths), enough for `openenv validate --url` to read the version and the simulation mode.
+pub fn openapi() -> Value {
+    let op = |summary: &str| json!({ "summary": summary, "responses": {"200": {"description": "OK"}} });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "OpenEnv Environment HTTP API",
+            "version": "1.0.0",
+            "description": "recursive-lm's rlm serve: the repl_env environment (WebSocket /ws for episodes)"
+        },
+        "paths": {
+            "/reset": {"post": op("Reset the environment (a one-shot episode over HTTP)")},
+            "/step": {"post": op("Execute an action (a one-shot episode over HTTP)")},
+            "/state": {"get": op("State of a fresh environment")},
+            "/health": {"get": op("Health check")},
+            "/schema": {"get": op("JSON Schemas of action, observation and state")},
+            "/metadata": {"get": op("Environment metadata")},
+            "/metrics": {"get": op("Session and step counters")},
+            "/mcp": {"post": op("MCP JSON-RPC (no tools are offered)")}
+        }
+    })
+}
+
+/// `POST /mcp`: this environment offers no MCP tools; every request gets a JSON-RPC error.
+pub fn mcp_reply(request: &Value) -> Value {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": -32601, "message": "Method not found: this environment offers no MCP tools; use /ws"}
+    })
+}

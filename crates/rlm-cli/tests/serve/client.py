@@ -135,6 +135,8 @@ def http_api():
     out["bad_step"] = http("POST", "/step", {"action": {"code": "1", "nope": 1}})
     out["bad_json"] = http("POST", "/reset", b"{nope")
     out["too_big"] = http("POST", "/reset", {"context": "x" * 5000})
+    from openenv.cli._validation import validate_running_environment
+    out["validate"] = validate_running_environment(BASE, timeout_s=30)
     return out
 
 
