@@ -315,7 +315,7 @@ mod tests {
         argv.extend_from_slice(flags);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Run(args) => *args,
-            Command::View(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
