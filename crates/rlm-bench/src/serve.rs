@@ -46,11 +46,17 @@ fn parse(args: &[String]) -> Result<Options> {
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().with_context(|| format!("`{flag}` needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("`{flag}` needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--sessions" => o.sessions = value()?.parse().context("--sessions")?,
             "--steps" => o.steps = value()?.parse().context("--steps")?,
-            "--isolation-sessions" => o.isolation_sessions = value()?.parse().context("--isolation-sessions")?,
+            "--isolation-sessions" => {
+                o.isolation_sessions = value()?.parse().context("--isolation-sessions")?
+            }
             "--out" => o.out = Some(value()?.into()),
             "--strict" => o.strict = true,
             "--help" | "-h" => {
@@ -67,7 +73,9 @@ fn parse(args: &[String]) -> Result<Options> {
 pub fn run(args: &[String], target: &Path) -> Result<()> {
     let o = parse(args)?;
     crate::cmd::run(crate::cmd::cargo().args(["build", "--release", "-p", "rlm-cli"]))?;
-    let rlm = target.join("release").join(format!("rlm{}", std::env::consts::EXE_SUFFIX));
+    let rlm = target
+        .join("release")
+        .join(format!("rlm{}", std::env::consts::EXE_SUFFIX));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -79,7 +87,10 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
     let url = format!("ws://{address}/ws");
     let tick = clock_ticks();
 
-    eprintln!("bench serve: {} sessions x (reset + {} steps) ...", o.sessions, o.steps);
+    eprintln!(
+        "bench serve: {} sessions x (reset + {} steps) ...",
+        o.sessions, o.steps
+    );
     let cpu_before = cpu_ticks(pid)?;
     let rss_open = Arc::new(AtomicU64::new(0));
     let sample = rss_open.clone();
@@ -87,13 +98,19 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
         url: url.clone(),
         sessions: o.sessions,
         steps: o.steps,
-        at_peak: Some(Box::new(move || sample.store(status_kib(pid, "VmRSS:").unwrap_or(0), Ordering::Relaxed))),
+        at_peak: Some(Box::new(move || {
+            sample.store(status_kib(pid, "VmRSS:").unwrap_or(0), Ordering::Relaxed)
+        })),
     }));
     let cpu_after = cpu_ticks(pid)?;
     let hwm = status_kib(pid, "VmHWM:").unwrap_or(0);
-    let cpu_ms_per_step = (cpu_after - cpu_before) as f64 * 1000.0 / tick / scale.steps().max(1) as f64;
+    let cpu_ms_per_step =
+        (cpu_after - cpu_before) as f64 * 1000.0 / tick / scale.steps().max(1) as f64;
 
-    eprintln!("bench serve: isolation, {} sessions alone, then beside hostile sessions ...", o.isolation_sessions);
+    eprintln!(
+        "bench serve: isolation, {} sessions alone, then beside hostile sessions ...",
+        o.isolation_sessions
+    );
     let small = |runtime: &tokio::runtime::Runtime| {
         runtime.block_on(serve_load::run(Load {
             url: url.clone(),
@@ -110,11 +127,13 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
     ];
     let hostile: Vec<_> = hostile_codes
         .iter()
-        .map(|(_, code)| runtime.spawn({
-            let url = url.clone();
-            let code = code.to_string();
-            async move { serve_load::hostile(&url, &code).await }
-        }))
+        .map(|(_, code)| {
+            runtime.spawn({
+                let url = url.clone();
+                let code = code.to_string();
+                async move { serve_load::hostile(&url, &code).await }
+            })
+        })
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     let beside = small(&runtime);
@@ -122,22 +141,42 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
         .into_iter()
         .zip(hostile_codes)
         .map(|(task, (name, _))| {
-            let outcome = runtime.block_on(task).map_err(|e| e.to_string()).and_then(|r| r);
-            format!("{name}: {}", outcome.unwrap_or_else(|e| format!("failed: {e}")))
+            let outcome = runtime
+                .block_on(task)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            format!(
+                "{name}: {}",
+                outcome.unwrap_or_else(|e| format!("failed: {e}"))
+            )
         })
         .collect();
 
     let exit = stop(&mut child)?;
-    let report = render(&o, &scale, cpu_ms_per_step, rss_open.load(Ordering::Relaxed), hwm, &alone, &beside, &hostile_results, exit);
+    let report = render(
+        &o,
+        &scale,
+        cpu_ms_per_step,
+        rss_open.load(Ordering::Relaxed),
+        hwm,
+        &alone,
+        &beside,
+        &hostile_results,
+        exit,
+    );
     print!("{report}");
     if let Some(out) = &o.out {
-        std::fs::write(out, &report).with_context(|| format!("could not write {}", out.display()))?;
+        std::fs::write(out, &report)
+            .with_context(|| format!("could not write {}", out.display()))?;
     }
     if scale.wrong > 0 || scale.failed > 0 || alone.failed > 0 || beside.failed > 0 {
         bail!("wrong replies or failed sessions (see the report)");
     }
     let ratio = ratio(&alone, &beside);
-    let missed = cpu_ms_per_step > 0.1 || scale.quantile(0.99) > Duration::from_millis(20) || hwm > 300 * 1024 || ratio > 2.0;
+    let missed = cpu_ms_per_step > 0.1
+        || scale.quantile(0.99) > Duration::from_millis(20)
+        || hwm > 300 * 1024
+        || ratio > 2.0;
     if o.strict && missed {
         bail!("a goal was missed (see the report)");
     }
@@ -151,8 +190,23 @@ fn ratio(alone: &LoadResult, beside: &LoadResult) -> f64 {
 /// Starts `rlm serve --port 0` and reads its address from stderr.
 fn start(rlm: &Path, model_url: &str, max_sessions: usize) -> Result<(Child, String)> {
     let mut child = Command::new(rlm)
-        .args(["serve", "--port", "0", "--model", "bench-model", "--base-url", model_url])
-        .args(["--max-sessions", &max_sessions.to_string(), "--execution-timeout", "5", "--drain-grace", "5"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--model",
+            "bench-model",
+            "--base-url",
+            model_url,
+        ])
+        .args([
+            "--max-sessions",
+            &max_sessions.to_string(),
+            "--execution-timeout",
+            "5",
+            "--drain-grace",
+            "5",
+        ])
         .env("OPENAI_API_KEY", "bench-key")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -162,9 +216,15 @@ fn start(rlm: &Path, model_url: &str, max_sessions: usize) -> Result<(Child, Str
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let address = loop {
-        let line = lines.next().context("rlm serve exited before listening")??;
+        let line = lines
+            .next()
+            .context("rlm serve exited before listening")??;
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
@@ -174,7 +234,9 @@ fn start(rlm: &Path, model_url: &str, max_sessions: usize) -> Result<(Child, Str
 
 /// SIGTERM, then the exit code.
 fn stop(child: &mut Child) -> Result<Option<i32>> {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     Ok(child.wait()?.code())
 }
 
@@ -192,7 +254,10 @@ fn clock_ticks() -> f64 {
 fn cpu_ticks(pid: u32) -> Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name may hold spaces: fields are counted after its closing parenthesis.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("bad /proc stat")?;
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("bad /proc stat")?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: u64 = fields.get(11).context("no utime")?.parse()?;
     let stime: u64 = fields.get(12).context("no stime")?.parse()?;
@@ -211,24 +276,80 @@ fn ms(d: Duration) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render(o: &Options, scale: &LoadResult, cpu: f64, rss_open: u64, hwm: u64, alone: &LoadResult, beside: &LoadResult, hostile: &[String], exit: Option<i32>) -> String {
+fn render(
+    o: &Options,
+    scale: &LoadResult,
+    cpu: f64,
+    rss_open: u64,
+    hwm: u64,
+    alone: &LoadResult,
+    beside: &LoadResult,
+    hostile: &[String],
+    exit: Option<i32>,
+) -> String {
     let mut t = String::new();
-    t.push_str(&format!("## bench serve ({} cores)\n\n", std::thread::available_parallelism().map_or(0, |n| n.get())));
+    t.push_str(&format!(
+        "## bench serve ({} cores)\n\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
     t.push_str("| measure | value | goal |\n|---|---:|---|\n");
-    t.push_str(&format!("| sessions x steps | {} x (reset + {}) | 1000 x (reset + 10) |\n", o.sessions, o.steps));
+    t.push_str(&format!(
+        "| sessions x steps | {} x (reset + {}) | 1000 x (reset + 10) |\n",
+        o.sessions, o.steps
+    ));
     t.push_str(&format!("| steps answered | {} | |\n", scale.steps()));
     t.push_str(&format!("| wrong replies | {} | 0 |\n", scale.wrong));
-    t.push_str(&format!("| failed sessions | {}{} | 0 |\n", scale.failed, scale.first_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()));
-    t.push_str(&format!("| wall time | {:.2} s | |\n", scale.wall.as_secs_f64()));
-    t.push_str(&format!("| step latency p50 | {} | |\n", ms(scale.quantile(0.5))));
-    t.push_str(&format!("| step latency p99 | {} | ≤ 20 ms |\n", ms(scale.quantile(0.99))));
-    t.push_str(&format!("| server CPU per step (resets included) | {cpu:.3} ms | ≤ 0.1 ms |\n"));
-    t.push_str(&format!("| server RSS, all sessions open | {:.1} MiB | |\n", rss_open as f64 / 1024.0));
-    t.push_str(&format!("| server peak RSS (VmHWM) | {:.1} MiB | ≤ 300 MB |\n", hwm as f64 / 1024.0));
-    t.push_str(&format!("| isolation: {} sessions' p99 alone | {} | |\n", o.isolation_sessions, ms(alone.quantile(0.99))));
-    t.push_str(&format!("| isolation: p99 beside hostile sessions | {} ({:.2}x) | ≤ 2x |\n", ms(beside.quantile(0.99)), ratio(alone, beside)));
-    t.push_str(&format!("| isolation: wrong / failed | {} / {} | 0 / 0 |\n", alone.wrong + beside.wrong, alone.failed + beside.failed));
-    t.push_str(&format!("| SIGTERM exit code | {} | 0 |\n", exit.map_or("signal".into(), |c| c.to_string())));
+    t.push_str(&format!(
+        "| failed sessions | {}{} | 0 |\n",
+        scale.failed,
+        scale
+            .first_error
+            .as_ref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    ));
+    t.push_str(&format!(
+        "| wall time | {:.2} s | |\n",
+        scale.wall.as_secs_f64()
+    ));
+    t.push_str(&format!(
+        "| step latency p50 | {} | |\n",
+        ms(scale.quantile(0.5))
+    ));
+    t.push_str(&format!(
+        "| step latency p99 | {} | ≤ 20 ms |\n",
+        ms(scale.quantile(0.99))
+    ));
+    t.push_str(&format!(
+        "| server CPU per step (resets included) | {cpu:.3} ms | ≤ 0.1 ms |\n"
+    ));
+    t.push_str(&format!(
+        "| server RSS, all sessions open | {:.1} MiB | |\n",
+        rss_open as f64 / 1024.0
+    ));
+    t.push_str(&format!(
+        "| server peak RSS (VmHWM) | {:.1} MiB | ≤ 300 MB |\n",
+        hwm as f64 / 1024.0
+    ));
+    t.push_str(&format!(
+        "| isolation: {} sessions' p99 alone | {} | |\n",
+        o.isolation_sessions,
+        ms(alone.quantile(0.99))
+    ));
+    t.push_str(&format!(
+        "| isolation: p99 beside hostile sessions | {} ({:.2}x) | ≤ 2x |\n",
+        ms(beside.quantile(0.99)),
+        ratio(alone, beside)
+    ));
+    t.push_str(&format!(
+        "| isolation: wrong / failed | {} / {} | 0 / 0 |\n",
+        alone.wrong + beside.wrong,
+        alone.failed + beside.failed
+    ));
+    t.push_str(&format!(
+        "| SIGTERM exit code | {} | 0 |\n",
+        exit.map_or("signal".into(), |c| c.to_string())
+    ));
     t.push_str("\nHostile sessions, how each step ended:\n");
     for h in hostile {
         t.push_str(&format!("- {h}\n"));

@@ -64,7 +64,9 @@ pub async fn run(load: Load) -> LoadResult {
         let url = load.url.clone();
         let barrier = barrier.clone();
         let steps = load.steps;
-        tasks.push(tokio::spawn(async move { session(&url, id, steps, &barrier).await }));
+        tasks.push(tokio::spawn(async move {
+            session(&url, id, steps, &barrier).await
+        }));
     }
     barrier.wait().await;
     if let Some(at_peak) = load.at_peak {
@@ -103,7 +105,9 @@ async fn session(url: &str, id: usize, steps: usize, barrier: &Barrier) -> Resul
     match outcome {
         Ok((one, mut ws)) => {
             barrier.wait().await;
-            let _ = ws.send(Message::text(json!({"type": "close"}).to_string())).await;
+            let _ = ws
+                .send(Message::text(json!({"type": "close"}).to_string()))
+                .await;
             let _ = ws.close(None).await;
             Ok(one)
         }
@@ -114,13 +118,18 @@ async fn session(url: &str, id: usize, steps: usize, barrier: &Barrier) -> Resul
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn steps_of(url: &str, id: usize, steps: usize) -> Result<(One, Ws), String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .map_err(|e| format!("session {id}: connect: {e}"))?;
-    let reset = exchange(&mut ws, json!({"type": "reset", "data": {"context": format!("session {id}")}})).await?;
+    let reset = exchange(
+        &mut ws,
+        json!({"type": "reset", "data": {"context": format!("session {id}")}}),
+    )
+    .await?;
     let mut one = One {
         latencies_us: Vec::with_capacity(steps),
         wrong: 0,
@@ -134,7 +143,9 @@ async fn steps_of(url: &str, id: usize, steps: usize) -> Result<(One, Ws), Strin
         let sent = Instant::now();
         let reply = exchange(&mut ws, json!({"type": "step", "data": {"code": code}})).await?;
         one.latencies_us.push(sent.elapsed().as_micros() as u64);
-        let stdout = reply["data"]["observation"]["result"]["stdout"].as_str().unwrap_or_default();
+        let stdout = reply["data"]["observation"]["result"]["stdout"]
+            .as_str()
+            .unwrap_or_default();
         if stdout.trim() != (id * 1000 + k).to_string() || reply["data"]["done"] != json!(false) {
             one.wrong += 1;
         }
@@ -149,7 +160,8 @@ async fn exchange(ws: &mut Ws, message: Value) -> Result<Value, String> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {
-                let value: Value = serde_json::from_str(text.as_str()).map_err(|e| format!("reply is not JSON: {e}"))?;
+                let value: Value = serde_json::from_str(text.as_str())
+                    .map_err(|e| format!("reply is not JSON: {e}"))?;
                 if value["type"] == "error" {
                     return Err(format!("error frame: {}", value["data"]));
                 }

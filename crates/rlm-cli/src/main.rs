@@ -82,10 +82,12 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Run(args) => args,
         Command::Serve(args) => {
-            let code = runtime.block_on(serve::run(*args)).unwrap_or_else(|failure| {
-                eprintln!("error: {}", failure.message);
-                failure.code
-            });
+            let code = runtime
+                .block_on(serve::run(*args))
+                .unwrap_or_else(|failure| {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                });
             // Monty blocks a cancelled step left behind must not hold the exit (see below).
             runtime.shutdown_background();
             return ExitCode::from(code);

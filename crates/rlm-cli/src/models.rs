@@ -198,7 +198,11 @@ fn config_failure(error: rlm::LlmError) -> Failure {
 }
 
 /// Builds one client with the shared flags (`--request-timeout`, `--max-retries`).
-fn build(args: &ModelFlags<'_>, spec: &ModelSpec, base_url: Option<&str>) -> Result<Built, Failure> {
+fn build(
+    args: &ModelFlags<'_>,
+    spec: &ModelSpec,
+    base_url: Option<&str>,
+) -> Result<Built, Failure> {
     let name = spec.name.as_str();
     let (model, endpoint) = match spec.provider {
         Provider::Openai => configure(args, OpenAiClient::builder(name), base_url)?,

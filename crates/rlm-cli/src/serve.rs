@@ -146,7 +146,12 @@ pub async fn run(args: ServeArgs) -> Result<u8, Failure> {
     config.max_llm_calls = args.server_max_llm_calls;
     let listener = tokio::net::TcpListener::bind((args.host, args.port))
         .await
-        .map_err(|e| Failure::new(1, format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
+        .map_err(|e| {
+            Failure::new(
+                1,
+                format!("cannot listen on {}:{}: {e}", args.host, args.port),
+            )
+        })?;
     let address = listener
         .local_addr()
         .map_err(|e| Failure::new(1, format!("cannot read the bound address: {e}")))?;
@@ -167,7 +172,11 @@ pub async fn run(args: ServeArgs) -> Result<u8, Failure> {
         models.root.model.model_name(),
         format!("{:?}", args.sandbox).to_lowercase(),
         args.max_sessions,
-        if args.token.is_some() { ", token required" } else { "" },
+        if args.token.is_some() {
+            ", token required"
+        } else {
+            ""
+        },
     );
     server
         .serve(listener)

@@ -62,17 +62,33 @@ fn command(args: &[&str]) -> Command {
 /// Starts `rlm serve --port 0` against `fake` and waits for its address.
 async fn serve(fake: &FakeServer, extra: &[&str], envs: &[(&str, &str)]) -> Served {
     let url = fake.base_url();
-    let mut args = vec!["serve", "--port", "0", "--model", "fake-model", "--base-url", &url];
+    let mut args = vec![
+        "serve",
+        "--port",
+        "0",
+        "--model",
+        "fake-model",
+        "--base-url",
+        &url,
+    ];
     args.extend_from_slice(extra);
     let mut cmd = command(&args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let stderr = Arc::new(Mutex::new(String::new()));
     let address = loop {
-        let line = lines.next_line().await.unwrap().expect("rlm serve exited before listening");
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("rlm serve exited before listening");
         stderr.lock().unwrap().push_str(&format!("{line}\n"));
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
@@ -146,9 +162,28 @@ async fn an_episode_through_openenv_client() {
     assert_eq!(obs["context_length"], 11);
     assert_eq!(obs["iteration"], 0);
     assert_eq!(obs["max_iterations"], 30);
-    assert_eq!(obs["metadata"], json!({"task_prompt": "Say the context", "message": "Environment ready."}));
-    let vars: Vec<&str> = obs["available_variables"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    for name in ["answer", "context", "llm_query", "llm_query_batched", "llm_batch", "rlm_query", "rlm_query_batched", "FINAL", "FINAL_VAR", "SHOW_VARS"] {
+    assert_eq!(
+        obs["metadata"],
+        json!({"task_prompt": "Say the context", "message": "Environment ready."})
+    );
+    let vars: Vec<&str> = obs["available_variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for name in [
+        "answer",
+        "context",
+        "llm_query",
+        "llm_query_batched",
+        "llm_batch",
+        "rlm_query",
+        "rlm_query_batched",
+        "FINAL",
+        "FINAL_VAR",
+        "SHOW_VARS",
+    ] {
         assert!(vars.contains(&name), "{name} missing from {vars:?}");
     }
 
@@ -156,26 +191,53 @@ async fn an_episode_through_openenv_client() {
     assert_eq!(stdout_of(count).trim(), "11");
     assert_eq!(count["reward"], 0.0);
     assert_eq!(count["observation"]["result"]["success"], true);
-    assert_eq!(count["observation"]["result"]["locals_snapshot"], json!({"n": "11"}));
+    assert_eq!(
+        count["observation"]["result"]["locals_snapshot"],
+        json!({"n": "11"})
+    );
     assert_eq!(count["observation"]["iteration"], 1);
-    assert!(count["observation"]["available_variables"].as_array().unwrap().contains(&json!("n")));
+    assert!(
+        count["observation"]["available_variables"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("n"))
+    );
 
     assert_eq!(stdout_of(&out["sub"]).trim(), "echo:ping");
-    assert_eq!(stdout_of(&out["batch"]).trim(), "['echo:a', 'echo:b']\n['echo:c']");
-    assert_eq!(stdout_of(&out["rlm"]).trim(), "echo:q\n['echo:x', 'echo:y']");
+    assert_eq!(
+        stdout_of(&out["batch"]).trim(),
+        "['echo:a', 'echo:b']\n['echo:c']"
+    );
+    assert_eq!(
+        stdout_of(&out["rlm"]).trim(),
+        "echo:q\n['echo:x', 'echo:y']"
+    );
     assert!(stdout_of(&out["vars"]).contains("'n'"), "{}", out["vars"]);
 
     let raised = &out["raise"];
     assert_eq!(raised["reward"], -0.05);
     assert_eq!(raised["done"], false);
     assert_eq!(raised["observation"]["result"]["success"], false);
-    assert!(raised["observation"]["result"]["exception"].as_str().unwrap().contains("ZeroDivisionError"));
-    assert!(raised["observation"]["result"]["stderr"].as_str().unwrap().contains("ZeroDivisionError"));
+    assert!(
+        raised["observation"]["result"]["exception"]
+            .as_str()
+            .unwrap()
+            .contains("ZeroDivisionError")
+    );
+    assert!(
+        raised["observation"]["result"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("ZeroDivisionError")
+    );
 
     let done = &out["final"];
     assert_eq!(done["done"], true);
     assert_eq!(done["reward"], 1.0);
-    assert_eq!(done["observation"]["metadata"]["final_answer"], "hello world");
+    assert_eq!(
+        done["observation"]["metadata"]["final_answer"],
+        "hello world"
+    );
 
     let state = &out["state"];
     assert_eq!(state["episode_id"], "ep-1");
@@ -184,9 +246,18 @@ async fn an_episode_through_openenv_client() {
     assert_eq!(state["context"], "hello world");
     assert_eq!(state["task_prompt"], "Say the context");
     assert_eq!(state["final_answer"], "hello world");
-    assert!(state["namespace_keys"].as_array().unwrap().contains(&json!("r")));
+    assert!(
+        state["namespace_keys"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("r"))
+    );
     assert!(state["total_execution_time"].as_f64().unwrap() > 0.0);
-    assert!(out["after_done"].as_str().unwrap().contains("reset"), "{}", out["after_done"]);
+    assert!(
+        out["after_done"].as_str().unwrap().contains("reset"),
+        "{}",
+        out["after_done"]
+    );
 
     no_secrets(&out.to_string());
     no_secrets(&server.stderr());
@@ -215,7 +286,10 @@ async fn every_way_to_finish_and_its_reward() {
         let step = &out[name];
         assert_eq!(step["done"], done, "{name}: {step}");
         assert_eq!(step["reward"], reward, "{name}: {step}");
-        assert_eq!(step["observation"]["metadata"]["final_answer"], answer, "{name}: {step}");
+        assert_eq!(
+            step["observation"]["metadata"]["final_answer"], answer,
+            "{name}: {step}"
+        );
     }
     assert_eq!(stdout_of(&out["is_final"]), "Final answer submitted.");
 }
@@ -229,7 +303,10 @@ async fn max_iterations_ends_the_episode_with_a_message() {
     let last = &out["last"];
     assert_eq!(last["done"], true);
     assert_eq!(last["reward"], -0.1);
-    assert_eq!(stdout_of(last), "still going\nMaximum iterations (2) reached.");
+    assert_eq!(
+        stdout_of(last),
+        "still going\nMaximum iterations (2) reached."
+    );
     assert_eq!(last["observation"]["metadata"]["total_iterations"], 2);
     assert_eq!(last["observation"]["available_variables"], json!([]));
     assert_eq!(last["observation"]["context_preview"], Value::Null);
@@ -246,16 +323,48 @@ async fn malformed_frames_get_error_frames_and_the_session_survives() {
     let server = serve(&fake, &["--max-message-bytes", "2000"], &[]).await;
     let out = client(&server.url, "errors", None).await;
     let before = out["step_before_reset"].as_str().unwrap();
-    assert!(before.contains("Call reset() first") && before.contains("EXECUTION_ERROR"), "{before}");
-    assert!(out["state_before_reset"].as_str().unwrap().contains("Call reset() first"));
-    let codes: Vec<&str> = out["frames"].as_array().unwrap().iter().map(|f| {
-        assert_eq!(f["type"], "error", "{f}");
-        f["data"]["code"].as_str().unwrap()
-    }).collect();
-    assert_eq!(codes, ["INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "VALIDATION_ERROR", "VALIDATION_ERROR"]);
-    let too_big = out["frames"][4]["data"]["errors"][0]["msg"].as_str().unwrap();
-    assert!(too_big.contains("exceeds the server's limit of 2000 bytes"), "{too_big}");
-    assert!(out["bad_action"].as_str().unwrap().contains("VALIDATION_ERROR"));
+    assert!(
+        before.contains("Call reset() first") && before.contains("EXECUTION_ERROR"),
+        "{before}"
+    );
+    assert!(
+        out["state_before_reset"]
+            .as_str()
+            .unwrap()
+            .contains("Call reset() first")
+    );
+    let codes: Vec<&str> = out["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["type"], "error", "{f}");
+            f["data"]["code"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "INVALID_JSON",
+            "UNKNOWN_TYPE",
+            "VALIDATION_ERROR",
+            "VALIDATION_ERROR",
+            "VALIDATION_ERROR"
+        ]
+    );
+    let too_big = out["frames"][4]["data"]["errors"][0]["msg"]
+        .as_str()
+        .unwrap();
+    assert!(
+        too_big.contains("exceeds the server's limit of 2000 bytes"),
+        "{too_big}"
+    );
+    assert!(
+        out["bad_action"]
+            .as_str()
+            .unwrap()
+            .contains("VALIDATION_ERROR")
+    );
     assert_eq!(stdout_of(&out["survives"]).trim(), "42");
 }
 
@@ -270,20 +379,39 @@ async fn http_endpoints_follow_openenv() {
     for key in ["code", "is_final", "final_answer"] {
         assert!(schema["action"]["properties"].get(key).is_some(), "{key}");
     }
-    assert!(schema["observation"]["properties"].get("available_variables").is_some());
-    assert!(schema["state"]["properties"].get("namespace_keys").is_some());
+    assert!(
+        schema["observation"]["properties"]
+            .get("available_variables")
+            .is_some()
+    );
+    assert!(
+        schema["state"]["properties"]
+            .get("namespace_keys")
+            .is_some()
+    );
     assert_eq!(out["metadata"][1]["name"], "repl_env");
     assert_eq!(out["state"][0], 200);
     assert_eq!(out["state"][1]["step_count"], 0);
     assert_eq!(out["reset"][0], 200);
     assert_eq!(out["reset"][1]["observation"]["context_length"], 3);
     assert_eq!(out["step"][0], 200);
-    assert_eq!(out["step"][1]["observation"]["result"]["stdout"].as_str().unwrap().trim(), "42");
+    assert_eq!(
+        out["step"][1]["observation"]["result"]["stdout"]
+            .as_str()
+            .unwrap()
+            .trim(),
+        "42"
+    );
     assert_eq!(out["step"][1]["reward"], 0.0);
     assert_eq!(out["bad_step"][0], 422);
     assert_eq!(out["bad_json"][0], 422);
     assert_eq!(out["too_big"][0], 413);
-    assert!(out["too_big"][1]["detail"].as_str().unwrap().contains("2000 bytes"));
+    assert!(
+        out["too_big"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2000 bytes")
+    );
     // OpenEnv's own validator of running servers (`openenv validate --url`).
     assert_eq!(out["validate"]["passed"], true, "{}", out["validate"]);
     assert_eq!(out["validate"]["mode"], "simulation");
@@ -301,7 +429,10 @@ async fn a_client_that_leaves_mid_step_frees_its_session() {
     assert_eq!(metrics["busy_sessions"], 0, "{out}");
     assert_eq!(metrics["cancelled_steps"], 1, "{out}");
     // The sub-call waits a minute: the session was freed by the departure, not by the call.
-    eprintln!("session freed {:.3}s after the client left", out["freed_after_s"].as_f64().unwrap());
+    eprintln!(
+        "session freed {:.3}s after the client left",
+        out["freed_after_s"].as_f64().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -310,7 +441,10 @@ async fn at_max_sessions_a_new_client_gets_a_clear_error() {
     let server = serve(&fake, &["--max-sessions", "1"], &[]).await;
     let out = client(&server.url, "capacity", None).await;
     let refused = out["refused"].as_str().unwrap();
-    assert!(refused.contains("CAPACITY_REACHED") && refused.contains("1/1 sessions"), "{refused}");
+    assert!(
+        refused.contains("CAPACITY_REACHED") && refused.contains("1/1 sessions"),
+        "{refused}"
+    );
     assert_eq!(out["after_free"]["done"], false);
     assert!(out["metrics"]["sessions_refused"].as_u64().unwrap() >= 1);
 }
@@ -320,7 +454,11 @@ async fn tokens_are_required_and_never_echoed() {
     let fake = model().await;
     let server = serve(&fake, &[], &[("RLM_SERVE_TOKEN", SERVE_TOKEN)]).await;
     let out = client(&server.url, "token", Some(SERVE_TOKEN)).await;
-    assert!(out["no_token_ws"].as_str().unwrap().contains("401"), "{}", out["no_token_ws"]);
+    assert!(
+        out["no_token_ws"].as_str().unwrap().contains("401"),
+        "{}",
+        out["no_token_ws"]
+    );
     assert_eq!(out["no_token_http"][0], 401);
     assert_eq!(out["wrong_token_http"][0], 401);
     assert_eq!(out["bearer_http"][0], 200);
@@ -333,10 +471,20 @@ async fn tokens_are_required_and_never_echoed() {
 
     // Another address needs a token or --insecure.
     let url = fake.base_url();
-    let refused = command(&["serve", "--host", "0.0.0.0", "--port", "0", "--model", "m", "--base-url", &url])
-        .output()
-        .await
-        .unwrap();
+    let refused = command(&[
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+    ])
+    .output()
+    .await
+    .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--insecure"));
 }
@@ -348,7 +496,13 @@ async fn idle_sessions_are_reaped() {
     let out = client(&server.url, "idle", None).await;
     assert_eq!(out["metrics"]["sessions_reaped"], 1, "{out}");
     assert_eq!(out["metrics"]["active_sessions"], 0, "{out}");
-    assert!(out["step_after_reap"].as_str().unwrap().contains("idle timeout"), "{out}");
+    assert!(
+        out["step_after_reap"]
+            .as_str()
+            .unwrap()
+            .contains("idle timeout"),
+        "{out}"
+    );
 }
 
 /// Starts the `drain` scenario, waits until its step is running, sends SIGTERM, and returns
@@ -359,15 +513,22 @@ async fn drain(grace: &str, prompt: &str) -> (Value, Option<i32>) {
     let mut py = python_command(&server.url, "drain", Some(prompt));
     let mut py = py.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(py.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next_line().await.unwrap().unwrap(), r#"{"ready": true}"#);
+    assert_eq!(
+        lines.next_line().await.unwrap().unwrap(),
+        r#"{"ready": true}"#
+    );
     // The step is sent right after; wait for its sub-call to reach the model.
     while fake.in_flight() == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let pid = server.child.id().unwrap();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let line = lines.next_line().await.unwrap().unwrap();
+    assert!(py.wait().await.unwrap().success());
     let status = server.child.wait().await.unwrap();
     assert!(server.stderr().contains("draining"));
     (serde_json::from_str(&line).unwrap(), status.code())
@@ -377,14 +538,21 @@ async fn drain(grace: &str, prompt: &str) -> (Value, Option<i32>) {
 async fn sigterm_lets_a_running_step_finish_then_exits_zero() {
     let (out, code) = drain("30", "MEDIUM question").await;
     assert_eq!(code, Some(0));
-    assert_eq!(stdout_of(&out["step"]).trim(), "echo:MEDIUM question", "{out}");
+    assert_eq!(
+        stdout_of(&out["step"]).trim(),
+        "echo:MEDIUM question",
+        "{out}"
+    );
 }
 
 #[tokio::test]
 async fn sigterm_cancels_steps_past_the_grace_period_and_exits_zero() {
     let (out, code) = drain("0.5", "SLOW question").await;
     assert_eq!(code, Some(0));
-    assert!(out["error"].as_str().unwrap().contains("shutting down"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("shutting down"),
+        "{out}"
+    );
 }
 
 #[tokio::test]

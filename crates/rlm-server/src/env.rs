@@ -19,7 +19,8 @@ use crate::rubric::Rubric;
 
 /// The helper `llm_query_batched` is also reachable as (OpenEnv's name).
 const LLM_BATCH: &str = "llm_batch";
-const PRELUDE: &str = "def llm_batch(prompts, model=None):\n    return llm_query_batched(prompts, model=model)\n";
+const PRELUDE: &str =
+    "def llm_batch(prompts, model=None):\n    return llm_query_batched(prompts, model=model)\n";
 /// `repr` of a new variable in `locals_snapshot` is cut here, as `repl_env` cuts it.
 const LOCALS_REPR_CHARS: usize = 500;
 const NOT_RESET: &str = "Environment not initialized. Call reset() first.";
@@ -69,7 +70,10 @@ impl std::fmt::Debug for EnvSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EnvSettings")
             .field("root", &self.root.model_name())
-            .field("sub", &self.sub.as_ref().map(|m| m.model_name().to_string()))
+            .field(
+                "sub",
+                &self.sub.as_ref().map(|m| m.model_name().to_string()),
+            )
             .field("repls", &self.repls.backend_name())
             .field("max_iterations", &self.max_iterations)
             .field("rubric", &self.rubric)
@@ -135,7 +139,10 @@ impl Environment {
             .map_err(|e| WireError::new(ErrorCode::ValidationError, e.to_string()))?;
         let episode = runner.episode();
         let factory = |e: rlm::core::ReplError| {
-            WireError::new(ErrorCode::FactoryError, format!("cannot start the REPL: {e}"))
+            WireError::new(
+                ErrorCode::FactoryError,
+                format!("cannot start the REPL: {e}"),
+            )
         };
         let mut repl = episode.create_repl().await.map_err(factory)?;
         let host = episode.host();
@@ -227,13 +234,24 @@ impl Environment {
         live.state.iteration += 1;
         if action.is_final {
             let answer = action.final_answer.unwrap_or_default();
-            return Ok(live.terminal(&settings, CodeBlockResult::default(), Some(answer), "Final answer submitted.", true));
+            return Ok(live.terminal(
+                &settings,
+                CodeBlockResult::default(),
+                Some(answer),
+                "Final answer submitted.",
+                true,
+            ));
         }
         let (result, finished) = live.run(&action.code, &settings).await;
         if let Some(answer) = finished {
             live.state.final_answer = Some(answer.clone());
             live.done = true;
-            let reward = settings.rubric.reward(true, result.success, Some(&answer), live.expected.as_deref());
+            let reward = settings.rubric.reward(
+                true,
+                result.success,
+                Some(&answer),
+                live.expected.as_deref(),
+            );
             return Ok(live.reply(&settings, result, Some(answer), reward, true));
         }
         if live.state.iteration >= live.state.max_iterations {
@@ -245,10 +263,15 @@ impl Environment {
                 _ => None,
             }
             .filter(|content| !content.is_empty());
-            let message = format!("Maximum iterations ({}) reached.", live.state.max_iterations);
+            let message = format!(
+                "Maximum iterations ({}) reached.",
+                live.state.max_iterations
+            );
             return Ok(live.terminal(&settings, result, partial, &message, false));
         }
-        let reward = settings.rubric.reward(false, result.success, None, live.expected.as_deref());
+        let reward = settings
+            .rubric
+            .reward(false, result.success, None, live.expected.as_deref());
         Ok(live.reply(&settings, result, None, reward, false))
     }
 
@@ -281,7 +304,11 @@ impl Live {
     }
 
     /// Runs the code; returns its result and the final answer when it finished the episode.
-    async fn run(&mut self, code: &str, settings: &EnvSettings) -> (CodeBlockResult, Option<String>) {
+    async fn run(
+        &mut self,
+        code: &str,
+        settings: &EnvSettings,
+    ) -> (CodeBlockResult, Option<String>) {
         let execution = match self.repl.execute(code, self.host.clone()).await {
             Ok(execution) => execution,
             Err(e) => Execution {
@@ -352,7 +379,14 @@ impl Live {
     }
 
     /// A step reply in the running shape (preview, variables, per-step metadata).
-    fn reply(&self, s: &EnvSettings, result: CodeBlockResult, answer: Option<String>, reward: f64, done: bool) -> StepReply {
+    fn reply(
+        &self,
+        s: &EnvSettings,
+        result: CodeBlockResult,
+        answer: Option<String>,
+        reward: f64,
+        done: bool,
+    ) -> StepReply {
         let metadata = object(json!({
             "task_prompt": self.task_prompt.clone().unwrap_or_default(),
             "final_answer": answer,
@@ -375,7 +409,14 @@ impl Live {
 
     /// The end of the episode without a finishing block: an explicit `is_final`, or the last
     /// step. `message` follows the code's output.
-    fn terminal(&mut self, s: &EnvSettings, mut result: CodeBlockResult, answer: Option<String>, message: &str, success: bool) -> StepReply {
+    fn terminal(
+        &mut self,
+        s: &EnvSettings,
+        mut result: CodeBlockResult,
+        answer: Option<String>,
+        message: &str,
+        success: bool,
+    ) -> StepReply {
         self.done = true;
         self.state.final_answer.clone_from(&answer);
         if !result.stdout.is_empty() && !result.stdout.ends_with('\n') {
@@ -384,7 +425,12 @@ impl Live {
         result.stdout.push_str(message);
         // `repl_env` marks the last step failed, an explicit final answer successful.
         result.success = success && result.stderr.is_empty();
-        let reward = s.rubric.reward(true, result.success, answer.as_deref(), self.expected.as_deref());
+        let reward = s.rubric.reward(
+            true,
+            result.success,
+            answer.as_deref(),
+            self.expected.as_deref(),
+        );
         let metadata = object(json!({
             "final_answer": answer,
             "total_execution_time": self.state.total_execution_time,
@@ -462,5 +508,13 @@ fn episode_id() -> String {
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect()
     };
-    format!("{}-{}-4{}-{}{}-{}", hex(8), hex(4), hex(3), ['8', '9', 'a', 'b'][fastrand::usize(0..4)], hex(3), hex(12))
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        hex(8),
+        hex(4),
+        hex(3),
+        ['8', '9', 'a', 'b'][fastrand::usize(0..4)],
+        hex(3),
+        hex(12)
+    )
 }

@@ -26,14 +26,23 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/step", post(step))
         .route("/state", get(state))
         .route("/schema", get(|| async { axum::Json(schema::schemas()) }))
-        .route("/metadata", get(|| async { axum::Json(schema::metadata()) }))
+        .route(
+            "/metadata",
+            get(|| async { axum::Json(schema::metadata()) }),
+        )
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { axum::Json(schema::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(schema::openapi()) }),
+        )
         .route("/mcp", post(mcp))
         .route("/ws", get(crate::ws::upgrade))
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
         // Outside the token check: load balancers probe it, and it says nothing.
-        .route("/health", get(|| async { axum::Json(json!({"status": "healthy"})) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "healthy"})) }),
+        )
         .with_state(app)
 }
 
@@ -42,7 +51,9 @@ async fn authorize(State(app): State<Arc<App>>, request: Request, next: Next) ->
         Some(token) if !token.admits(request.headers()) => (
             StatusCode::UNAUTHORIZED,
             [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(json!({"detail": "missing or wrong token: send Authorization: Bearer <token>"})),
+            axum::Json(
+                json!({"detail": "missing or wrong token: send Authorization: Bearer <token>"}),
+            ),
         )
             .into_response(),
         _ => next.run(request).await,
@@ -86,7 +97,10 @@ async fn json_body(app: &App, body: Body) -> Result<Map<String, Value>, Response
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(app, &WireError::validation("the body must be a JSON object"))),
+        Ok(_) => Err(error(
+            app,
+            &WireError::validation("the body must be a JSON object"),
+        )),
         Err(e) => Err(error(
             app,
             &WireError::new(ErrorCode::InvalidJson, format!("Invalid JSON: {e}")),
@@ -96,9 +110,10 @@ async fn json_body(app: &App, body: Body) -> Result<Map<String, Value>, Response
 
 /// A one-shot environment in a session slot.
 async fn one_shot(app: &Arc<App>) -> Result<(crate::sessions::Slot, Environment), Response> {
-    let slot = app.registry.open().map_err(|(active, max)| {
-        error(app, &capacity(active, max))
-    })?;
+    let slot = app
+        .registry
+        .open()
+        .map_err(|(active, max)| error(app, &capacity(active, max)))?;
     Ok((slot, Environment::new(app.settings.clone())))
 }
 
@@ -106,7 +121,9 @@ async fn one_shot(app: &Arc<App>) -> Result<(crate::sessions::Slot, Environment)
 pub(crate) fn capacity(active: usize, max: usize) -> WireError {
     let mut e = WireError::new(
         ErrorCode::CapacityReached,
-        format!("Server at capacity: {active}/{max} sessions are open (--max-sessions); retry later or use another replica"),
+        format!(
+            "Server at capacity: {active}/{max} sessions are open (--max-sessions); retry later or use another replica"
+        ),
     );
     e.extra.insert("active_sessions".into(), json!(active));
     e.extra.insert("max_sessions".into(), json!(max));
@@ -143,7 +160,9 @@ async fn step(State(app): State<Arc<App>>, body: Body) -> Response {
     };
     let action = match data.remove("action") {
         Some(Value::Object(action)) => protocol::action(action),
-        _ => Err(WireError::validation("the body needs `action`, a JSON object")),
+        _ => Err(WireError::validation(
+            "the body needs `action`, a JSON object",
+        )),
     };
     let action = match action {
         Ok(action) => action,
@@ -176,6 +195,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn mcp(State(app): State<Arc<App>>, body: Body) -> Response {
-    let request = json_body(&app, body).await.map(Value::Object).unwrap_or(Value::Null);
+    let request = json_body(&app, body)
+        .await
+        .map(Value::Object)
+        .unwrap_or(Value::Null);
     axum::Json(schema::mcp_reply(&request)).into_response()
 }

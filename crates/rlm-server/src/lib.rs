@@ -166,7 +166,10 @@ impl Shutdown {
 impl Server {
     /// A server with these settings. The models are wrapped once in the server-wide caps.
     pub fn new(config: ServerConfig) -> Self {
-        let caps = Arc::new(ServerCaps::new(config.llm_concurrency, config.max_llm_calls));
+        let caps = Arc::new(ServerCaps::new(
+            config.llm_concurrency,
+            config.max_llm_calls,
+        ));
         let mut env = config.env;
         env.root = Arc::new(caps::Capped::new(env.root, caps.clone()));
         env.sub = env

@@ -275,7 +275,10 @@ mod tests {
         check(r#"{"type":"state"}"#, Ok(Incoming::State));
         check(r#"{"type":"close"}"#, Ok(Incoming::Close));
         check(r#"{"type":"reset"}"#, Ok(Incoming::Reset(Map::new())));
-        check(r#"{"type":"reset","data":null}"#, Ok(Incoming::Reset(Map::new())));
+        check(
+            r#"{"type":"reset","data":null}"#,
+            Ok(Incoming::Reset(Map::new())),
+        );
         check("{nope", Err(ErrorCode::InvalidJson));
         check("[1]", Err(ErrorCode::ValidationError));
         check(r#"{"type":"step"}"#, Err(ErrorCode::ValidationError));
@@ -285,20 +288,29 @@ mod tests {
 
     #[test]
     fn reset_ignores_unknown_keys_and_actions_refuse_them() {
-        let data = serde_json::json!({"context": "x", "hf_token": "hf_secret", "expected_answer": 42});
-        let Value::Object(data) = data else { unreachable!() };
+        let data =
+            serde_json::json!({"context": "x", "hf_token": "hf_secret", "expected_answer": 42});
+        let Value::Object(data) = data else {
+            unreachable!()
+        };
         let params = reset_params(data).unwrap();
         assert_eq!(params.context.as_deref(), Some("x"));
         assert_eq!(params.expected_text().as_deref(), Some("42"));
         assert!(!format!("{params:?}").contains("hf_secret"));
-        let Value::Object(bad) = serde_json::json!({"code": "1", "cmd": "x"}) else { unreachable!() };
+        let Value::Object(bad) = serde_json::json!({"code": "1", "cmd": "x"}) else {
+            unreachable!()
+        };
         assert_eq!(action(bad).unwrap_err().code, ErrorCode::ValidationError);
     }
 
     #[test]
     fn error_frames_have_openenv_shape() {
         let frame: Value =
-            serde_json::from_str(&WireError::new(ErrorCode::CapacityReached, "full").frame()).unwrap();
-        assert_eq!(frame, serde_json::json!({"type": "error", "data": {"message": "full", "code": "CAPACITY_REACHED"}}));
+            serde_json::from_str(&WireError::new(ErrorCode::CapacityReached, "full").frame())
+                .unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"type": "error", "data": {"message": "full", "code": "CAPACITY_REACHED"}})
+        );
     }
 }

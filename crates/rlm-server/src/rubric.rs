@@ -106,9 +106,23 @@ impl Rubric {
 mod tests {
     use super::*;
 
-    fn check(outcome: Outcome, done: bool, ok: bool, answer: Option<&str>, expected: Option<&str>, want: f64) {
-        let rubric = Rubric { outcome, ..Rubric::default() };
-        assert_eq!(rubric.reward(done, ok, answer, expected), want, "{outcome} {answer:?} {expected:?}");
+    fn check(
+        outcome: Outcome,
+        done: bool,
+        ok: bool,
+        answer: Option<&str>,
+        expected: Option<&str>,
+        want: f64,
+    ) {
+        let rubric = Rubric {
+            outcome,
+            ..Rubric::default()
+        };
+        assert_eq!(
+            rubric.reward(done, ok, answer, expected),
+            want,
+            "{outcome} {answer:?} {expected:?}"
+        );
     }
 
     #[test]
@@ -123,7 +137,14 @@ mod tests {
         check(Fuzzy, true, true, Some("Paris"), Some("paris"), 1.0);
         check(Fuzzy, true, true, Some("it is Paris"), Some("paris"), 0.5);
         check(Fuzzy, true, true, Some("Lyon"), Some("paris"), 0.0);
-        check(Contains, true, true, Some("it is Paris"), Some("paris"), 1.0);
+        check(
+            Contains,
+            true,
+            true,
+            Some("it is Paris"),
+            Some("paris"),
+            1.0,
+        );
         check(Contains, true, true, Some("par"), Some("paris"), 0.0);
         assert_eq!("FUZZY".parse::<Outcome>(), Ok(Fuzzy));
         assert!("close".parse::<Outcome>().is_err());

@@ -89,7 +89,8 @@ pub fn metadata() -> Value {
 /// `GET /openapi.json`: a short OpenAPI document (OpenEnv's HTTP API version 1.0.0, and our
 /// paths), enough for `openenv validate --url` to read the version and the simulation mode.
 pub fn openapi() -> Value {
-    let op = |summary: &str| json!({ "summary": summary, "responses": {"200": {"description": "OK"}} });
+    let op =
+        |summary: &str| json!({ "summary": summary, "responses": {"200": {"description": "OK"}} });
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -188,6 +188,14 @@ mod tests {
         drop(a);
         let _c = registry.open().unwrap();
         let m = registry.metrics(0, false);
-        assert_eq!((m.active_sessions, m.sessions_opened, m.sessions_closed, m.sessions_refused), (2, 3, 1, 1));
+        assert_eq!(
+            (
+                m.active_sessions,
+                m.sessions_opened,
+                m.sessions_closed,
+                m.sessions_refused
+            ),
+            (2, 3, 1, 1)
+        );
     }
 }

@@ -56,7 +56,9 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
             if let Ok(Some(Ok(_))) = first {
                 let _ = socket.send(text(capacity(active, max).frame())).await;
             }
-            let _ = socket.send(close(close_code::AGAIN, "server at capacity")).await;
+            let _ = socket
+                .send(close(close_code::AGAIN, "server at capacity"))
+                .await;
             return;
         }
     };
@@ -91,7 +93,10 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
             Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
                 Ok(body) => body,
                 Err(_) => {
-                    let e = WireError::new(ErrorCode::InvalidJson, "Invalid JSON: binary frame is not UTF-8");
+                    let e = WireError::new(
+                        ErrorCode::InvalidJson,
+                        "Invalid JSON: binary frame is not UTF-8",
+                    );
                     if !reply(&app, &mut socket, Err(e)).await {
                         break;
                     }
@@ -115,9 +120,7 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
         let answer = match protocol::parse_incoming(&body) {
             Err(e) => Err(e),
             Ok(Incoming::Close) => break,
-            Ok(Incoming::State) => env
-                .state()
-                .map(|state| frame("state", json!(state))),
+            Ok(Incoming::State) => env.state().map(|state| frame("state", json!(state))),
             Ok(Incoming::Reset(data)) => {
                 let params = protocol::reset_params(data);
                 let work = async {
@@ -150,7 +153,9 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
             break;
         }
         if app.drain.is_cancelled() && queued.is_empty() {
-            let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+            let _ = socket
+                .send(close(close_code::AWAY, "server shutting down"))
+                .await;
             break;
         }
     }
