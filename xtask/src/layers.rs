@@ -34,6 +34,8 @@ pub enum Role {
     /// `rlm-trajectory`: records runs, above the runner and below the facade.
     Trajectory,
     Facade,
+    /// `rlm-server`: the OpenEnv environment server, above the facade and under the CLI.
+    Server,
     Cli,
     /// Unpublished helpers (`rlm-testkit`, `rlm-tests`, `rlm-bench`, `xtask`): not ranked, may
     /// depend on anything, and are never a normal dependency of a publishable crate.
@@ -51,7 +53,8 @@ impl Role {
             Role::Runner => Some(4),
             Role::Trajectory => Some(5),
             Role::Facade => Some(6),
-            Role::Cli => Some(7),
+            Role::Server => Some(7),
+            Role::Cli => Some(8),
             Role::Helper => None,
         }
     }
@@ -68,6 +71,7 @@ impl fmt::Display for Role {
             Role::Runner => "runner",
             Role::Trajectory => "trajectory",
             Role::Facade => "facade",
+            Role::Server => "server",
             Role::Cli => "CLI",
             Role::Helper => "unpublished helper",
         })
@@ -95,6 +99,7 @@ pub const ROLES: &[(Name, Role)] = &[
     (Name::Exact("rlm-runner"), Role::Runner),
     (Name::Exact("rlm-trajectory"), Role::Trajectory),
     (Name::Exact("recursive-lm"), Role::Facade),
+    (Name::Exact("rlm-server"), Role::Server),
     (Name::Exact("rlm-cli"), Role::Cli),
     (Name::Exact("rlm-testkit"), Role::Helper),
     (Name::Exact("rlm-tests"), Role::Helper),
@@ -146,8 +151,13 @@ pub const FORBIDDEN: &[(Role, Role, &str)] = &[
 pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[
     (
         Role::Cli,
+        &[Role::Facade, Role::Server],
+        "rlm-cli depends on the workspace only through the facade (and rlm-server for `rlm serve`)",
+    ),
+    (
+        Role::Server,
         &[Role::Facade],
-        "rlm-cli depends on the workspace only through the facade",
+        "rlm-server depends on the workspace only through the facade",
     ),
     (
         Role::Http,

@@ -13,6 +13,9 @@
 //! A wrong answer or a failing CLI makes the task fail; a missed goal only does with
 //! `--strict` (performance is measured and reported, not assumed).
 //!
+//! `cargo xtask bench serve` is its own benchmark: `rlm serve` under a Rust WebSocket load
+//! generator ([`serve`], [`serve_load`]).
+//!
 //! Modules: [`scenarios`] (scripts, expected answers, goals), [`chunked`] (the chunked
 //! fan-outs with slow sub-calls or first-attempt faults: `latency-tail`, `fault-mix`), [`ideal`]
 //! (critical-path and busy-slot arithmetic), [`contexts`] (context files), [`process`]
@@ -26,6 +29,8 @@ mod ideal;
 mod process;
 mod report;
 mod scenarios;
+mod serve;
+mod serve_load;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -46,7 +51,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 /// The model name sent to the fake server (it echoes it).
 const MODEL: &str = "bench-model";
 
-const USAGE: &str = "usage: cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
+const USAGE: &str = "usage: cargo xtask bench serve [--sessions N] [--steps N] ... (rlm serve under load; `serve --help`)\n       cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -145,6 +150,9 @@ fn names() -> String {
 
 /// `cargo xtask bench [args]`.
 fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve::run(&args[1..], &target_dir()?);
+    }
     let opts = Options::parse(args)?;
     // `tree-1gb` writes 1 GB: it runs only when named, and alone when it is the only name.
     let with_tree = opts.scenarios.iter().any(|s| s == tree::NAME);

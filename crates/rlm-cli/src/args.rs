@@ -52,6 +52,8 @@ pub enum Command {
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
     View(crate::view::ViewArgs),
+    /// Serve an OpenEnv-compatible REPL environment (WebSocket /ws and HTTP) for RL training.
+    Serve(Box<crate::serve::ServeArgs>),
 }
 
 /// The LLM provider.
@@ -414,7 +416,7 @@ fn parse_base_url(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()

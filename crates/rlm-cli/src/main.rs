@@ -28,6 +28,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod serve;
 mod stop;
 mod tools;
 mod trace;
@@ -97,6 +98,17 @@ fn main() -> ExitCode {
             };
             runtime.shutdown_background();
             interrupt::exit(code)
+        }
+        Command::Serve(args) => {
+            let code = runtime
+                .block_on(serve::run(*args))
+                .unwrap_or_else(|failure| {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                });
+            // Monty blocks a cancelled step left behind must not hold the exit (see below).
+            runtime.shutdown_background();
+            return ExitCode::from(code);
         }
         Command::View(args) => {
             return match view::run(&args) {

@@ -3,6 +3,7 @@
 //! Azure OpenAI deployment) with its keys and endpoint from the provider's variables.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rlm::LanguageModel;
 use rlm::anthropic::{self, AnthropicClient};
@@ -126,6 +127,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The flags that name and configure the models.
+pub struct ModelFlags<'a> {
+    pub model: &'a str,
+    pub sub_model: Option<&'a str>,
+    pub base_url: Option<&'a str>,
+    pub provider: Provider,
+    pub max_retries: Option<u32>,
+    pub request_timeout: Option<Duration>,
+}
+
 /// A client built for one model.
 pub struct Built {
     pub model: Arc<dyn LanguageModel>,
@@ -145,15 +156,26 @@ impl Models {
     /// model's provider, and to the sub model when it uses the same provider; a sub model of
     /// another provider takes its endpoint from that provider's variable.
     pub fn from_args(args: &RunArgs) -> Result<Models, Failure> {
+        Self::from_flags(&ModelFlags {
+            model: &args.model,
+            sub_model: args.sub_model.as_deref(),
+            base_url: args.base_url.as_deref(),
+            provider: args.provider,
+            max_retries: args.max_retries,
+            request_timeout: args.request_timeout,
+        })
+    }
+
+    /// [`Models::from_args`] for any command with the model flags (`rlm serve` too).
+    pub fn from_flags(args: &ModelFlags<'_>) -> Result<Models, Failure> {
         let spec = |text: &str| parse_spec(text, args.provider).map_err(|e| Failure::new(2, e));
-        let root_spec = spec(&args.model)?;
-        let root = build(args, &root_spec, args.base_url.as_deref())?;
-        let sub = match &args.sub_model {
+        let root_spec = spec(args.model)?;
+        let root = build(args, &root_spec, args.base_url)?;
+        let sub = match args.sub_model {
             Some(text) => {
                 let sub_spec = spec(text)?;
                 let base_url = args
                     .base_url
-                    .as_deref()
                     .filter(|_| sub_spec.provider == root_spec.provider);
                 Some(build(args, &sub_spec, base_url)?)
             }
@@ -220,7 +242,11 @@ fn config_failure(error: rlm::LlmError) -> Failure {
 }
 
 /// Builds one client with the shared flags (`--request-timeout`, `--max-retries`).
-fn build(args: &RunArgs, spec: &ModelSpec, base_url: Option<&str>) -> Result<Built, Failure> {
+fn build(
+    args: &ModelFlags<'_>,
+    spec: &ModelSpec,
+    base_url: Option<&str>,
+) -> Result<Built, Failure> {
     let name = spec.name.as_str();
     let (model, endpoint) = match spec.provider {
         Provider::Openai => configure(args, OpenAiClient::builder(name), base_url)?,
@@ -238,7 +264,7 @@ fn build(args: &RunArgs, spec: &ModelSpec, base_url: Option<&str>) -> Result<Bui
 /// Applies the environment and the shared flags to `builder` and builds the client; returns it
 /// with its endpoint.
 fn configure<W: WireFormat>(
-    args: &RunArgs,
+    args: &ModelFlags<'_>,
     builder: HttpModelBuilder<W>,
     base_url: Option<&str>,
 ) -> Result<(Arc<dyn LanguageModel>, String), Failure> {

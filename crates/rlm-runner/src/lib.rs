@@ -65,6 +65,7 @@
 mod batch;
 pub mod compaction;
 mod config;
+mod episode;
 mod final_text;
 mod guard;
 mod observe;
@@ -80,6 +81,7 @@ mod tree;
 
 pub use compaction::Compaction;
 pub use config::{Models, RunnerConfig};
+pub use episode::Episode;
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
 pub use outcome::{Outcome, RunError, RunResult, StopReason};

@@ -57,6 +57,16 @@ impl Runner {
         self.subscribers.push(sink);
     }
 
+    /// A fresh recursion tree with these models, backend, settings and subscribers.
+    pub(crate) fn tree(&self) -> Tree {
+        Tree::new(
+            self.config.clone(),
+            &self.models,
+            self.repls.clone(),
+            self.subscribers.clone(),
+        )
+    }
+
     /// The settings.
     pub fn config(&self) -> &RunnerConfig {
         &self.config
@@ -127,12 +137,7 @@ impl Runner {
         resume: Option<Resume>,
     ) -> RunResult {
         let started = tokio::time::Instant::now();
-        let tree = Arc::new(Tree::new(
-            self.config.clone(),
-            &self.models,
-            self.repls.clone(),
-            self.subscribers.clone(),
-        ));
+        let tree = Arc::new(self.tree());
         let deadline = Deadline::after(self.config.run.timeout);
         let ids = RunIds::root();
         let host = Arc::new(SubcallHost::new(tree.clone(), ids.run_id, 0, deadline));
