@@ -35,6 +35,8 @@ pub enum Role {
     Trajectory,
     Facade,
     Cli,
+    /// `rlm-python`: the Python package's native module, a binding beside the CLI.
+    Binding,
     /// Unpublished helpers (`rlm-testkit`, `rlm-tests`, `rlm-bench`, `xtask`): not ranked, may
     /// depend on anything, and are never a normal dependency of a publishable crate.
     Helper,
@@ -51,7 +53,7 @@ impl Role {
             Role::Runner => Some(4),
             Role::Trajectory => Some(5),
             Role::Facade => Some(6),
-            Role::Cli => Some(7),
+            Role::Cli | Role::Binding => Some(7),
             Role::Helper => None,
         }
     }
@@ -69,6 +71,7 @@ impl fmt::Display for Role {
             Role::Trajectory => "trajectory",
             Role::Facade => "facade",
             Role::Cli => "CLI",
+            Role::Binding => "Python binding",
             Role::Helper => "unpublished helper",
         })
     }
@@ -96,6 +99,7 @@ pub const ROLES: &[(Name, Role)] = &[
     (Name::Exact("rlm-trajectory"), Role::Trajectory),
     (Name::Exact("recursive-lm"), Role::Facade),
     (Name::Exact("rlm-cli"), Role::Cli),
+    (Name::Exact("rlm-python"), Role::Binding),
     (Name::Exact("rlm-testkit"), Role::Helper),
     (Name::Exact("rlm-tests"), Role::Helper),
     (Name::Exact("rlm-bench"), Role::Helper),
@@ -148,6 +152,11 @@ pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[
         Role::Cli,
         &[Role::Facade],
         "rlm-cli depends on the workspace only through the facade",
+    ),
+    (
+        Role::Binding,
+        &[Role::Facade],
+        "rlm-python depends on the workspace only through the facade",
     ),
     (
         Role::Http,
