@@ -4,7 +4,7 @@
 //! library's `RLM` and OpenEnv `repl_env`'s `LocalRLMRunner`, into one settings object and
 //! hands it to [`Engine`]. The engine runs completions on a process-wide tokio runtime with
 //! the GIL released; Python is entered again only to call the user's `llm_chat_fn`
-//! ([`chat_fn`]), the event callbacks ([`events`]) and the completion callback of an
+//! (module `chat_fn`), the event callbacks (module `events`) and the completion callback of an
 //! asynchronous job. A panic never reaches Python: each entry point catches it and raises
 //! `RuntimeError` instead.
 //!
