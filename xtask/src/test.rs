@@ -155,8 +155,15 @@ pub fn run(raw: &[String]) -> Result<()> {
     let scope = args.scope();
     let mut failures: Vec<String> = Vec::new();
     let python = python_env(&mut failures);
+    let python_only =
+        !args.packages.is_empty() && args.packages.iter().all(|p| p == crate::python::PACKAGE);
 
-    if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
+    if python_only {
+        eprintln!(
+            "{} has no Rust tests: only its pytest suite runs",
+            crate::python::PACKAGE
+        );
+    } else if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
         eprintln!("cargo-nextest is not installed: using cargo test");
         let mut test = cmd::cargo();
         with_python(&mut test, python.as_deref());
