@@ -30,11 +30,15 @@ import time
 
 from recursive_lm import RLM
 
-CONTEXT = "\n".join(
-    [f"line {i}: filler text about nothing in particular" for i in range(2000)]
-    + ["The fake server lives in the crate rlm-testkit."]
-)
+
+
+def make_context(lines: int) -> str:
+    return "\n".join(
+        [f"line {i}: filler text about nothing in particular" for i in range(lines)]
+        + ["The fake server lives in the crate rlm-testkit."]
+    )
 QUERY = "Which crate holds the fake server?"
+CONTEXT = ""
 
 
 def free_port() -> int:
@@ -59,7 +63,13 @@ def main() -> None:
     ap.add_argument("--cli", help="path of the rlm binary (optional)")
     ap.add_argument("-n", type=int, default=50, help="sequential completions")
     ap.add_argument("--concurrent", type=int, default=100)
+    ap.add_argument(
+        "--lines", type=int, default=2000,
+        help="filler lines of the context (the scripted model scores each line in the REPL)",
+    )
     args = ap.parse_args()
+    global CONTEXT
+    CONTEXT = make_context(args.lines)
 
     port = free_port()
     server = subprocess.Popen([args.server, str(port)], stderr=subprocess.DEVNULL)
