@@ -157,6 +157,8 @@ impl RlmBuilder {
         max_output_tokens: Option<u32> => max_output_tokens;
         /// `trace_content`: log prompts, replies and code in `tracing` events (opt-in).
         trace_content: bool => trace_content;
+        /// `seed_compat`: OpenEnv `repl_env`'s behaviours where this runtime differs (off).
+        seed_compat: rlm_runner::SeedCompat => seed_compat;
     }
 
     /// Validates the settings and builds the [`Rlm`].

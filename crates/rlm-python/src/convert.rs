@@ -63,24 +63,38 @@ fn completion(c: &Completion) -> Value {
     })
 }
 
-/// The document for a completion's result; a completion that could not start at all is a
-/// `failed` one with `error_type` `config`.
-pub fn encode(result: &Result<Completion, RlmError>) -> String {
-    let value = match result {
-        Ok(c) => completion(c),
-        Err(RlmError::Failed { completion: c }) => completion(c),
-        Err(other) => json!({
-            "kind": "failed",
-            "answer": "",
-            "error": other.to_string(),
-            "error_type": "config",
+/// A `failed` document with no run behind it.
+fn not_run(error: String, error_type: &str) -> Value {
+    json!({
+        "kind": "failed",
+        "answer": "",
+        "error": error,
+        "error_type": error_type,
             "iterations": 0,
             "usage": {},
             "total_usage": usage(&Usage::default()),
             "child_traces": [],
             "duration_s": 0.0,
             "messages": [],
-        }),
+    })
+}
+
+/// The document of a completion that ended without a result (its task panicked).
+pub fn internal_error() -> String {
+    not_run(
+        "the completion ended without a result (internal error in recursive_lm)".into(),
+        "internal",
+    )
+    .to_string()
+}
+
+/// The document for a completion's result; a completion that could not start at all is a
+/// `failed` one with `error_type` `config`.
+pub fn encode(result: &Result<Completion, RlmError>) -> String {
+    let value = match result {
+        Ok(c) => completion(c),
+        Err(RlmError::Failed { completion: c }) => completion(c),
+        Err(other) => not_run(other.to_string(), "config"),
     };
     value.to_string()
 }

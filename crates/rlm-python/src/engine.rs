@@ -229,9 +229,7 @@ impl Engine {
             let (stop, rx) = self.spawn(rlm, ctx, query)?;
             let rt = runtime::get()?;
             rt.spawn_blocking(move || {
-                let json = rx
-                    .recv()
-                    .unwrap_or_else(|_| convert::encode(&Err(rlm::RlmError::NoRepl)));
+                let json = rx.recv().unwrap_or_else(|_| convert::internal_error());
                 Python::attach(|py| {
                     if let Err(err) = on_done.call1(py, (json,)) {
                         err.print(py);

@@ -70,6 +70,9 @@ pub struct Settings {
     pub temperature: Option<f32>,
     pub sub_temperature: Option<f32>,
     pub max_output_tokens: Option<u32>,
+    /// OpenEnv `repl_env`'s behaviours (`recursive_lm.openenv`): batches past
+    /// `max_children_per_batch` are shorter, and a printed `FINAL(...)` finishes.
+    pub seed_compat: bool,
 }
 
 fn invalid(message: impl Into<String>) -> pyo3::PyErr {
@@ -126,6 +129,12 @@ impl Settings {
         }
         if let Some(v) = self.execution_timeout_s {
             b = b.execution_timeout(Duration::from_secs_f64(v.max(0.0)));
+        }
+        if self.seed_compat {
+            b = b.seed_compat(rlm::SeedCompat {
+                truncate_batches: true,
+                printed_final: true,
+            });
         }
         Ok(b.max_children_total(self.max_children_total)
             .max_children_per_batch(self.max_children_per_batch)

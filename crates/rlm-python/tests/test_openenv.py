@@ -72,16 +72,24 @@ def test_max_children_total_refuses_the_second_child():
     assert second.startswith("Error: max_children_total exceeded")
 
 
-def test_max_children_per_batch_caps_the_batch():
-    # repl_env drops the prompts past the cap (the list is shorter); this runtime keeps the
-    # list's length and puts an Error string in those slots (docs/python.md, differences).
+def test_max_children_per_batch_shortens_the_list_as_repl_env_does():
     result = run(
-        routed('r = rlm_query_batched(["CHILD-A", "CHILD-B", "CHILD-C"])\nFINAL("".join(r[:2]) + "|" + r[2])'),
+        routed('r = rlm_query_batched(["CHILD-A", "CHILD-B", "CHILD-C"])\nFINAL("".join(r) + "|" + str(len(r)))'),
         max_children_per_batch=2,
     )
-    head, tail = result.final_answer.split("|", 1)
-    assert head == "AB"
-    assert tail.startswith("Error: max_children_per_batch")
+    assert result.final_answer == "AB|2"
+
+
+def test_a_printed_final_finishes_as_in_repl_env():
+    calls = []
+
+    def chat(messages, model=None):
+        calls.append(1)
+        return repl("x = 6 * 7\nprint(f'FINAL({x})')")
+
+    result = run(chat)
+    assert result.final_answer == "42"
+    assert len(calls) == 1
 
 
 def test_result_truncation_limit_cuts_child_results():

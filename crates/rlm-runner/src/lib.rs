@@ -76,7 +76,7 @@ mod runner;
 mod spec;
 mod tree;
 
-pub use config::{Models, RunnerConfig};
+pub use config::{Models, RunnerConfig, SeedCompat};
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};
 pub use outcome::{Outcome, RunError, RunResult, StopReason};

@@ -89,7 +89,7 @@ def error_for(result: Dict[str, Any], usage: Any) -> Optional[RLMError]:
     if cls is None:
         error_type = result.get("error_type")
         cls = ReplError if error_type == "repl" else ProviderError
-        if error_type == "config":
+        if error_type in ("config", "internal"):
             cls = RLMError
     return cls(
         result.get("error") or str(kind),

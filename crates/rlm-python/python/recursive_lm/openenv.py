@@ -286,6 +286,7 @@ class LocalRLMRunner:
             engine = _engine.make_engine(
                 {
                     "chat_model_name": model or _DEFAULT_MODEL,
+                    "seed_compat": True,
                     "system_prompt": self.system_prompt,
                     "max_iterations": self.max_iterations,
                     "max_depth": self.max_depth,
