@@ -231,3 +231,30 @@ def test_timeout_raises_timeout_error_with_partial_answer():
         LocalRLMRunner(chat).run("c", "t", timeout_s=0.1)
     assert isinstance(info.value, RLMTimeoutError)
     assert info.value.partial_answer == ""
+
+
+def test_a_runner_below_the_root_counts_depth_from_its_own():
+    # A runner made at depth 1 of max_depth 2 (as the seed's child runners are) makes plain
+    # LLM calls for rlm_query, not children.
+    def chat(messages, model=None):
+        if len(messages) == 1:
+            return "plain:" + messages[0]["content"]
+        return repl('FINAL(rlm_query("CHILD-Z"))')
+
+    result = LocalRLMRunner(chat, max_depth=2, depth=1).run("c", "t")
+    assert result.final_answer == "plain:CHILD-Z"
+    assert result.depth == 1
+    assert result.child_traces == []
+
+
+def test_child_backend_fires_the_callbacks_and_times_the_child():
+    seen = []
+    child = LocalChildRLMBackend(
+        lambda m, model=None: repl("FINAL('kid')"),
+        limits=BackendLimits(max_depth=2),
+        on_subcall_start=lambda d, m, p: seen.append(("start", d, m)),
+        on_subcall_complete=lambda d, m, secs, err: seen.append(("done", d, m, err)),
+    )
+    assert child.recursive_query("CHILD-K") == "kid"
+    assert seen == [("start", 1, "default"), ("done", 1, "default", None)]
+    assert child.child_traces[0].duration_s > 0

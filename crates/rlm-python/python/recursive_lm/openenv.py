@@ -22,6 +22,7 @@ docs/python.md.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -201,22 +202,44 @@ class LocalChildRLMBackend(DirectLMBackend):
             if total is not None and self.limits._children_spawned >= total:
                 return "Error: max_children_total exceeded"
             self.limits._children_spawned += 1
-        runner = LocalRLMRunner(
-            self.llm_chat_fn,
-            system_prompt=self.system_prompt,
-            max_iterations=self.max_iterations,
-            max_depth=self.max_depth - next_depth,
-            max_batch_workers=self.limits.max_batch_workers,
-            result_truncation_limit=self.limits.result_truncation_limit,
-            on_subcall_start=self.on_subcall_start,
-            on_subcall_complete=self.on_subcall_complete,
-        )
-        result = runner.run(prompt, prompt, model=model, timeout_s=self.limits.per_child_timeout_s)
-        text = self._truncate(result.final_answer or "")
-        self.child_traces.append(
-            ChildTrace(next_depth, 0.0, prompt[:80], text[:80] or None, None, result.child_traces)
-        )
-        return text
+        model_name = str(model or _DEFAULT_MODEL)
+        if self.on_subcall_start is not None:
+            try:
+                self.on_subcall_start(next_depth, model_name, prompt[:80])
+            except Exception:
+                pass
+        started = time.perf_counter()
+        text, error = "", None
+        try:
+            runner = LocalRLMRunner(
+                self.llm_chat_fn,
+                system_prompt=self.system_prompt,
+                max_iterations=self.max_iterations,
+                max_depth=self.max_depth,
+                depth=next_depth,
+                max_batch_workers=self.limits.max_batch_workers,
+                result_truncation_limit=self.limits.result_truncation_limit,
+                on_subcall_start=self.on_subcall_start,
+                on_subcall_complete=self.on_subcall_complete,
+            )
+            result = runner.run(
+                prompt, prompt, model=model, timeout_s=self.limits.per_child_timeout_s
+            )
+            text = self._truncate(result.final_answer or "")
+            return text
+        except Exception as exc:
+            error = str(exc)
+            raise
+        finally:
+            duration = time.perf_counter() - started
+            self.child_traces.append(
+                ChildTrace(next_depth, duration, prompt[:80], text[:80] or None, error)
+            )
+            if self.on_subcall_complete is not None:
+                try:
+                    self.on_subcall_complete(next_depth, model_name, duration, error)
+                except Exception:
+                    pass
 
 
 class LocalRLMRunner:
@@ -289,7 +312,7 @@ class LocalRLMRunner:
                     "seed_compat": True,
                     "system_prompt": self.system_prompt,
                     "max_iterations": self.max_iterations,
-                    "max_depth": self.max_depth,
+                    "max_depth": max(1, self.max_depth - self.depth),
                     "max_batch_workers": self.max_batch_workers,
                     "max_children_total": self.max_children_total,
                     "max_children_per_batch": self.max_children_per_batch,
