@@ -994,3 +994,21 @@ async fn a_long_child_prompt_stays_out_of_the_childs_window() {
         .unwrap();
     assert!(!child_request.messages[1].content.contains(&"x".repeat(100)));
 }
+
+#[tokio::test]
+async fn a_printed_final_finishes_only_with_seed_compat() {
+    let script = |c: Call| match turn(&c) {
+        0 => repl("x = 6 * 7\nprint(f'FINAL({x})')"),
+        _ => repl("FINAL('native')"),
+    };
+    let native = run(script, RunnerConfig::default(), "ctx").await;
+    assert_eq!(native.answer(), "native");
+    assert_eq!(native.iterations, 2);
+
+    let mut compat = RunnerConfig::default();
+    compat.seed_compat.printed_final = true;
+    let seed = run(script, compat, "ctx").await;
+    assert_eq!(seed.answer(), "42");
+    assert_eq!(seed.kind(), RunOutcomeKind::Finished);
+    assert_eq!(seed.iterations, 1);
+}

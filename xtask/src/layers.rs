@@ -37,6 +37,8 @@ pub enum Role {
     /// `rlm-server`: the OpenEnv environment server, above the facade and under the CLI.
     Server,
     Cli,
+    /// `rlm-python`: the Python package's native module, a binding beside the CLI.
+    Binding,
     /// Unpublished helpers (`rlm-testkit`, `rlm-tests`, `rlm-bench`, `xtask`): not ranked, may
     /// depend on anything, and are never a normal dependency of a publishable crate.
     Helper,
@@ -54,7 +56,7 @@ impl Role {
             Role::Trajectory => Some(5),
             Role::Facade => Some(6),
             Role::Server => Some(7),
-            Role::Cli => Some(8),
+            Role::Cli | Role::Binding => Some(8),
             Role::Helper => None,
         }
     }
@@ -73,6 +75,7 @@ impl fmt::Display for Role {
             Role::Facade => "facade",
             Role::Server => "server",
             Role::Cli => "CLI",
+            Role::Binding => "Python binding",
             Role::Helper => "unpublished helper",
         })
     }
@@ -101,6 +104,7 @@ pub const ROLES: &[(Name, Role)] = &[
     (Name::Exact("recursive-lm"), Role::Facade),
     (Name::Exact("rlm-server"), Role::Server),
     (Name::Exact("rlm-cli"), Role::Cli),
+    (Name::Exact("rlm-python"), Role::Binding),
     (Name::Exact("rlm-testkit"), Role::Helper),
     (Name::Exact("rlm-tests"), Role::Helper),
     (Name::Exact("rlm-bench"), Role::Helper),
@@ -158,6 +162,11 @@ pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[
         Role::Server,
         &[Role::Facade],
         "rlm-server depends on the workspace only through the facade",
+    ),
+    (
+        Role::Binding,
+        &[Role::Facade],
+        "rlm-python depends on the workspace only through the facade",
     ),
     (
         Role::Http,

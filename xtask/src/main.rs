@@ -10,6 +10,7 @@ mod deny;
 mod layers;
 mod lint;
 mod metadata;
+mod python;
 mod release;
 mod test;
 mod tidy;

@@ -9,7 +9,9 @@
 //!
 //! First it makes the Python test venv (`scripts/python-env.sh`, pinned packages from PyPI,
 //! reused while `scripts/python-requirements.txt` is unchanged) and hands its interpreter to
-//! the tests in `RLM_TEST_PYTHON`; tests that need Python fail without it.
+//! the tests in `RLM_TEST_PYTHON`; tests that need Python fail without it. Last, when the
+//! selection includes the Python package (`rlm-python`), its wheel is built into that venv and
+//! its pytest suite runs ([`crate::python`]).
 
 use anyhow::{Result, bail};
 
@@ -86,10 +88,15 @@ impl Args {
 
     /// Whether the selection includes the facade (the whole workspace, or `-p recursive-lm`).
     fn has_facade(&self) -> bool {
+        self.selects(FACADE)
+    }
+
+    /// Whether the selection includes `name` (the whole workspace, or `-p name`).
+    fn selects(&self, name: &str) -> bool {
         if self.packages.is_empty() {
-            !self.excluded.iter().any(|name| name == FACADE)
+            !self.excluded.iter().any(|n| n == name)
         } else {
-            self.packages.iter().any(|name| name == FACADE)
+            self.packages.iter().any(|n| n == name)
         }
     }
 
@@ -148,8 +155,15 @@ pub fn run(raw: &[String]) -> Result<()> {
     let scope = args.scope();
     let mut failures: Vec<String> = Vec::new();
     let python = python_env(&mut failures);
+    let python_only =
+        !args.packages.is_empty() && args.packages.iter().all(|p| p == crate::python::PACKAGE);
 
-    if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
+    if python_only {
+        eprintln!(
+            "{} has no Rust tests: only its pytest suite runs",
+            crate::python::PACKAGE
+        );
+    } else if !cmd::succeeds(cmd::cargo().args(["nextest", "--version"])) {
         eprintln!("cargo-nextest is not installed: using cargo test");
         let mut test = cmd::cargo();
         with_python(&mut test, python.as_deref());
@@ -167,6 +181,18 @@ pub fn run(raw: &[String]) -> Result<()> {
 
     if args.has_facade() {
         failures.extend(test_features_alone(&ws));
+    }
+
+    if args.selects(crate::python::PACKAGE) && ws.member(crate::python::PACKAGE).is_some() {
+        match python.as_deref() {
+            Some(python) => {
+                if let Err(err) = crate::python::test(python) {
+                    eprintln!("error: {err:#}");
+                    failures.push("the Python package's tests".into());
+                }
+            }
+            None => failures.push("the Python package's tests (no venv)".into()),
+        }
     }
 
     if !failures.is_empty() {

@@ -216,6 +216,8 @@ impl RlmBuilder {
         /// `compaction`: when a long conversation is summarised (default on: 85 % of the
         /// model's known context window, else 400,000 characters); `None` turns it off.
         compaction: Option<Compaction> => compaction;
+        /// `seed_compat`: OpenEnv `repl_env`'s behaviours where this runtime differs (off).
+        seed_compat: rlm_runner::SeedCompat => seed_compat;
     }
 
     /// Compacts a conversation once it fills this share of the model's context window

@@ -75,7 +75,8 @@ pub use rlm_limits as limits;
 pub use rlm_limits::{BackendLimits, ChildTrace, ConfigError, ModelPrice, RunLimits};
 pub use rlm_runner as runner;
 pub use rlm_runner::{
-    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SessionError, StopReason,
+    Compaction, Outcome, RunError, RunResult as Completion, RunnerConfig, SeedCompat, SessionError,
+    StopReason,
 };
 /// Trajectories (the `rlm-trajectory` crate): a JSON Lines record of every completion, read
 /// back as a tree and exported to the official `rlm` log format.

@@ -50,6 +50,23 @@ pub struct RunnerConfig {
     /// When a run's conversation is summarised and replaced by the summary
     /// ([`crate::compaction`]); `None` turns compaction off.
     pub compaction: Option<Compaction>,
+    /// OpenEnv `repl_env`'s behaviours where this runtime deliberately differs; all off by
+    /// default. The Python package's `recursive_lm.openenv` turns them on.
+    pub seed_compat: SeedCompat,
+}
+
+/// OpenEnv `repl_env`'s behaviours where this runtime differs on purpose, for code that
+/// relies on them (the Python package's `recursive_lm.openenv`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedCompat {
+    /// `rlm_query_batched` drops the prompts past `max_children_per_batch`, so the list it
+    /// returns is shorter (default: those slots hold an `Error:` string and the list keeps its
+    /// length).
+    pub truncate_batches: bool,
+    /// A code block that prints a line-leading `FINAL(answer)` finishes the run with
+    /// `answer` (default: only a `FINAL(...)` call, `FINAL_VAR`, `answer["ready"]`, or
+    /// `FINAL(...)` in a reply without code finish).
+    pub printed_final: bool,
 }
 
 impl Default for RunnerConfig {
@@ -68,6 +85,7 @@ impl Default for RunnerConfig {
             trace_content: false,
             tools: Tools::default(),
             compaction: Some(Compaction::default()),
+            seed_compat: SeedCompat::default(),
         }
     }
 }

@@ -80,7 +80,7 @@ mod spec;
 mod tree;
 
 pub use compaction::Compaction;
-pub use config::{Models, RunnerConfig};
+pub use config::{Models, RunnerConfig, SeedCompat};
 pub use episode::Episode;
 pub use final_text::{TextFinal, find_text_final};
 pub use observe::{DEFAULT_OBSERVATION_LIMIT, format_block, truncate_head, truncate_middle};

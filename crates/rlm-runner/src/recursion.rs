@@ -274,14 +274,20 @@ impl SubcallHost {
 
     /// `rlm_query_batched`: children run concurrently (`max_batch_workers` in flight while that
     /// many remain), results in input order;
-    /// slots past `max_children_per_batch` get an `Error:` string, so the list keeps its length.
+    /// slots past `max_children_per_batch` get an `Error:` string, so the list keeps its length
+    /// (with [`SeedCompat::truncate_batches`](crate::SeedCompat), they are dropped instead).
     async fn recursive_query_batched(
         &self,
-        prompts: Vec<String>,
+        mut prompts: Vec<String>,
         model: Option<String>,
     ) -> Vec<String> {
         let workers = self.tree.config.backend.max_batch_workers;
         let cap = self.tree.config.backend.max_children_per_batch;
+        if let Some(cap) = cap
+            && self.tree.config.seed_compat.truncate_batches
+        {
+            prompts.truncate(cap);
+        }
         batch::in_order(prompts, workers, |i, p| {
             let model = model.clone();
             async move {

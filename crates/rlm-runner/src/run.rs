@@ -383,6 +383,11 @@ impl Run {
                 }
                 return Some(Stop::Finished(answer.into_answer()));
             }
+            if self.tree.config.seed_compat.printed_final
+                && let Some(crate::TextFinal::Final(answer)) = crate::find_text_final(&exec.stdout)
+            {
+                return Some(Stop::Finished(answer));
+            }
             parts.push(format_block(
                 index,
                 count,

@@ -162,3 +162,31 @@ async fn slots_past_the_per_batch_cap_are_errors_in_place() {
     }
     assert_eq!(texts.len(), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn seed_compat_drops_the_prompts_past_the_per_batch_cap() {
+    let gauge = Arc::new(Gauge::default());
+    let mut host = host(&gauge, 4, None);
+    let mut config = host.tree.config.clone();
+    config.backend.max_children_per_batch = Some(3);
+    config.seed_compat.truncate_batches = true;
+    let models = Models::new(Arc::new(SlowHead {
+        gauge: gauge.clone(),
+    }));
+    host.tree = Arc::new(Tree::new(
+        config,
+        &models,
+        Arc::new(MockReplFactory::new()),
+        Subscribers::new(),
+    ));
+    let reply = host
+        .call(HostCall::RlmQueryBatched {
+            prompts: prompts(5),
+            model: None,
+        })
+        .await;
+    let HostReply::Texts(texts) = reply else {
+        panic!("expected texts, got {reply:?}");
+    };
+    assert_eq!(texts, ["a0", "a1", "a2"]);
+}

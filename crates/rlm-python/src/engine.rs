@@ -1,0 +1,260 @@
+//! [`Engine`]: one configured RLM, run from Python with the GIL released, and [`Job`], a
+//! completion started in the background (the form `asyncio` awaits).
+//!
+//! [`Engine::run`] starts the completion on the shared runtime and waits for it in slices of
+//! [`TICK`], the GIL released while it waits; between slices it runs Python's signal handlers,
+//! so Ctrl-C (`KeyboardInterrupt`) cancels the run (its HTTP calls and child runs dropped) and
+//! is raised within a tick or two. [`Engine::start`] returns at once; the completion calls
+//! `on_done(result_json)` from a blocking-pool thread when it ends, and [`Job::cancel`] stops
+//! it. Dropping a job does not cancel its run: only `cancel` does.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use rlm::trajectory::TrajectoryWriter;
+use rlm::{Context, LanguageModel, Rlm};
+use tokio::sync::oneshot;
+
+use crate::chat_fn::PyChatModel;
+use crate::events::PyEvents;
+use crate::settings::{self, Settings};
+use crate::{convert, runtime};
+
+/// How often a waiting [`Engine::run`] looks at Python's signals.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Runs `f`, turning a panic into `RuntimeError` so none reaches Python.
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(PyRuntimeError::new_err(
+            "internal error in recursive_lm (a Rust panic); please report it",
+        ))
+    })
+}
+
+/// A configured RLM.
+#[pyclass(frozen, module = "recursive_lm._native")]
+pub struct Engine {
+    settings: Settings,
+    root: Arc<dyn LanguageModel>,
+    events: Option<Arc<PyEvents>>,
+    rlm: Rlm,
+}
+
+/// A completion running in the background.
+#[pyclass(frozen, module = "recursive_lm._native")]
+pub struct Job {
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+#[pymethods]
+impl Job {
+    /// Cancels the completion: its `on_done` receives a `cancelled` result with the usage so
+    /// far. Does nothing once it has ended.
+    fn cancel(&self) {
+        if let Ok(mut stop) = self.stop.lock()
+            && let Some(tx) = stop.take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A stop future that completes on an explicit send only (not when the sender is dropped).
+async fn stopped(rx: oneshot::Receiver<()>) {
+    if rx.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn context(text: String, json: bool) -> PyResult<Context> {
+    if !json {
+        return Ok(Context::from(text));
+    }
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| PyValueError::new_err(format!("the context is not JSON: {e}")))?;
+    Ok(Context::from(value))
+}
+
+impl Engine {
+    /// The RLM of one completion: the shared one, or a fresh one writing a trajectory.
+    fn rlm_for(&self, trajectory: Option<&str>, extra: Option<&str>) -> PyResult<Rlm> {
+        let Some(path) = trajectory else {
+            return Ok(self.rlm.clone());
+        };
+        let writer = TrajectoryWriter::create(path).map_err(|e| {
+            PyRuntimeError::new_err(format!("cannot create the trajectory {path}: {e}"))
+        })?;
+        let extra = extra
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| PyValueError::new_err(format!("invalid trajectory settings: {e}")))?
+            .unwrap_or(serde_json::Value::Null);
+        build(&self.settings, &self.root, self.events.as_ref())?
+            .trajectory_with(Arc::new(writer), extra)
+            .build()
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Starts the completion; its JSON result arrives on the returned channel.
+    fn spawn(
+        &self,
+        rlm: Rlm,
+        ctx: Context,
+        query: String,
+    ) -> PyResult<(oneshot::Sender<()>, Receiver<String>)> {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (tx, rx) = sync_channel(1);
+        runtime::get()?.spawn(async move {
+            let result = rlm.completion_until(ctx, &query, stopped(stop_rx)).await;
+            let _ = tx.send(convert::encode(&result));
+        });
+        Ok((stop_tx, rx))
+    }
+}
+
+fn build(
+    settings: &Settings,
+    root: &Arc<dyn LanguageModel>,
+    events: Option<&Arc<PyEvents>>,
+) -> PyResult<rlm::RlmBuilder> {
+    let mut builder = settings.builder(Arc::clone(root))?;
+    if let Some(events) = events {
+        builder = builder.subscribe(Arc::clone(events) as Arc<dyn rlm::EventSink>);
+    }
+    Ok(builder)
+}
+
+#[pymethods]
+impl Engine {
+    /// An engine from the settings JSON; `chat_fn` serves every model call when given (the
+    /// seed's `llm_chat_fn`), and `on_event(name, args)` receives the callback events.
+    #[new]
+    #[pyo3(signature = (settings, chat_fn=None, on_event=None))]
+    fn new(
+        settings: &str,
+        chat_fn: Option<Py<PyAny>>,
+        on_event: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        guarded(|| {
+            let settings = Settings::parse(settings)?;
+            let root: Arc<dyn LanguageModel> = match (chat_fn, &settings.root) {
+                (Some(f), _) => Arc::new(PyChatModel::new(
+                    settings
+                        .chat_model_name
+                        .clone()
+                        .unwrap_or_else(|| "default".into()),
+                    f,
+                )),
+                (None, Some(root)) => settings::model(root)?,
+                (None, None) => {
+                    return Err(PyValueError::new_err(
+                        "no model: give a backend or a chat function",
+                    ));
+                }
+            };
+            let events = on_event.map(|f| Arc::new(PyEvents::new(f)));
+            let rlm = build(&settings, &root, events.as_ref())?
+                .build()
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            Ok(Engine {
+                settings,
+                root,
+                events,
+                rlm,
+            })
+        })
+    }
+
+    /// Runs one completion and returns its result as JSON. The GIL is released while it
+    /// runs; Ctrl-C cancels it and raises `KeyboardInterrupt`.
+    #[pyo3(signature = (context, query, context_json=false, trajectory=None, trajectory_extra=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        context: String,
+        query: String,
+        context_json: bool,
+        trajectory: Option<String>,
+        trajectory_extra: Option<String>,
+    ) -> PyResult<String> {
+        guarded(|| {
+            let rlm = self.rlm_for(trajectory.as_deref(), trajectory_extra.as_deref())?;
+            let ctx = self::context(context, context_json)?;
+            let (stop, mut rx) = self.spawn(rlm, ctx, query)?;
+            let mut stop = Some(stop);
+            loop {
+                let (got, back) = py.detach(move || (rx.recv_timeout(TICK), rx));
+                rx = back;
+                match got {
+                    Ok(json) => return Ok(json),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(interrupt) = py.check_signals() {
+                            if let Some(tx) = stop.take() {
+                                let _ = tx.send(());
+                            }
+                            let _ = py.detach(move || rx.recv_timeout(Duration::from_secs(1)));
+                            return Err(interrupt);
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(PyRuntimeError::new_err(
+                            "the completion ended without a result (internal error)",
+                        ));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Starts one completion in the background; `on_done(result_json)` is called when it
+    /// ends (from a thread of the runtime's blocking pool). Returns the [`Job`].
+    #[pyo3(signature = (context, query, on_done, context_json=false, trajectory=None, trajectory_extra=None))]
+    fn start(
+        &self,
+        context: String,
+        query: String,
+        on_done: Py<PyAny>,
+        context_json: bool,
+        trajectory: Option<String>,
+        trajectory_extra: Option<String>,
+    ) -> PyResult<Job> {
+        guarded(|| {
+            let rlm = self.rlm_for(trajectory.as_deref(), trajectory_extra.as_deref())?;
+            let ctx = self::context(context, context_json)?;
+            let (stop, rx) = self.spawn(rlm, ctx, query)?;
+            let rt = runtime::get()?;
+            rt.spawn_blocking(move || {
+                let json = rx.recv().unwrap_or_else(|_| convert::internal_error());
+                Python::attach(|py| {
+                    if let Err(err) = on_done.call1(py, (json,)) {
+                        err.print(py);
+                    }
+                });
+            });
+            Ok(Job {
+                stop: Mutex::new(Some(stop)),
+            })
+        })
+    }
+}
+
+/// Writes the official `rlm` log of the trajectory at `trajectory` to `out`, appending.
+#[pyfunction]
+pub fn export_official(trajectory: &str, out: &str) -> PyResult<()> {
+    guarded(|| {
+        let tree = rlm::trajectory::read_file(trajectory)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot read {trajectory}: {e}")))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot open {out}: {e}")))?;
+        rlm::trajectory::write_official(&tree, std::io::BufWriter::new(file))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot write {out}: {e}")))
+    })
+}
