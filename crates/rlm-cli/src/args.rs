@@ -86,7 +86,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub context: context::ContextArgs,
     /// The question to answer about the context.
-    #[arg(long, short = 'q', value_parser = parse_query)]
+    #[arg(long, short = 'q')]
     pub query: String,
     /// The root model: `provider:model` (providers openai, anthropic, gemini, azure; e.g.
     /// `anthropic:claude-sonnet-4-5`) or a model name of the `--provider` (`llama3.1:8b` stays
@@ -385,15 +385,6 @@ fn parse_price(s: &str) -> Result<(String, rlm::ModelPrice), String> {
             ))
         }
         _ => Err(usage()),
-    }
-}
-
-/// A non-blank query.
-fn parse_query(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        Err("the query is empty: say what to find out about the context".to_string())
-    } else {
-        Ok(s.to_string())
     }
 }
 

@@ -135,6 +135,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<u8, Failure> {
+    if args.query.trim().is_empty() {
+        return Err(Failure::new(
+            2,
+            "the query is empty: say with --query what to find out about the context",
+        ));
+    }
     // First, so that Ctrl-C follows the same rules in every state, reading the context included.
     let interrupt = interrupt::Interrupt::install()
         .map_err(|e| {

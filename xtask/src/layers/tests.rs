@@ -148,9 +148,9 @@ fn the_new_crates_and_the_old_shortcuts() {
         ]),
         &[
             "layer violation: rlm-cli depends on rlm-trajectory (rlm-cli depends on the \
-             workspace only through the facade)",
+             workspace only through the facade (and rlm-server for `rlm serve`))",
             "layer violation: rlm-cli depends on rlm-http (rlm-cli depends on the workspace only \
-             through the facade)",
+             through the facade (and rlm-server for `rlm serve`))",
         ],
     );
     // The bench is a helper: unpublished, never a dependency of a published crate.
@@ -218,7 +218,7 @@ fn siblings_runner_and_cli_rules() {
         ]),
         &[
             "layer violation: rlm-cli depends on rlm-core (rlm-cli depends on the workspace \
-           only through the facade)",
+           only through the facade (and rlm-server for `rlm serve`))",
         ],
     );
 }
