@@ -322,14 +322,17 @@ async fn the_terminal_prompt_edits_cancels_and_leaves() {
 
     let srv = server().await;
     let file = tmp("chat-pty.txt", "the code is 5150");
+    // `exec`: `script` runs the line with `$SHELL -c`, and a shell that stays as the parent
+    // (dash does) also gets the Ctrl-C and exits 130 when `rlm` ends.
     let line = format!(
-        "{} chat --context-file {} --model fake-model --base-url {}",
+        "exec {} chat --context-file {} --model fake-model --base-url {}",
         env!("CARGO_BIN_EXE_rlm"),
         file.display(),
         srv.base_url()
     );
     let mut child = tokio::process::Command::new("script")
         .args(["-qefc", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("RLM_MODEL")
         .env_remove("RUST_LOG")
