@@ -72,38 +72,10 @@ impl Interrupt {
             run_started: AtomicBool::new(false),
             stop: Notify::new(),
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let watched = shared.clone();
-        std::thread::Builder::new()
-            .name("rlm-ctrl-c".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    // The handler is registered before `install` returns, so no Ctrl-C falls
-                    // between the two.
-                    match Listener::new() {
-                        Ok(listener) => {
-                            let _ = ready_tx.send(Ok(()));
-                            watch(listener, &watched).await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                });
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the Ctrl-C watcher did not start"))??;
+        spawn_watcher("rlm-ctrl-c", move |listener| async move {
+            watch(listener, &watched).await;
+        })?;
         Ok(Self { shared })
     }
 
@@ -114,6 +86,45 @@ impl Interrupt {
         let shared = self.shared.clone();
         async move { shared.stop.notified().await }
     }
+}
+
+/// Runs `watch` on a thread of its own with its own small runtime, so nothing the process does
+/// can keep it from acting. SIGINT's handler is registered before this returns, so no Ctrl-C
+/// falls between the two.
+pub(crate) fn spawn_watcher<W, F>(name: &str, watch: W) -> std::io::Result<()>
+where
+    W: FnOnce(Listener) -> F + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Listener::new() {
+                    Ok(listener) => {
+                        let _ = ready_tx.send(Ok(()));
+                        watch(listener).await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the Ctrl-C watcher did not start"))?
 }
 
 async fn watch(mut listener: Listener, shared: &Shared) {

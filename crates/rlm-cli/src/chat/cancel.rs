@@ -4,14 +4,14 @@
 //! line editor reads Ctrl-C as a key (it clears the line), so no signal comes.
 //!
 //! SIGINT is watched on a thread of its own with its own small runtime, as in `rlm run`
-//! ([`crate::interrupt`]).
+//! ([`crate::interrupt::spawn_watcher`]).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::interrupt::{Listener, exit_now};
+use crate::interrupt::{Listener, exit_now, spawn_watcher};
 
 #[derive(Default)]
 struct Shared {
@@ -36,36 +36,10 @@ impl Cancel {
     /// Starts watching SIGINT.
     pub fn install() -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let watched = shared.clone();
-        std::thread::Builder::new()
-            .name("rlm-chat-ctrl-c".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match Listener::new() {
-                        Ok(listener) => {
-                            let _ = ready_tx.send(Ok(()));
-                            watch(listener, &watched).await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                });
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the Ctrl-C watcher did not start"))??;
+        spawn_watcher("rlm-chat-ctrl-c", move |listener| async move {
+            watch(listener, &watched).await;
+        })?;
         Ok(Self { shared })
     }
 
