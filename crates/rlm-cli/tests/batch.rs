@@ -285,7 +285,7 @@ async fn malformed_lines_are_reported_and_the_rest_run() {
         (2, "bad JSON"),
         (3, "task \"t2\": no `query`"),
         (4, "duplicate id \"t1\" (first on line 1)"),
-        (5, "give one context source, not `context` and `context_file`"),
+        (5, "task \"t3\": give one context source, not `context` and `context_file`"),
     ] {
         assert!(err.contains(&format!("{name}:{line}: {message}")), "{line}: {err}");
     }

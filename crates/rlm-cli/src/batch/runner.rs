@@ -307,7 +307,11 @@ fn load(source: ContextSource) -> Result<(Context, Vec<String>), String> {
             ..ContextArgs::default()
         },
     };
-    let loaded = args.load().map_err(|e| e.to_string())?;
+    // The library's message, without the CLI's hints about flags a task file does not use.
+    let loaded = args.load().map_err(|e| match e {
+        crate::args::context::LoadError::Context(inner) => inner.to_string(),
+        other => other.to_string(),
+    })?;
     Ok((loaded.context, loaded.warnings))
 }
 
