@@ -370,3 +370,47 @@ async fn per_task_limits_stop_only_their_task_and_the_concurrency_cap_is_batch_w
     assert_eq!(srv.request_count(), 2 + 3 + 2 + 1 + 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_batch_cost_budget_counts_every_task() {
+    let dir = dir("cost");
+    let tasks = write_tasks(
+        &dir,
+        &(1..=5).map(|n| task(&format!("t{n}"), &format!("say {n}"))).collect::<Vec<_>>(),
+    );
+    let out = dir.join("results.jsonl");
+    let srv = server(Arc::new(AtomicBool::new(false))).await;
+    // 100 input and 10 output tokens at $1000 per million each: $0.11 per call, one per task.
+    let run = batch(
+        &tasks,
+        &out,
+        &srv.base_url(),
+        &["--max-cost", "0.25", "--price", "fake-model=1000,0,1000", "--concurrency", "1"],
+    )
+    .await;
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(5), "{err}");
+    assert!(err.contains("stopped: --max-cost reached ($0.3300 of $0.2500) for the whole batch"), "{err}");
+    let lines = results(&out);
+    assert_eq!(ids(&lines), ["t1", "t2", "t3"]);
+    assert!((lines[0]["cost"].as_f64().unwrap() - 0.11).abs() < 1e-9, "{}", lines[0]);
+    assert!(err.contains("cost       $0.3300, 330 tokens"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_stops_the_batch_without_result_lines() {
+    let dir = dir("unreachable");
+    let tasks = write_tasks(&dir, &[task("a", "say 1"), task("b", "say 2"), task("c", "say 3")]);
+    let out = dir.join("results.jsonl");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let run = batch(&tasks, &out, &url, &["--max-retries", "0", "--concurrency", "1"]).await;
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(4), "{err}");
+    assert!(err.contains("error: could not reach") && err.contains("--base-url"), "{err}");
+    assert!(err.contains("not run    3"), "{err}");
+    assert!(results(&out).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
