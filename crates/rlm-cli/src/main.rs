@@ -101,10 +101,12 @@ fn main() -> ExitCode {
             interrupt::exit(code)
         }
         Command::Batch(args) => {
-            let code = runtime.block_on(batch::run(*args)).unwrap_or_else(|failure| {
-                eprintln!("error: {}", failure.message);
-                failure.code
-            });
+            let code = runtime
+                .block_on(batch::run(*args))
+                .unwrap_or_else(|failure| {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                });
             runtime.shutdown_background();
             interrupt::exit(code)
         }

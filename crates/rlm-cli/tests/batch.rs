@@ -151,7 +151,11 @@ async fn kill_9_mid_batch_then_resume_runs_every_task_exactly_once() {
     // t1 and t2 end; t3 and t4 then hang in the server, and t5, t6 wait for a slot.
     let mut waited = 0;
     while !(results(&out).len() == 2 && srv.in_flight() == 2) {
-        assert!(waited < 3000, "the batch never reached t3 and t4: {:?}", results(&out));
+        assert!(
+            waited < 3000,
+            "the batch never reached t3 and t4: {:?}",
+            results(&out)
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
         waited += 1;
     }
@@ -220,7 +224,11 @@ async fn answers_are_scored_and_summed_up() {
     for (scoring, correct, accuracy) in [
         ("exact", [false, false, true], "1/3 = 33.3% (exact)"),
         ("contains", [true, false, true], "2/3 = 66.7% (contains)"),
-        ("numeric:0.5", [true, true, false], "2/3 = 66.7% (numeric:0.5)"),
+        (
+            "numeric:0.5",
+            [true, true, false],
+            "2/3 = 66.7% (numeric:0.5)",
+        ),
     ] {
         let out = dir.join(format!("{scoring}.jsonl"));
         let traces = dir.join(format!("traces-{scoring}"));
@@ -228,7 +236,13 @@ async fn answers_are_scored_and_summed_up() {
             &tasks,
             &out,
             &url,
-            &["--score", scoring, "--json", "--trace-dir", traces.to_str().unwrap()],
+            &[
+                "--score",
+                scoring,
+                "--json",
+                "--trace-dir",
+                traces.to_str().unwrap(),
+            ],
         )
         .await;
         let err = stderr(&run);
@@ -241,7 +255,10 @@ async fn answers_are_scored_and_summed_up() {
         assert!(err.contains(&format!("accuracy   {accuracy}")), "{err}");
         assert!(err.contains("done       4"), "{err}");
         let summary: Value = serde_json::from_slice(&run.stdout).unwrap();
-        assert_eq!((summary["scored"].as_u64(), summary["done"].as_u64()), (Some(3), Some(4)));
+        assert_eq!(
+            (summary["scored"].as_u64(), summary["done"].as_u64()),
+            (Some(3), Some(4))
+        );
         // Each task's trajectory is in the trace folder, named after its id.
         let trace = by_id(&lines, "a")["trace"].as_str().unwrap().to_string();
         assert_eq!(Path::new(&trace), traces.join("a.jsonl"));
@@ -285,9 +302,15 @@ async fn malformed_lines_are_reported_and_the_rest_run() {
         (2, "bad JSON"),
         (3, "task \"t2\": no `query`"),
         (4, "duplicate id \"t1\" (first on line 1)"),
-        (5, "task \"t3\": give one context source, not `context` and `context_file`"),
+        (
+            5,
+            "task \"t3\": give one context source, not `context` and `context_file`",
+        ),
     ] {
-        assert!(err.contains(&format!("{name}:{line}: {message}")), "{line}: {err}");
+        assert!(
+            err.contains(&format!("{name}:{line}: {message}")),
+            "{line}: {err}"
+        );
     }
     assert!(err.contains("malformed  4 line(s)"), "{err}");
     let lines = results(&out);
@@ -298,7 +321,10 @@ async fn malformed_lines_are_reported_and_the_rest_run() {
     assert_eq!(by_id(&lines, "json")["answer"], "j,k");
     let missing = by_id(&lines, "missing");
     assert_eq!(missing["outcome"], "failed");
-    assert!(missing["error"].as_str().unwrap().contains("nowhere.txt"), "{missing}");
+    assert!(
+        missing["error"].as_str().unwrap().contains("nowhere.txt"),
+        "{missing}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -307,18 +333,28 @@ async fn the_batch_budget_is_shared_by_every_task_and_resume_finishes() {
     let dir = dir("budget");
     let tasks = write_tasks(
         &dir,
-        &(1..=5).map(|n| task(&format!("t{n}"), &format!("say {n}"))).collect::<Vec<_>>(),
+        &(1..=5)
+            .map(|n| task(&format!("t{n}"), &format!("say {n}")))
+            .collect::<Vec<_>>(),
     );
     let out = dir.join("results.jsonl");
     let srv = server(Arc::new(AtomicBool::new(false))).await;
     let url = srv.base_url();
     // One call per task: three calls for the batch run three tasks; the fourth is refused
     // and the fifth never starts. Neither gets a result line.
-    let run = batch(&tasks, &out, &url, &["--max-llm-calls", "3", "--concurrency", "1"]).await;
+    let run = batch(
+        &tasks,
+        &out,
+        &url,
+        &["--max-llm-calls", "3", "--concurrency", "1"],
+    )
+    .await;
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(5), "{err}");
     assert!(
-        err.contains("stopped: --max-llm-calls reached (3 of 3 calls) for the whole batch; 2 task(s) not run"),
+        err.contains(
+            "stopped: --max-llm-calls reached (3 of 3 calls) for the whole batch; 2 task(s) not run"
+        ),
         "{err}"
     );
     assert_eq!(ids(&results(&out)), ["t1", "t2", "t3"]);
@@ -349,7 +385,14 @@ async fn per_task_limits_stop_only_their_task_and_the_concurrency_cap_is_batch_w
         &tasks,
         &out,
         &srv.base_url(),
-        &["--task-max-llm-calls", "3", "--concurrency", "5", "--max-concurrency", "1"],
+        &[
+            "--task-max-llm-calls",
+            "3",
+            "--concurrency",
+            "5",
+            "--max-concurrency",
+            "1",
+        ],
     )
     .await;
     let err = stderr(&run);
@@ -357,12 +400,30 @@ async fn per_task_limits_stop_only_their_task_and_the_concurrency_cap_is_batch_w
     let lines = results(&out);
     assert_eq!(ids(&lines).len(), 5);
     let own = by_id(&lines, "own");
-    assert_eq!((own["outcome"].as_str(), own["total_usage"]["calls"].as_u64()), (Some("budget"), Some(2)));
+    assert_eq!(
+        (
+            own["outcome"].as_str(),
+            own["total_usage"]["calls"].as_u64()
+        ),
+        (Some("budget"), Some(2))
+    );
     let flag = by_id(&lines, "flag");
-    assert_eq!((flag["outcome"].as_str(), flag["total_usage"]["calls"].as_u64()), (Some("budget"), Some(3)));
+    assert_eq!(
+        (
+            flag["outcome"].as_str(),
+            flag["total_usage"]["calls"].as_u64()
+        ),
+        (Some("budget"), Some(3))
+    );
     // max_iterations 1: one turn, then the last-chance call.
     let iter = by_id(&lines, "iter");
-    assert_eq!((iter["outcome"].as_str(), iter["total_usage"]["calls"].as_u64()), (Some("iteration_limit"), Some(2)));
+    assert_eq!(
+        (
+            iter["outcome"].as_str(),
+            iter["total_usage"]["calls"].as_u64()
+        ),
+        (Some("iteration_limit"), Some(2))
+    );
     assert_eq!(by_id(&lines, "ok1")["answer"], "fine");
     assert!(err.contains("failed     2"), "{err}");
     // Five tasks at once, but one LLM call in flight across the batch.
@@ -376,7 +437,9 @@ async fn the_batch_cost_budget_counts_every_task() {
     let dir = dir("cost");
     let tasks = write_tasks(
         &dir,
-        &(1..=5).map(|n| task(&format!("t{n}"), &format!("say {n}"))).collect::<Vec<_>>(),
+        &(1..=5)
+            .map(|n| task(&format!("t{n}"), &format!("say {n}")))
+            .collect::<Vec<_>>(),
     );
     let out = dir.join("results.jsonl");
     let srv = server(Arc::new(AtomicBool::new(false))).await;
@@ -385,15 +448,29 @@ async fn the_batch_cost_budget_counts_every_task() {
         &tasks,
         &out,
         &srv.base_url(),
-        &["--max-cost", "0.25", "--price", "fake-model=1000,0,1000", "--concurrency", "1"],
+        &[
+            "--max-cost",
+            "0.25",
+            "--price",
+            "fake-model=1000,0,1000",
+            "--concurrency",
+            "1",
+        ],
     )
     .await;
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(5), "{err}");
-    assert!(err.contains("stopped: --max-cost reached ($0.3300 of $0.2500) for the whole batch"), "{err}");
+    assert!(
+        err.contains("stopped: --max-cost reached ($0.3300 of $0.2500) for the whole batch"),
+        "{err}"
+    );
     let lines = results(&out);
     assert_eq!(ids(&lines), ["t1", "t2", "t3"]);
-    assert!((lines[0]["cost"].as_f64().unwrap() - 0.11).abs() < 1e-9, "{}", lines[0]);
+    assert!(
+        (lines[0]["cost"].as_f64().unwrap() - 0.11).abs() < 1e-9,
+        "{}",
+        lines[0]
+    );
     assert!(err.contains("cost       $0.3300, 330 tokens"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -401,15 +478,27 @@ async fn the_batch_cost_budget_counts_every_task() {
 #[tokio::test]
 async fn an_unreachable_endpoint_stops_the_batch_without_result_lines() {
     let dir = dir("unreachable");
-    let tasks = write_tasks(&dir, &[task("a", "say 1"), task("b", "say 2"), task("c", "say 3")]);
+    let tasks = write_tasks(
+        &dir,
+        &[task("a", "say 1"), task("b", "say 2"), task("c", "say 3")],
+    );
     let out = dir.join("results.jsonl");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
-    let run = batch(&tasks, &out, &url, &["--max-retries", "0", "--concurrency", "1"]).await;
+    let run = batch(
+        &tasks,
+        &out,
+        &url,
+        &["--max-retries", "0", "--concurrency", "1"],
+    )
+    .await;
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(4), "{err}");
-    assert!(err.contains("error: could not reach") && err.contains("--base-url"), "{err}");
+    assert!(
+        err.contains("error: could not reach") && err.contains("--base-url"),
+        "{err}"
+    );
     assert!(err.contains("not run    3"), "{err}");
     assert!(results(&out).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();

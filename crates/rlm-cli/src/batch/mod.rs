@@ -98,15 +98,14 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
             format!("cannot read the task file {}: {e}", args.tasks.display()),
         )
     })?;
-    let base = args
-        .tasks
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let base = args.tasks.parent().map(PathBuf::from).unwrap_or_default();
     let file = tasks::parse(&text, &base);
     let name = args.tasks.display().to_string();
     for problem in &file.problems {
-        eprintln!("[rlm] {name}:{}: {}; skipped", problem.line, problem.message);
+        eprintln!(
+            "[rlm] {name}:{}: {}; skipped",
+            problem.line, problem.message
+        );
     }
     for (field, line) in &file.unknown_fields {
         eprintln!("[rlm] warning: {name}:{line}: {field:?} is not a task field; ignored");
@@ -114,13 +113,15 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
     if file.tasks.is_empty() {
         return Err(Failure::new(
             2,
-            format!(
-                "no task in {name}: each line must be a JSON object with \"id\" and \"query\""
-            ),
+            format!("no task in {name}: each line must be a JSON object with \"id\" and \"query\""),
         ));
     }
     let opened = results::open(&args.out, args.resume, args.retry_failed).map_err(|e| {
-        let code = if matches!(e, results::OpenError::Exists { .. }) { 2 } else { 3 };
+        let code = if matches!(e, results::OpenError::Exists { .. }) {
+            2
+        } else {
+            3
+        };
         Failure::new(code, e.to_string())
     })?;
     for repair in &opened.repairs {
@@ -128,7 +129,10 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
     }
     if let Some(dir) = &args.trace_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
-            Failure::new(3, format!("cannot create --trace-dir {}: {e}", dir.display()))
+            Failure::new(
+                3,
+                format!("cannot create --trace-dir {}: {e}", dir.display()),
+            )
         })?;
     }
     let done: std::collections::HashSet<&str> =
@@ -157,14 +161,21 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
         ));
     }
     let started = std::time::Instant::now();
-    let stop = interrupt.as_ref().map(crate::interrupt::Interrupt::run_started);
+    let stop = interrupt
+        .as_ref()
+        .map(crate::interrupt::Interrupt::run_started);
     let stop = async move {
         match stop {
             Some(stop) => stop.await,
             None => std::future::pending::<()>().await,
         }
     };
-    let shared = Arc::new(runner::Shared::new(args, models, base_config, state.clone()));
+    let shared = Arc::new(runner::Shared::new(
+        args,
+        models,
+        base_config,
+        state.clone(),
+    ));
     let report = runner::run_all(shared.clone(), pending, &mut writer, &mut progress, stop).await;
     progress.finish();
     let report = report?;
@@ -176,7 +187,9 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
     }
     Ok(match report.stopped {
         Some(runner::Stopped::Cancelled) => {
-            eprintln!("[rlm] cancelled: the tasks that were running have no result line; --resume runs them");
+            eprintln!(
+                "[rlm] cancelled: the tasks that were running have no result line; --resume runs them"
+            );
             crate::interrupt::CANCELLED
         }
         Some(runner::Stopped::Fatal(failure)) => {
@@ -184,7 +197,10 @@ pub async fn run(args: BatchArgs) -> Result<u8, Failure> {
             failure.code
         }
         Some(runner::Stopped::Budget) => {
-            eprintln!("{}", summary::budget_line(&state, &args.run.limits.run, report.not_run));
+            eprintln!(
+                "{}",
+                summary::budget_line(&state, &args.run.limits.run, report.not_run)
+            );
             5
         }
         None if summary.failed > 0 || !file.problems.is_empty() => 1,

@@ -46,9 +46,8 @@ impl BatchProgress {
             return BatchProgress::Lines { total, ended: 0 };
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} {wide_msg} ETA {eta}",
-        ) {
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg} ETA {eta}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.enable_steady_tick(Duration::from_millis(200));

@@ -282,17 +282,26 @@ mod tests {
     fn a_torn_last_line_is_dropped_or_repaired() {
         let good = "{\"id\":\"a\",\"outcome\":\"finished\"}\n{\"id\":2,\"outcome\":\"budget\"}\n";
         let (kept, repairs, rewrite) = read_back(good, false);
-        assert_eq!((keys(&kept), repairs.len(), rewrite), (vec!["a", "2"], 0, false));
+        assert_eq!(
+            (keys(&kept), repairs.len(), rewrite),
+            (vec!["a", "2"], 0, false)
+        );
 
         let torn = format!("{good}{{\"id\":\"c\",\"answ");
         let (kept, repairs, rewrite) = read_back(&torn, false);
         assert_eq!(keys(&kept), vec!["a", "2"]);
-        assert!(rewrite && repairs[0].contains("line 3 was cut short"), "{repairs:?}");
+        assert!(
+            rewrite && repairs[0].contains("line 3 was cut short"),
+            "{repairs:?}"
+        );
 
         let whole = format!("{good}{{\"id\":\"c\",\"outcome\":\"finished\"}}");
         let (kept, repairs, rewrite) = read_back(&whole, false);
         assert_eq!(keys(&kept), vec!["a", "2", "c"]);
-        assert!(rewrite && repairs[0].contains("newline added"), "{repairs:?}");
+        assert!(
+            rewrite && repairs[0].contains("newline added"),
+            "{repairs:?}"
+        );
     }
 
     #[test]
@@ -313,10 +322,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.jsonl");
         std::fs::write(&path, "\n  \n").unwrap();
-        assert!(open(&path, false, false).is_ok(), "blank files are not results");
-        std::fs::write(&path, "{\"id\":\"a\",\"outcome\":\"finished\"}\n{\"id\":\"b\"").unwrap();
+        assert!(
+            open(&path, false, false).is_ok(),
+            "blank files are not results"
+        );
+        std::fs::write(
+            &path,
+            "{\"id\":\"a\",\"outcome\":\"finished\"}\n{\"id\":\"b\"",
+        )
+        .unwrap();
         let err = open(&path, false, false).unwrap_err().to_string();
-        assert!(err.contains("--resume") && err.contains("2 line(s)"), "{err}");
+        assert!(
+            err.contains("--resume") && err.contains("2 line(s)"),
+            "{err}"
+        );
         let mut opened = open(&path, true, false).unwrap();
         assert_eq!(opened.records.len(), 1);
         opened

@@ -19,11 +19,11 @@ use rlm::{Completion, Context, RlmError, RunOutcomeKind, RunnerConfig, Usage};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use super::BatchArgs;
 use super::progress::{BatchProgress, Counts};
 use super::results::{Record, ResultsWriter};
 use super::score::Scoring;
 use super::tasks::{ContextSource, Task, TaskLimits};
-use super::BatchArgs;
 use crate::Failure;
 use crate::args::context::ContextArgs;
 use crate::models::Models;
@@ -42,7 +42,12 @@ pub struct Shared {
 
 impl Shared {
     /// `models` wrapped under `state`, for every task.
-    pub fn new(args: BatchArgs, mut models: Models, base: RunnerConfig, state: Arc<TreeState>) -> Self {
+    pub fn new(
+        args: BatchArgs,
+        mut models: Models,
+        base: RunnerConfig,
+        state: Arc<TreeState>,
+    ) -> Self {
         models.root.model = Arc::new(Budgeted::new(models.root.model.clone(), state.clone()));
         if let Some(sub) = models.sub.as_mut() {
             sub.model = Arc::new(Budgeted::new(sub.model.clone(), state.clone()));
@@ -222,7 +227,11 @@ async fn run_task(shared: Arc<Shared>, task: Task) -> TaskEnd {
         Ok(loaded) => loaded,
         Err(message) => return recorded(&shared, &task, None, Some(message), started, Vec::new()),
     };
-    let trace = shared.args.trace_dir.as_ref().map(|dir| trace_path(dir, &task));
+    let trace = shared
+        .args
+        .trace_dir
+        .as_ref()
+        .map(|dir| trace_path(dir, &task));
     let rlm = match build(&shared, &task, trace.as_ref()) {
         Ok(rlm) => rlm,
         Err(message) => return recorded(&shared, &task, None, Some(message), started, warnings),
@@ -231,13 +240,27 @@ async fn run_task(shared: Arc<Shared>, task: Task) -> TaskEnd {
         Ok(done) if done.kind() == RunOutcomeKind::Budget && shared.state.is_halted() => {
             TaskEnd::BatchBudget
         }
-        Ok(done) => recorded(&shared, &task, Some((&done, trace)), None, started, warnings),
+        Ok(done) => recorded(
+            &shared,
+            &task,
+            Some((&done, trace)),
+            None,
+            started,
+            warnings,
+        ),
         Err(RlmError::Failed { completion }) => {
             let failure = crate::explain_failure(completion.error(), &shared.models);
             if failure.code == 4 {
                 return TaskEnd::Fatal(failure);
             }
-            recorded(&shared, &task, Some((&completion, trace)), None, started, warnings)
+            recorded(
+                &shared,
+                &task,
+                Some((&completion, trace)),
+                None,
+                started,
+                warnings,
+            )
         }
         Err(e) => recorded(&shared, &task, None, Some(e.to_string()), started, warnings),
     }
@@ -272,7 +295,13 @@ fn trace_path(dir: &std::path::Path, task: &Task) -> PathBuf {
     let safe: String = task
         .key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let name = if safe == task.key && !safe.starts_with('.') {
         safe

@@ -44,7 +44,9 @@ impl fmt::Display for Scoring {
 
 /// Parses `--score`.
 pub fn parse(s: &str) -> Result<Scoring, String> {
-    let usage = || format!("{s:?} is not exact, contains, numeric or numeric:TOL (numeric:0.01, numeric:1%)");
+    let usage = || {
+        format!("{s:?} is not exact, contains, numeric or numeric:TOL (numeric:0.01, numeric:1%)")
+    };
     let s = s.trim();
     match s.split_once(':') {
         None => match s {
@@ -103,13 +105,18 @@ impl Scoring {
 fn normalise(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let joined = words.join(" ").to_lowercase();
-    joined.strip_suffix('.').unwrap_or(&joined).trim_end().to_string()
+    joined
+        .strip_suffix('.')
+        .unwrap_or(&joined)
+        .trim_end()
+        .to_string()
 }
 
 /// The last number written in `text`: `42`, `-3.5`, `1,234`, `6.02e23`.
 fn last_number(text: &str) -> Option<f64> {
     text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | ',' | '-' | '+' | 'e' | 'E')))
-        .filter_map(|token| {
+        .rev()
+        .find_map(|token| {
             let token = token.trim_matches(|c| matches!(c, '.' | ',' | 'e' | 'E' | '+'));
             let token = token.strip_suffix('-').unwrap_or(token);
             let cleaned: String = token.chars().filter(|c| *c != ',').collect();
@@ -118,7 +125,6 @@ fn last_number(text: &str) -> Option<f64> {
             }
             cleaned.parse::<f64>().ok().filter(|n| n.is_finite())
         })
-        .last()
 }
 
 #[cfg(test)]
@@ -168,7 +174,14 @@ mod tests {
             Ok(Scoring::Numeric(Tolerance::Relative(0.025)))
         );
         assert_eq!(parse("numeric:2.5%").unwrap().to_string(), "numeric:2.5%");
-        for bad in ["", "fuzzy", "numeric:", "numeric:x", "numeric:-1", "exact:1"] {
+        for bad in [
+            "",
+            "fuzzy",
+            "numeric:",
+            "numeric:x",
+            "numeric:-1",
+            "exact:1",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

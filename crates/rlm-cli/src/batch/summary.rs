@@ -109,10 +109,16 @@ impl Summary {
         row("done", self.done.to_string());
         row("failed", self.failed.to_string());
         if self.not_run > 0 {
-            row("not run", format!("{} (no result line; --resume runs them)", self.not_run));
+            row(
+                "not run",
+                format!("{} (no result line; --resume runs them)", self.not_run),
+            );
         }
         if self.malformed > 0 {
-            row("malformed", format!("{} line(s), reported above", self.malformed));
+            row(
+                "malformed",
+                format!("{} line(s), reported above", self.malformed),
+            );
         }
         row(
             "accuracy",
@@ -233,7 +239,13 @@ mod tests {
             not_run: 1,
             stopped: None,
         };
-        let s = Summary::new(&file, &earlier, &report, Duration::from_secs(2), Scoring::Exact);
+        let s = Summary::new(
+            &file,
+            &earlier,
+            &report,
+            Duration::from_secs(2),
+            Scoring::Exact,
+        );
         assert_eq!(
             (s.tasks, s.earlier, s.done, s.failed, s.not_run, s.malformed),
             (4, 1, 2, 1, 1, 1)

@@ -169,7 +169,9 @@ pub fn parse(text: &str, base: &Path) -> TaskFile {
 fn task(object: &Map<String, Value>, line: usize, base: &Path) -> Result<Task, String> {
     let (id, key) = match object.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => (Value::String(s.clone()), s.clone()),
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => (Value::Number(n.clone()), n.to_string()),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => {
+            (Value::Number(n.clone()), n.to_string())
+        }
         Some(_) => return Err("`id` must be a non-empty string or an integer".into()),
         None => return Err("no `id`".into()),
     };
@@ -235,27 +237,34 @@ fn context(object: &Map<String, Value>, base: &Path) -> Result<ContextSource, St
             _ => Err(format!("`{key}` must be a path")),
         }
     };
-    Ok(match (sources.first().copied(), sources.first().and_then(|k| object.get(*k))) {
-        (Some("context"), Some(value)) => ContextSource::Inline(value.clone()),
-        (Some("context_file"), Some(Value::Array(items))) if !items.is_empty() => {
-            ContextSource::Files(
-                items
-                    .iter()
-                    .map(|v| path("context_file", v))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-        (Some("context_file"), Some(value)) => {
-            ContextSource::Files(vec![path("context_file", value)?])
-        }
-        (Some("context_dir"), Some(value)) => ContextSource::Dir {
-            dir: path("context_dir", value)?,
-            include,
-            exclude,
+    Ok(
+        match (
+            sources.first().copied(),
+            sources.first().and_then(|k| object.get(*k)),
+        ) {
+            (Some("context"), Some(value)) => ContextSource::Inline(value.clone()),
+            (Some("context_file"), Some(Value::Array(items))) if !items.is_empty() => {
+                ContextSource::Files(
+                    items
+                        .iter()
+                        .map(|v| path("context_file", v))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            (Some("context_file"), Some(value)) => {
+                ContextSource::Files(vec![path("context_file", value)?])
+            }
+            (Some("context_dir"), Some(value)) => ContextSource::Dir {
+                dir: path("context_dir", value)?,
+                include,
+                exclude,
+            },
+            (Some("context_json"), Some(value)) => {
+                ContextSource::Json(path("context_json", value)?)
+            }
+            _ => ContextSource::Empty,
         },
-        (Some("context_json"), Some(value)) => ContextSource::Json(path("context_json", value)?),
-        _ => ContextSource::Empty,
-    })
+    )
 }
 
 /// `expected` as the list of accepted answers: strings as they are, numbers and booleans as
@@ -335,7 +344,10 @@ mod tests {
         assert_eq!((t[0].line, t[0].key.as_str()), (1, "a"));
         assert_eq!(t[0].context, ContextSource::Inline(Value::from("text")));
         assert_eq!(t[0].expected, vec!["Paris"]);
-        assert_eq!((t[1].line, t[1].key.as_str(), &t[1].id), (4, "7", &Value::from(7)));
+        assert_eq!(
+            (t[1].line, t[1].key.as_str(), &t[1].id),
+            (4, "7", &Value::from(7))
+        );
         assert_eq!(
             t[1].context,
             ContextSource::Files(vec!["/data/x.txt".into(), "/abs/y.txt".into()])
@@ -353,7 +365,10 @@ mod tests {
             }
         );
         assert_eq!(file.unknown_fields, vec![("category".to_string(), 5)]);
-        assert!(matches!(t[3].context, ContextSource::Inline(Value::Object(_))));
+        assert!(matches!(
+            t[3].context,
+            ContextSource::Inline(Value::Object(_))
+        ));
         assert_eq!(t[4].context, ContextSource::Empty);
     }
 
@@ -386,7 +401,10 @@ mod tests {
             (4, "no `id`"),
             (5, "task \"b\": no `query`"),
             (6, "duplicate id \"a\" (first on line 1)"),
-            (7, "give one context source, not `context` and `context_file`"),
+            (
+                7,
+                "give one context source, not `context` and `context_file`",
+            ),
             (8, "`query` is empty"),
             (9, "`max_iterations` must be a whole number"),
             (10, "standard input"),
