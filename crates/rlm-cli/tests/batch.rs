@@ -313,6 +313,8 @@ async fn malformed_lines_are_reported_and_the_rest_run() {
         );
     }
     assert!(err.contains("malformed  4 line(s)"), "{err}");
+    // Off a terminal, progress is one plain line per finished task.
+    assert!(err.contains("[rlm] 5/5 "), "{err}");
     let lines = results(&out);
     assert_eq!(ids(&lines), ["dir", "file", "json", "missing", "t1"]);
     assert_eq!(by_id(&lines, "t1")["answer"], "one");
@@ -359,8 +361,20 @@ async fn the_batch_budget_is_shared_by_every_task_and_resume_finishes() {
     );
     assert_eq!(ids(&results(&out)), ["t1", "t2", "t3"]);
     assert_eq!(srv.request_count(), 3);
-    let again = batch(&tasks, &out, &url, &["--resume", "--max-llm-calls", "3"]).await;
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let again = batch(
+        &tasks,
+        &out,
+        &url,
+        &["--resume", "--max-llm-calls", "3", "--quiet"],
+    )
+    .await;
+    let err = stderr(&again);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    // --quiet: no progress lines, the summary still.
+    assert!(
+        !err.contains("[rlm] 1/2") && err.contains("done       5"),
+        "{err}"
+    );
     assert_eq!(ids(&results(&out)), ["t1", "t2", "t3", "t4", "t5"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -501,5 +515,126 @@ async fn an_unreachable_endpoint_stops_the_batch_without_result_lines() {
     );
     assert!(err.contains("not run    3"), "{err}");
     assert!(results(&out).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_the_batch_and_keeps_what_ended() {
+    let dir = dir("ctrl-c");
+    let tasks = write_tasks(
+        &dir,
+        &[
+            task("t1", "say 1"),
+            task("t2", "stall 2"),
+            task("t3", "say 3"),
+        ],
+    );
+    let out = dir.join("results.jsonl");
+    let stall = Arc::new(AtomicBool::new(true));
+    let srv = server(stall.clone()).await;
+    let url = srv.base_url();
+    let child = command(&[
+        "batch",
+        tasks.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        "fake-model",
+        "--base-url",
+        &url,
+        "--concurrency",
+        "1",
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut waited = 0;
+    while !(results(&out).len() == 1 && srv.in_flight() == 1) {
+        assert!(waited < 3000, "the batch never reached t2");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = child.wait_with_output().await.unwrap();
+    let err = stderr(&done);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("not run    2") && err.contains("--resume runs them"),
+        "{err}"
+    );
+    assert_eq!(ids(&results(&out)), ["t1"]);
+    stall.store(false, Ordering::SeqCst);
+    let again = batch(&tasks, &out, &url, &["--resume"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(ids(&results(&out)), ["t1", "t2", "t3"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On a terminal (`script` gives the batch a pseudo-terminal) progress is an indicatif bar with
+/// the counters and the ETA.
+#[tokio::test]
+async fn a_terminal_gets_a_progress_bar() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = dir("bar");
+    let tasks = write_tasks(&dir, &[task("t1", "say 1"), task("t2", "stall 2")]);
+    let out = dir.join("results.jsonl");
+    let srv = server(Arc::new(AtomicBool::new(true))).await;
+    // `exec`: the shell `script` starts must not stay as the parent.
+    let line = format!(
+        "exec {} batch {} --out {} --model fake-model --base-url {} --concurrency 1",
+        env!("CARGO_BIN_EXE_rlm"),
+        tasks.display(),
+        out.display(),
+        srv.base_url()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("RLM_MODEL")
+        .env_remove("RUST_LOG")
+        .env("OPENAI_API_KEY", "sk-test-batch")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("`script` (util-linux) runs the batch on a pseudo-terminal");
+    let mut screen_out = child.stdout.take().unwrap();
+    let screen = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = screen.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = screen_out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut waited = 0;
+    while !screen
+        .lock()
+        .unwrap()
+        .contains("done 1 · failed 0 · running 1")
+    {
+        assert!(waited < 3000, "no bar; screen:\n{}", screen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    let screen = screen.lock().unwrap().clone();
+    assert!(screen.contains("1/2") && screen.contains("ETA"), "{screen}");
+    assert!(
+        !screen.contains("[rlm] 1/2 t1"),
+        "no plain lines on a terminal: {screen}"
+    );
+    child.kill().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
