@@ -125,7 +125,7 @@ impl ResultsWriter {
     /// # Errors
     /// The write or the sync failed.
     pub fn append(&mut self, value: &Value) -> Result<(), OpenError> {
-        let mut line = value.to_string();
+        let mut line = id_first(value);
         line.push('\n');
         let io = |source| OpenError::Io {
             action: "write to",
@@ -134,6 +134,21 @@ impl ResultsWriter {
         };
         self.file.write_all(line.as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)
+    }
+}
+
+/// `value` as JSON text, with `id` first (the other keys are sorted), so the lines are easy to
+/// scan.
+fn id_first(value: &Value) -> String {
+    let Some(object) = value.as_object().filter(|o| o.contains_key("id")) else {
+        return value.to_string();
+    };
+    let mut rest = object.clone();
+    let id = rest.remove("id").unwrap_or_default();
+    let rest = Value::Object(rest).to_string();
+    match rest.strip_prefix('{').filter(|r| *r != "}") {
+        Some(fields) => format!("{{\"id\":{id},{fields}"),
+        None => format!("{{\"id\":{id}}}"),
     }
 }
 
@@ -317,6 +332,17 @@ mod tests {
     }
 
     #[test]
+    fn the_id_comes_first() {
+        let value = serde_json::json!({"answer": "x", "id": 7, "cost": null});
+        assert_eq!(
+            id_first(&value),
+            "{\"id\":7,\"answer\":\"x\",\"cost\":null}"
+        );
+        assert_eq!(id_first(&serde_json::json!({"id": "a"})), "{\"id\":\"a\"}");
+        assert_eq!(id_first(&serde_json::json!({"b": 1})), "{\"b\":1}");
+    }
+
+    #[test]
     fn open_refuses_a_used_file_without_resume_and_repairs_with_it() {
         let dir = std::env::temp_dir().join(format!("rlm-batch-results-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -340,7 +366,7 @@ mod tests {
         assert_eq!(opened.records.len(), 1);
         opened
             .writer
-            .append(&serde_json::json!({"id": "b", "outcome": "finished"}))
+            .append(&serde_json::json!({"outcome": "finished", "id": "b"}))
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
