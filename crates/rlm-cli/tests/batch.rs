@@ -638,3 +638,36 @@ async fn a_terminal_gets_a_progress_bar() {
     child.kill().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn retry_failed_runs_again_the_tasks_that_did_not_answer() {
+    let dir = dir("retry");
+    let tasks = write_tasks(
+        &dir,
+        &[
+            task("ok", "say fine"),
+            json!({"id": "late", "query": "echo", "context_file": "late.txt"}).to_string(),
+        ],
+    );
+    let out = dir.join("results.jsonl");
+    let srv = server(Arc::new(AtomicBool::new(false))).await;
+    let url = srv.base_url();
+    let first = batch(&tasks, &out, &url, &[]).await;
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert_eq!(by_id(&results(&out), "late")["outcome"], "failed");
+    std::fs::write(dir.join("late.txt"), "here now").unwrap();
+    // --resume alone keeps the failed line; --retry-failed runs the task again.
+    let resumed = batch(&tasks, &out, &url, &["--resume"]).await;
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    let retried = batch(&tasks, &out, &url, &["--resume", "--retry-failed"]).await;
+    assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+    let lines = results(&out);
+    assert_eq!(ids(&lines), ["late", "ok"]);
+    assert_eq!(by_id(&lines, "late")["answer"], "here now");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .starts_with("{\"id\":\"ok\",")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
