@@ -49,6 +49,27 @@ pub enum Command {
     /// per answer.
     #[command(mut_arg("query", |a| a.required(false).default_value("")))]
     Chat(Box<RunArgs>),
+    /// Run many tasks from a JSON Lines file concurrently, under one budget: each result is
+    /// appended to --out as its task ends; --resume continues after a crash; answers are scored
+    /// against `expected`.
+    #[command(
+        after_help = crate::batch::EXIT_CODES,
+        allow_negative_numbers = true,
+        mut_arg("query", |a| a.required(false).default_value("").hide(true)),
+        mut_arg("trace", |a| a.hide(true)),
+        mut_arg("context_file", |a| a.hide(true)),
+        mut_arg("context_dir", |a| a.hide(true)),
+        mut_arg("include", |a| a.hide(true)),
+        mut_arg("exclude", |a| a.hide(true)),
+        mut_arg("no_ignore", |a| a.hide(true)),
+        mut_arg("context_json", |a| a.hide(true)),
+        mut_arg("json", |a| a.help("Print the summary as one JSON object on stdout")),
+        mut_arg("max_tokens", |a| a.help("Token budget of the whole batch (every task's tree together); --task-max-tokens caps each task")),
+        mut_arg("max_cost", |a| a.help("Cost budget in USD of the whole batch; --task-max-cost caps each task. Every model needs a known price (the built-in table or --price)")),
+        mut_arg("max_llm_calls", |a| a.help("LLM calls of the whole batch; --task-max-llm-calls caps each task")),
+        mut_arg("max_concurrency", |a| a.help("LLM calls in flight at once across the whole batch")),
+    )]
+    Batch(Box<crate::batch::BatchArgs>),
     /// Show a trajectory written by `rlm run --trace`: the recursion tree in the terminal,
     /// `--json`, `--html OUT.html`, or `--export-official OUT.jsonl`.
     View(crate::view::ViewArgs),

@@ -22,6 +22,7 @@
 //! Layer: the binary; it depends on the facade (`recursive-lm`) only.
 
 mod args;
+mod batch;
 mod chat;
 mod compact;
 mod interrupt;
@@ -96,6 +97,16 @@ fn main() -> ExitCode {
                     failure.code
                 }
             };
+            runtime.shutdown_background();
+            interrupt::exit(code)
+        }
+        Command::Batch(args) => {
+            let code = runtime
+                .block_on(batch::run(*args))
+                .unwrap_or_else(|failure| {
+                    eprintln!("error: {}", failure.message);
+                    failure.code
+                });
             runtime.shutdown_background();
             interrupt::exit(code)
         }
@@ -227,35 +238,7 @@ fn build_rlm(
     models: &models::Models,
     reporter: Option<&Reporter>,
 ) -> Result<Rlm, Failure> {
-    let system_prompt = match &args.system_prompt_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(
-                3,
-                format!("cannot read system prompt file {}: {e}", path.display()),
-            )
-        })?),
-        None => None,
-    };
-    let tools = args
-        .tools
-        .tools()
-        .map_err(|(code, message)| Failure::new(code, message))?;
-    let endpoint = models.root.endpoint.clone();
-    let mut builder = Rlm::builder(models.root.model.clone())
-        .config(args.limits.runner_config())
-        .compaction(args.compaction.compaction())
-        .sampling(args.sampling.root())
-        .sub_sampling(args.sampling.sub())
-        .tools(tools);
-    if let Some(sub) = &models.sub {
-        builder = builder.sub_model(sub.model.clone());
-    }
-    for (model, price) in &args.price {
-        builder = builder.price(model.clone(), *price);
-    }
-    if let Some(prompt) = system_prompt {
-        builder = builder.system_prompt(prompt);
-    }
+    let mut builder = rlm_builder(args, models, args.limits.runner_config())?;
     if let Some(reporter) = reporter {
         builder = builder.subscribe(reporter.sink());
     }
@@ -270,10 +253,49 @@ fn build_rlm(
             models.root.provider.name(),
             models.sub.as_ref().map(|sub| sub.provider.name()),
             &format!("{:?}", args.sandbox).to_lowercase(),
-            &endpoint,
+            &models.root.endpoint,
             &args.query,
         );
         builder = builder.trajectory_with(Arc::new(writer), settings);
+    }
+    builder.build().map_err(build_failure)
+}
+
+/// The builder shared by `rlm run`, `rlm chat` and each task of `rlm batch`: models, `config`,
+/// compaction, sampling, tools, prices, system prompt, content logging and sandbox (no
+/// subscribers, no trajectory).
+fn rlm_builder(
+    args: &RunArgs,
+    models: &models::Models,
+    config: rlm::RunnerConfig,
+) -> Result<rlm::RlmBuilder, Failure> {
+    let system_prompt = match &args.system_prompt_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                3,
+                format!("cannot read system prompt file {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let tools = args
+        .tools
+        .tools()
+        .map_err(|(code, message)| Failure::new(code, message))?;
+    let mut builder = Rlm::builder(models.root.model.clone())
+        .config(config)
+        .compaction(args.compaction.compaction())
+        .sampling(args.sampling.root())
+        .sub_sampling(args.sampling.sub())
+        .tools(tools);
+    if let Some(sub) = &models.sub {
+        builder = builder.sub_model(sub.model.clone());
+    }
+    for (model, price) in &args.price {
+        builder = builder.price(model.clone(), *price);
+    }
+    if let Some(prompt) = system_prompt {
+        builder = builder.system_prompt(prompt);
     }
     builder = builder.trace_content(args.log_content);
     if args.sandbox == Sandbox::Python {
@@ -285,7 +307,7 @@ fn build_rlm(
             options,
         )));
     }
-    builder.build().map_err(build_failure)
+    Ok(builder)
 }
 
 /// Contexts above this size get [`slow_context_warning`]'s check.
