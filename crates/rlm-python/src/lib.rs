@@ -20,22 +20,27 @@
 //! facade (`recursive-lm`). Its tests are the package's pytest suite (`tests/`), which
 //! `cargo xtask test` runs against the installed wheel.
 
+mod backend;
 mod chat_fn;
 mod convert;
 mod engine;
 mod events;
 mod runtime;
+mod session;
 mod settings;
+mod tools;
 
 use pyo3::prelude::*;
 
 pub use engine::{Engine, Job};
+pub use session::Session;
 
 /// The module `recursive_lm._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<Job>()?;
+    m.add_class::<Session>()?;
     m.add_function(wrap_pyfunction!(engine::export_official, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
