@@ -21,10 +21,10 @@ use tokio::sync::oneshot;
 
 use crate::backend::PyBackendRepls;
 use crate::chat_fn::PyChatModel;
-use crate::session::Session;
-use crate::tools::PyTool;
 use crate::events::PyEvents;
+use crate::session::Session;
 use crate::settings::{self, Settings};
+use crate::tools::PyTool;
 use crate::{convert, runtime};
 
 /// How often a waiting [`Engine::run`] looks at Python's signals.

@@ -178,7 +178,11 @@ impl Settings {
             }
         }
         for data in &self.tool_data {
-            b = b.tool_data(data.name.clone(), data.description.clone(), data.value.clone());
+            b = b.tool_data(
+                data.name.clone(),
+                data.description.clone(),
+                data.value.clone(),
+            );
         }
         if self.seed_compat {
             b = b.seed_compat(rlm::SeedCompat {
