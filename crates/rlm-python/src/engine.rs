@@ -322,12 +322,17 @@ impl Engine {
     }
 }
 
-/// Writes the official `rlm` log of the trajectory at `trajectory` to `out`, appending.
+/// Writes the official `rlm` log of the trajectory at `trajectory` to `out`, appending; with
+/// `last_run`, of its last root run only (a session's trajectory holds one per question).
 #[pyfunction]
-pub fn export_official(trajectory: &str, out: &str) -> PyResult<()> {
+#[pyo3(signature = (trajectory, out, last_run=false))]
+pub fn export_official(trajectory: &str, out: &str, last_run: bool) -> PyResult<()> {
     guarded(|| {
-        let tree = rlm::trajectory::read_file(trajectory)
+        let mut tree = rlm::trajectory::read_file(trajectory)
             .map_err(|e| PyRuntimeError::new_err(format!("cannot read {trajectory}: {e}")))?;
+        if last_run {
+            tree.runs = tree.runs.pop().into_iter().collect();
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

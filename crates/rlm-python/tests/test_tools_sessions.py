@@ -220,3 +220,21 @@ def test_every_sampling_field_reaches_the_wire(server):
 def test_bad_sampling_is_a_value_error(server):
     with pytest.raises(ValueError, match="temperature"):
         make(server, sampling_args={"temperature": 5})
+
+
+def test_persistent_mode_logs_each_question(server, tmp_path):
+    import glob
+    import json
+
+    from recursive_lm import RLMLogger
+
+    server.script = _turns
+    logger = RLMLogger(log_dir=str(tmp_path))
+    with make(server, persistent=True, logger=logger) as rlm:
+        rlm.completion("first ctx", root_prompt="QUESTION-ONE")
+        rlm.completion("second", root_prompt="QUESTION-TWO")
+    lines = [json.loads(l) for l in open(logger.log_file_path)]
+    assert [l["type"] for l in lines] == ["metadata", "iteration", "metadata", "iteration"]
+    assert [l["final_answer"] for l in lines if l["type"] == "iteration"] == ["9", "9|second|first ctx|True"]
+    # the session's own trajectory is removed when the session ends
+    assert glob.glob(str(tmp_path / "*")) == [logger.log_file_path]

@@ -137,14 +137,21 @@ class RLMLogger:
         os.close(fd)
         return path
 
-    def _export(self, trajectory: str) -> None:
+    def _export(self, trajectory: str, keep: bool = False) -> None:
+        """Appends the completion logged in ``trajectory``; ``keep``: a session's trajectory,
+        of which the last question is appended and the file kept for the next one."""
         try:
-            _native.export_official(trajectory, self.log_file_path)
+            _native.export_official(trajectory, self.log_file_path, keep)
         finally:
-            try:
-                os.remove(trajectory)
-            except OSError:
-                pass
+            if not keep:
+                _remove(trajectory)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _model_settings(backend: str, kwargs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -217,11 +224,6 @@ class RLM:
             raise ValueError(
                 f"compaction_threshold_pct must be above 0 and at most 1, got {compaction_threshold_pct}"
             )
-        if persistent and logger is not None:
-            warnings.warn(
-                "RLMLogger is not written in persistent mode by this build of recursive_lm",
-                stacklevel=2,
-            )
         sampling = _sampling(sampling_args, "sampling_args")
         sub_sampling = _sampling(sub_sampling_args, "sub_sampling_args")
         env = {"local": "python"}.get(environment, environment)
@@ -246,6 +248,7 @@ class RLM:
         self.compaction = compaction
         self.compaction_threshold_pct = compaction_threshold_pct
         self._session: Any = None
+        self._session_trajectory: Optional[str] = None
         self._session_lock = threading.Lock()
         self.on_subcall_start = on_subcall_start
         self.on_subcall_complete = on_subcall_complete
@@ -303,15 +306,24 @@ class RLM:
     def _session_for(self) -> Any:
         with self._session_lock:
             if self._session is None:
-                self._session = self._engine.session()
+                trajectory = self._trajectory()
+                self._session_trajectory = trajectory.get("trajectory")
+                self._session = self._engine.session(**trajectory)
             return self._session
+
+    def _export_session(self) -> None:
+        if self.logger is not None and self._session_trajectory is not None:
+            self.logger._export(self._session_trajectory, keep=True)
 
     def close(self) -> None:
         """Ends a persistent session (its REPL is dropped); the next completion starts anew."""
         with self._session_lock:
             session, self._session = self._session, None
+            trajectory, self._session_trajectory = self._session_trajectory, None
         if session is not None:
             session.close()
+        if trajectory is not None:
+            _remove(trajectory)
 
     def __enter__(self) -> "RLM":
         return self
@@ -353,7 +365,11 @@ class RLM:
         when a limit, the provider or the REPL stops the run; Ctrl-C cancels it. With
         ``persistent=True`` every call adds ``prompt`` as the next ``context_N`` of one REPL."""
         if self.persistent:
-            doc = _engine.run(self._session_for(), prompt, self._query(prompt, root_prompt))
+            session = self._session_for()
+            try:
+                doc = _engine.run(session, prompt, self._query(prompt, root_prompt))
+            finally:
+                self._export_session()
             return self._finish(prompt, doc)
         trajectory = self._trajectory()
         try:
@@ -367,9 +383,11 @@ class RLM:
         """The asyncio form of ``completion``: awaiting holds no thread; cancelling the task
         cancels the run (a persistent session stays usable)."""
         if self.persistent:
-            doc = await _engine.run_async(
-                self._session_for(), prompt, self._query(prompt, root_prompt)
-            )
+            session = self._session_for()
+            try:
+                doc = await _engine.run_async(session, prompt, self._query(prompt, root_prompt))
+            finally:
+                self._export_session()
             return self._finish(prompt, doc)
         trajectory = self._trajectory()
         try:
