@@ -238,3 +238,15 @@ def test_persistent_mode_logs_each_question(server, tmp_path):
     assert [l["final_answer"] for l in lines if l["type"] == "iteration"] == ["9", "9|second|first ctx|True"]
     # the session's own trajectory is removed when the session ends
     assert glob.glob(str(tmp_path / "*")) == [logger.log_file_path]
+
+
+def test_the_cpython_environment_has_tools_and_sessions(server):
+    def script(messages):
+        if "QUESTION-ONE" in all_text(messages):
+            return repl("saved = double(len(context))\nFINAL(str(saved))")
+        return repl("FINAL(str(saved) + context_1)")
+
+    server.script = script
+    with make(server, environment="python", persistent=True, custom_tools={"double": lambda x: 2 * x}) as rlm:
+        assert rlm.completion("first ctx", root_prompt="QUESTION-ONE").response == "18"
+        assert rlm.completion("second", root_prompt="QUESTION-TWO").response == "18second"
