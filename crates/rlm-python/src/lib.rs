@@ -4,8 +4,9 @@
 //! library's `RLM` and OpenEnv `repl_env`'s `LocalRLMRunner`, into one settings object and
 //! hands it to [`Engine`]. The engine runs completions on a process-wide tokio runtime with
 //! the GIL released; Python is entered again only to call the user's `llm_chat_fn`
-//! (module `chat_fn`), the event callbacks (module `events`) and the completion callback of an
-//! asynchronous job. A panic never reaches Python: each entry point catches it and raises
+//! (module `chat_fn`), custom tools and a `repl_env` backend (modules `tools`, `backend`), the
+//! event callbacks (module `events`) and the completion callback of an asynchronous job. A
+//! [`Session`] keeps one REPL across completions (`persistent=True`). A panic never reaches Python: each entry point catches it and raises
 //! `RuntimeError` instead.
 //!
 //! From Python:
