@@ -94,6 +94,7 @@ pub fn encode(result: &Result<Completion, RlmError>) -> String {
     let value = match result {
         Ok(c) => completion(c),
         Err(RlmError::Failed { completion: c }) => completion(c),
+        Err(RlmError::Session(e)) => not_run(e.to_string(), "repl"),
         Err(other) => not_run(other.to_string(), "config"),
     };
     value.to_string()

@@ -19,16 +19,19 @@ use rlm::trajectory::TrajectoryWriter;
 use rlm::{Context, LanguageModel, Rlm};
 use tokio::sync::oneshot;
 
+use crate::backend::PyBackendRepls;
 use crate::chat_fn::PyChatModel;
 use crate::events::PyEvents;
+use crate::session::Session;
 use crate::settings::{self, Settings};
+use crate::tools::PyTool;
 use crate::{convert, runtime};
 
 /// How often a waiting [`Engine::run`] looks at Python's signals.
 const TICK: Duration = Duration::from_millis(50);
 
 /// Runs `f`, turning a panic into `RuntimeError` so none reaches Python.
-fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(PyRuntimeError::new_err(
             "internal error in recursive_lm (a Rust panic); please report it",
@@ -36,12 +39,17 @@ fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     })
 }
 
+/// A custom tool from Python: name, description, adapter.
+type PyToolSpec = (String, String, Arc<Py<PyAny>>);
+
 /// A configured RLM.
 #[pyclass(frozen, module = "recursive_lm._native")]
 pub struct Engine {
     settings: Settings,
     root: Arc<dyn LanguageModel>,
     events: Option<Arc<PyEvents>>,
+    tools: Vec<PyToolSpec>,
+    backend: Option<Arc<Py<PyAny>>>,
     rlm: Rlm,
 }
 
@@ -64,14 +72,23 @@ impl Job {
     }
 }
 
+impl Job {
+    /// A job that `stop` cancels.
+    pub(crate) fn new(stop: oneshot::Sender<()>) -> Self {
+        Job {
+            stop: Mutex::new(Some(stop)),
+        }
+    }
+}
+
 /// A stop future that completes on an explicit send only (not when the sender is dropped).
-async fn stopped(rx: oneshot::Receiver<()>) {
+pub(crate) async fn stopped(rx: oneshot::Receiver<()>) {
     if rx.await.is_err() {
         std::future::pending::<()>().await;
     }
 }
 
-fn context(text: String, json: bool) -> PyResult<Context> {
+pub(crate) fn context(text: String, json: bool) -> PyResult<Context> {
     if !json {
         return Ok(Context::from(text));
     }
@@ -94,10 +111,21 @@ impl Engine {
             .transpose()
             .map_err(|e| PyValueError::new_err(format!("invalid trajectory settings: {e}")))?
             .unwrap_or(serde_json::Value::Null);
-        build(&self.settings, &self.root, self.events.as_ref())?
+        self.builder()?
             .trajectory_with(Arc::new(writer), extra)
             .build()
             .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// A builder with every setting, tool and callback of this engine.
+    fn builder(&self) -> PyResult<rlm::RlmBuilder> {
+        build(
+            &self.settings,
+            &self.root,
+            self.events.as_ref(),
+            &self.tools,
+            self.backend.as_ref(),
+        )
     }
 
     /// Starts the completion; its JSON result arrives on the returned channel.
@@ -121,24 +149,84 @@ fn build(
     settings: &Settings,
     root: &Arc<dyn LanguageModel>,
     events: Option<&Arc<PyEvents>>,
+    tools: &[PyToolSpec],
+    backend: Option<&Arc<Py<PyAny>>>,
 ) -> PyResult<rlm::RlmBuilder> {
     let mut builder = settings.builder(Arc::clone(root))?;
     if let Some(events) = events {
         builder = builder.subscribe(Arc::clone(events) as Arc<dyn rlm::EventSink>);
     }
+    for (name, description, adapter) in tools {
+        let tool = PyTool::new(name.clone(), Arc::clone(adapter));
+        builder = builder.tool(name.clone(), description.clone(), Arc::new(tool));
+    }
+    if let Some(adapter) = backend {
+        let repls = PyBackendRepls::new(settings.repls()?, Arc::clone(adapter));
+        builder = builder.repl(Arc::new(repls));
+    }
     Ok(builder)
+}
+
+/// Waits for a result on `rx` with the GIL released, in slices of [`TICK`]; Ctrl-C sends
+/// `stop` and raises `KeyboardInterrupt`.
+pub(crate) fn wait(
+    py: Python<'_>,
+    stop: oneshot::Sender<()>,
+    mut rx: Receiver<String>,
+) -> PyResult<String> {
+    let mut stop = Some(stop);
+    loop {
+        let (got, back) = py.detach(move || (rx.recv_timeout(TICK), rx));
+        rx = back;
+        match got {
+            Ok(json) => return Ok(json),
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(interrupt) = py.check_signals() {
+                    if let Some(tx) = stop.take() {
+                        let _ = tx.send(());
+                    }
+                    let _ = py.detach(move || rx.recv_timeout(Duration::from_secs(1)));
+                    return Err(interrupt);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err(
+                    "the completion ended without a result (internal error)",
+                ));
+            }
+        }
+    }
+}
+
+/// Calls `on_done(result_json)` from a blocking-pool thread once `rx` yields.
+pub(crate) fn notify(rx: Receiver<String>, on_done: Py<PyAny>) -> PyResult<()> {
+    runtime::get()?.spawn_blocking(move || {
+        let json = rx.recv().unwrap_or_else(|_| convert::internal_error());
+        Python::attach(|py| {
+            if let Err(err) = on_done.call1(py, (json,)) {
+                err.print(py);
+            }
+        });
+    });
+    Ok(())
 }
 
 #[pymethods]
 impl Engine {
     /// An engine from the settings JSON; `chat_fn` serves every model call when given (the
     /// seed's `llm_chat_fn`), and `on_event(name, args)` receives the callback events.
+    ///
+    /// `tools` lists the custom tools as `(name, description, adapter)`, where
+    /// `adapter(args_json) -> (ok, json)` calls the user's function; `backend` is the adapter of
+    /// a `repl_env` backend that answers every sub-call (module `backend`).
     #[new]
-    #[pyo3(signature = (settings, chat_fn=None, on_event=None))]
+    #[pyo3(signature = (settings, chat_fn=None, on_event=None, tools=None, backend=None))]
     fn new(
         settings: &str,
         chat_fn: Option<Py<PyAny>>,
         on_event: Option<Py<PyAny>>,
+        tools: Option<Vec<(String, String, Py<PyAny>)>>,
+        backend: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         guarded(|| {
             let settings = Settings::parse(settings)?;
@@ -158,13 +246,21 @@ impl Engine {
                 }
             };
             let events = on_event.map(|f| Arc::new(PyEvents::new(f)));
-            let rlm = build(&settings, &root, events.as_ref())?
+            let tools: Vec<PyToolSpec> = tools
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, description, adapter)| (name, description, Arc::new(adapter)))
+                .collect();
+            let backend = backend.map(Arc::new);
+            let rlm = build(&settings, &root, events.as_ref(), &tools, backend.as_ref())?
                 .build()
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
             Ok(Engine {
                 settings,
                 root,
                 events,
+                tools,
+                backend,
                 rlm,
             })
         })
@@ -185,29 +281,8 @@ impl Engine {
         guarded(|| {
             let rlm = self.rlm_for(trajectory.as_deref(), trajectory_extra.as_deref())?;
             let ctx = self::context(context, context_json)?;
-            let (stop, mut rx) = self.spawn(rlm, ctx, query)?;
-            let mut stop = Some(stop);
-            loop {
-                let (got, back) = py.detach(move || (rx.recv_timeout(TICK), rx));
-                rx = back;
-                match got {
-                    Ok(json) => return Ok(json),
-                    Err(RecvTimeoutError::Timeout) => {
-                        if let Err(interrupt) = py.check_signals() {
-                            if let Some(tx) = stop.take() {
-                                let _ = tx.send(());
-                            }
-                            let _ = py.detach(move || rx.recv_timeout(Duration::from_secs(1)));
-                            return Err(interrupt);
-                        }
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        return Err(PyRuntimeError::new_err(
-                            "the completion ended without a result (internal error)",
-                        ));
-                    }
-                }
-            }
+            let (stop, rx) = self.spawn(rlm, ctx, query)?;
+            wait(py, stop, rx)
         })
     }
 
@@ -227,28 +302,37 @@ impl Engine {
             let rlm = self.rlm_for(trajectory.as_deref(), trajectory_extra.as_deref())?;
             let ctx = self::context(context, context_json)?;
             let (stop, rx) = self.spawn(rlm, ctx, query)?;
-            let rt = runtime::get()?;
-            rt.spawn_blocking(move || {
-                let json = rx.recv().unwrap_or_else(|_| convert::internal_error());
-                Python::attach(|py| {
-                    if let Err(err) = on_done.call1(py, (json,)) {
-                        err.print(py);
-                    }
-                });
-            });
-            Ok(Job {
-                stop: Mutex::new(Some(stop)),
-            })
+            notify(rx, on_done)?;
+            Ok(Job::new(stop))
+        })
+    }
+
+    /// A multi-turn session ([`Session`]) over this engine's settings; with `trajectory`,
+    /// every question of the session is written there.
+    #[pyo3(signature = (trajectory=None, trajectory_extra=None))]
+    fn session(
+        &self,
+        trajectory: Option<String>,
+        trajectory_extra: Option<String>,
+    ) -> PyResult<Session> {
+        guarded(|| {
+            let rlm = self.rlm_for(trajectory.as_deref(), trajectory_extra.as_deref())?;
+            Ok(Session::new(rlm))
         })
     }
 }
 
-/// Writes the official `rlm` log of the trajectory at `trajectory` to `out`, appending.
+/// Writes the official `rlm` log of the trajectory at `trajectory` to `out`, appending; with
+/// `last_run`, of its last root run only (a session's trajectory holds one per question).
 #[pyfunction]
-pub fn export_official(trajectory: &str, out: &str) -> PyResult<()> {
+#[pyo3(signature = (trajectory, out, last_run=false))]
+pub fn export_official(trajectory: &str, out: &str, last_run: bool) -> PyResult<()> {
     guarded(|| {
-        let tree = rlm::trajectory::read_file(trajectory)
+        let mut tree = rlm::trajectory::read_file(trajectory)
             .map_err(|e| PyRuntimeError::new_err(format!("cannot read {trajectory}: {e}")))?;
+        if last_run {
+            tree.runs = tree.runs.pop().into_iter().collect();
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

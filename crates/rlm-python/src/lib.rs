@@ -4,8 +4,9 @@
 //! library's `RLM` and OpenEnv `repl_env`'s `LocalRLMRunner`, into one settings object and
 //! hands it to [`Engine`]. The engine runs completions on a process-wide tokio runtime with
 //! the GIL released; Python is entered again only to call the user's `llm_chat_fn`
-//! (module `chat_fn`), the event callbacks (module `events`) and the completion callback of an
-//! asynchronous job. A panic never reaches Python: each entry point catches it and raises
+//! (module `chat_fn`), custom tools and a `repl_env` backend (modules `tools`, `backend`), the
+//! event callbacks (module `events`) and the completion callback of an asynchronous job. A
+//! [`Session`] keeps one REPL across completions (`persistent=True`). A panic never reaches Python: each entry point catches it and raises
 //! `RuntimeError` instead.
 //!
 //! From Python:
@@ -20,22 +21,27 @@
 //! facade (`recursive-lm`). Its tests are the package's pytest suite (`tests/`), which
 //! `cargo xtask test` runs against the installed wheel.
 
+mod backend;
 mod chat_fn;
 mod convert;
 mod engine;
 mod events;
 mod runtime;
+mod session;
 mod settings;
+mod tools;
 
 use pyo3::prelude::*;
 
 pub use engine::{Engine, Job};
+pub use session::Session;
 
 /// The module `recursive_lm._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<Job>()?;
+    m.add_class::<Session>()?;
     m.add_function(wrap_pyfunction!(engine::export_official, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

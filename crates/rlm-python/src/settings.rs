@@ -15,7 +15,7 @@ use rlm::gemini::GeminiClient;
 use rlm::http::{HttpModelBuilder, WireFormat};
 use rlm::limits::RetryPolicy;
 use rlm::openai::{AzureOpenAiClient, OpenAiBuilderExt, OpenAiClient};
-use rlm::{LanguageModel, Rlm, RlmBuilder};
+use rlm::{Compaction, LanguageModel, ReplFactory, Rlm, RlmBuilder, Sampling};
 use serde::Deserialize;
 
 /// One model: a provider client.
@@ -67,12 +67,40 @@ pub struct Settings {
     pub max_concurrency: Option<usize>,
     pub max_errors: Option<u32>,
     pub execution_timeout_s: Option<f64>,
-    pub temperature: Option<f32>,
-    pub sub_temperature: Option<f32>,
-    pub max_output_tokens: Option<u32>,
+    /// The root model's sampling (`sampling_args`).
+    pub sampling: Option<Sampling>,
+    /// The sampling of plain sub-calls (`sub_sampling_args`).
+    pub sub_sampling: Option<Sampling>,
+    /// Compaction: absent keeps the runtime's default.
+    pub compaction: Option<CompactionSettings>,
+    /// Data values bound as REPL variables (`custom_tools` entries that are not callables).
+    pub tool_data: Vec<ToolData>,
     /// OpenEnv `repl_env`'s behaviours (`recursive_lm.openenv`): batches past
     /// `max_children_per_batch` are shorter, and a printed `FINAL(...)` finishes.
     pub seed_compat: bool,
+}
+
+/// `compaction` / `compaction_threshold_pct` of the official library.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionSettings {
+    /// Whether conversations are compacted at all.
+    pub enabled: bool,
+    /// The share of the context window that triggers it (default 0.85).
+    pub threshold: Option<f64>,
+}
+
+/// A custom data value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolData {
+    /// The variable's name.
+    pub name: String,
+    /// What the system prompt says about it.
+    #[serde(default)]
+    pub description: String,
+    /// The value.
+    pub value: serde_json::Value,
 }
 
 fn invalid(message: impl Into<String>) -> pyo3::PyErr {
@@ -97,6 +125,17 @@ impl Settings {
         serde_json::from_str(json).map_err(|e| invalid(format!("invalid settings: {e}")))
     }
 
+    /// The REPL backend of `environment`.
+    pub fn repls(&self) -> PyResult<Arc<dyn ReplFactory>> {
+        match self.environment.as_deref() {
+            None | Some("monty") => Ok(Arc::new(rlm::monty::MontyReplFactory::new())),
+            Some("python") => Ok(Arc::new(rlm::python::PythonReplFactory::new())),
+            Some(other) => Err(invalid(format!(
+                "unknown environment {other:?}: use \"monty\" (embedded) or \"python\" (CPython subprocess)"
+            ))),
+        }
+    }
+
     /// A builder with every setting applied, serving `root` (and the sub and named models).
     pub fn builder(&self, root: Arc<dyn LanguageModel>) -> PyResult<RlmBuilder> {
         let mut b = Rlm::builder(root);
@@ -106,15 +145,7 @@ impl Settings {
         for named in &self.named {
             b = b.named_model(named.model_name.clone(), model(named)?);
         }
-        match self.environment.as_deref() {
-            None | Some("monty") => {}
-            Some("python") => b = b.repl(Arc::new(rlm::python::PythonReplFactory::new())),
-            Some(other) => {
-                return Err(invalid(format!(
-                    "unknown environment {other:?}: use \"monty\" (embedded) or \"python\" (CPython subprocess)"
-                )));
-            }
-        }
+        b = b.repl(self.repls()?);
         if let Some(prompt) = &self.system_prompt {
             b = b.system_prompt(prompt.clone());
         }
@@ -129,6 +160,29 @@ impl Settings {
         }
         if let Some(v) = self.execution_timeout_s {
             b = b.execution_timeout(Duration::from_secs_f64(v.max(0.0)));
+        }
+        if let Some(sampling) = &self.sampling {
+            b = b.sampling(sampling.clone());
+        }
+        if let Some(sampling) = &self.sub_sampling {
+            b = b.sub_sampling(sampling.clone());
+        }
+        match &self.compaction {
+            None => {}
+            Some(c) if !c.enabled => b = b.compaction(None),
+            Some(c) => {
+                b = b.compaction(Some(Compaction {
+                    threshold: c.threshold.unwrap_or(Compaction::default().threshold),
+                    ..Compaction::default()
+                }));
+            }
+        }
+        for data in &self.tool_data {
+            b = b.tool_data(
+                data.name.clone(),
+                data.description.clone(),
+                data.value.clone(),
+            );
         }
         if self.seed_compat {
             b = b.seed_compat(rlm::SeedCompat {
@@ -145,10 +199,7 @@ impl Settings {
             .max_cost(self.max_cost)
             .max_llm_calls(self.max_llm_calls)
             .max_concurrency(self.max_concurrency)
-            .max_errors(self.max_errors)
-            .temperature(self.temperature)
-            .sub_temperature(self.sub_temperature)
-            .max_output_tokens(self.max_output_tokens))
+            .max_errors(self.max_errors))
     }
 }
 

@@ -215,9 +215,63 @@ def test_backend_limits_and_direct_backend_keep_the_seed_fields():
     assert child.child_traces[0].depth == 1
 
 
-def test_backend_factory_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="backend_factory"):
-        LocalRLMRunner(lambda m: "", backend_factory=lambda *a, **k: None)
+def test_backend_factory_answers_every_sub_call():
+    """repl_env's backend_factory: called with the chat function and the runner's settings;
+    its backend answers the four sub-calls, and its child_traces are the result's."""
+    made = []
+
+    class Backend:
+        def __init__(self, chat, **kw):
+            made.append(kw)
+            self.child_traces = [ChildTrace(1, 0.5, "p", "r", None)]
+
+        def query(self, prompt, model=None):
+            return f"q:{prompt}:{model}"
+
+        def query_batched(self, prompts, model=None):
+            return [f"qb:{p}" for p in prompts]
+
+        def recursive_query(self, prompt, model=None):
+            if prompt == "boom":
+                raise ValueError("backend failed")
+            return f"r:{prompt}"
+
+        def recursive_query_batched(self, prompts, model=None):
+            return [f"rb:{p}" for p in prompts]
+
+    code = (
+        'parts = [llm_query("a", model="m1"), *llm_query_batched(["b", "c"]), rlm_query("d"), '
+        '*rlm_query_batched(["e"])]\n'
+        'try:\n    rlm_query("boom")\nexcept ValueError as e:\n    parts.append("caught:" + str(e))\n'
+        'FINAL("|".join(parts))'
+    )
+    runner = LocalRLMRunner(routed(code), max_iterations=7, backend_factory=Backend)
+    result = runner.run("some context", "ROOT-TASK")
+    assert result.final_answer == "q:a:m1|qb:b|qb:c|r:d|rb:e|caught:backend failed"
+    assert made == [
+        {"system_prompt": None, "max_iterations": 7, "depth": 0, "env_max_iterations_multiplier": 5}
+    ]
+    assert result.child_traces == [ChildTrace(1, 0.5, "p", "r", None)]
+
+
+def test_backend_factory_with_the_seed_child_backend_recurses_in_python():
+    """The seed's own LocalChildRLMBackend as the factory's product: rlm_query runs a child
+    LocalRLMRunner and the trace comes from the Python backend."""
+
+    def factory(chat, **kw):
+        return LocalChildRLMBackend(
+            chat,
+            runner_factory=LocalRLMRunner,
+            system_prompt=kw["system_prompt"],
+            max_iterations=kw["max_iterations"],
+            env_max_iterations_multiplier=kw["env_max_iterations_multiplier"],
+            depth=kw["depth"],
+            limits=BackendLimits(max_depth=2),
+        )
+
+    result = run(routed('FINAL(rlm_query("CHILD-7"))'), backend_factory=factory)
+    assert result.final_answer == "7"
+    assert len(result.child_traces) == 1 and result.child_traces[0].result_preview == "7"
 
 
 def test_timeout_raises_timeout_error_with_partial_answer():

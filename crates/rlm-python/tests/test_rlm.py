@@ -171,19 +171,19 @@ def test_ctrl_c_cancels_a_running_completion(server):
     timer.join()
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
+def test_features_of_issue_12_are_built(server):
+    """These keywords raised NotImplementedError before issue 14; each now builds (their
+    behaviour is tested in test_tools_sessions.py)."""
+    server.script = finishing
+    for kw in (
         {"persistent": True},
         {"custom_tools": {"f": len}},
-        {"custom_sub_tools": {"f": len}},
+        {"custom_sub_tools": {}, "custom_tools": {}},
         {"compaction": True},
         {"sampling_args": {"top_p": 0.5}},
-    ],
-)
-def test_features_not_built_yet_say_so(server, kw):
-    with pytest.raises(NotImplementedError, match="issue 12"):
-        make(server, **kw)
+    ):
+        with make(server, **kw) as rlm:
+            assert rlm.completion("c", root_prompt="q").response == "sub:hello|1"
 
 
 def test_sampling_temperature_and_max_tokens_are_sent(server):

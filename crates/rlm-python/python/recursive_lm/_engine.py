@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
 
@@ -16,23 +16,81 @@ def encode_context(context: Any) -> Tuple[str, bool]:
     return json.dumps(context), True
 
 
+def _raised(exc: BaseException) -> Tuple[bool, str]:
+    return False, json.dumps([type(exc).__name__, str(exc)])
+
+
+def tool_adapter(func: Callable[..., Any]) -> Callable[[str], Tuple[bool, str]]:
+    """The adapter the engine calls for a custom tool: ``{"args", "kwargs"}`` as JSON in,
+    ``(True, result_json)`` or ``(False, [exception, message])`` out. A result that is not
+    JSON-like is sent as its ``str`` (tuples become lists)."""
+
+    def call(payload: str) -> Tuple[bool, str]:
+        data = json.loads(payload)
+        try:
+            out = func(*data.get("args", []), **data.get("kwargs", {}))
+        except Exception as exc:  # the model's code gets the exception, never a crash
+            return _raised(exc)
+        try:
+            return True, json.dumps(out, default=str)
+        except (TypeError, ValueError) as exc:
+            return _raised(exc)
+
+    return call
+
+
+def backend_adapter(backend: Any) -> Callable[[str], Tuple[bool, str]]:
+    """The adapter of a ``repl_env`` backend object: the REPL's four sub-calls, as JSON, go to
+    ``query``, ``query_batched``, ``recursive_query`` and ``recursive_query_batched``."""
+    methods = {
+        "llm_query": ("query", "prompt"),
+        "llm_query_batched": ("query_batched", "prompts"),
+        "rlm_query": ("recursive_query", "prompt"),
+        "rlm_query_batched": ("recursive_query_batched", "prompts"),
+    }
+
+    def call(payload: str) -> Tuple[bool, str]:
+        data = json.loads(payload)
+        method, arg = methods[data["function"]]
+        try:
+            out = getattr(backend, method)(data[arg], data.get("model"))
+        except Exception as exc:  # raised in the calling code, as repl_env does
+            return _raised(exc)
+        try:
+            return True, json.dumps(out, default=str)
+        except (TypeError, ValueError) as exc:
+            return _raised(exc)
+
+    return call
+
+
 def make_engine(
     settings: Dict[str, Any],
     chat_fn: Optional[Callable[..., str]] = None,
     on_event: Optional[Callable[[str, Any], None]] = None,
+    tools: Optional[List[Tuple[str, str, Callable[..., Any]]]] = None,
+    backend: Any = None,
 ) -> "_native.Engine":
     clean = {k: v for k, v in settings.items() if v is not None}
-    return _native.Engine(json.dumps(clean), chat_fn, on_event)
+    adapters = [(name, desc, tool_adapter(f)) for name, desc, f in tools or []]
+    return _native.Engine(
+        json.dumps(clean),
+        chat_fn,
+        on_event,
+        adapters or None,
+        backend_adapter(backend) if backend is not None else None,
+    )
 
 
-def run(engine: "_native.Engine", context: Any, query: str, **trajectory: Any) -> Dict[str, Any]:
-    """Runs a completion in Rust (the GIL released; Ctrl-C cancels) and decodes its result."""
+def run(engine: Any, context: Any, query: str, **trajectory: Any) -> Dict[str, Any]:
+    """Runs a completion in Rust (the GIL released; Ctrl-C cancels) and decodes its result.
+    ``engine`` is an ``Engine`` or a ``Session`` (which takes no trajectory)."""
     text, is_json = encode_context(context)
     return json.loads(engine.run(text, query, is_json, **trajectory))
 
 
 async def run_async(
-    engine: "_native.Engine", context: Any, query: str, **trajectory: Any
+    engine: Any, context: Any, query: str, **trajectory: Any
 ) -> Dict[str, Any]:
     """The asyncio form: the completion runs on the Rust runtime (no thread of the event
     loop's executor is held), and cancelling the awaiting task cancels the run."""

@@ -266,11 +266,7 @@ class LocalRLMRunner:
         ] = None,
         verbose: bool = False,
     ) -> None:
-        if backend_factory is not None:
-            raise NotImplementedError(
-                "backend_factory: the recursion runs in Rust, so a Python backend cannot replace "
-                "it; use the limits keywords (max_children_total, ...) instead"
-            )
+        self.backend_factory = backend_factory
         self.llm_chat_fn = llm_chat_fn
         self.system_prompt = system_prompt
         self.max_iterations = max_iterations
@@ -301,9 +297,11 @@ class LocalRLMRunner:
         except Exception:  # the seed ignores callback errors
             pass
 
-    def _engine(self, timeout_s: Optional[float], model: Optional[str]) -> Any:
+    def _engine(
+        self, timeout_s: Optional[float], model: Optional[str], backend: Any = None
+    ) -> Any:
         key = (timeout_s, model)
-        engine = self._engines.get(key)
+        engine = self._engines.get(key) if backend is None else None
         if engine is None:
             wants_events = bool(self.on_subcall_start or self.on_subcall_complete or self.verbose)
             engine = _engine.make_engine(
@@ -322,9 +320,23 @@ class LocalRLMRunner:
                 },
                 _chat_adapter(self.llm_chat_fn, model),
                 self._on_event if wants_events else None,
+                backend=backend,
             )
-            self._engines[key] = engine
+            if backend is None:
+                self._engines[key] = engine
         return engine
+
+    def _backend(self) -> Any:
+        """The backend of one run from ``backend_factory``, called as ``repl_env`` calls it."""
+        if self.backend_factory is None:
+            return None
+        return self.backend_factory(
+            self.llm_chat_fn,
+            system_prompt=self.system_prompt,
+            max_iterations=self.max_iterations,
+            depth=self.depth,
+            env_max_iterations_multiplier=self.env_max_iterations_multiplier,
+        )
 
     def run(
         self,
@@ -337,8 +349,12 @@ class LocalRLMRunner:
         """Runs the RLM over ``context`` for ``task_prompt``. ``model`` is passed to
         ``llm_chat_fn`` as its ``model`` argument; ``timeout_s`` bounds the whole tree (the
         run is stopped mid-call, not only between iterations) and raises ``RLMTimeoutError``
-        (a ``TimeoutError``) with the partial answer."""
-        engine = self._engine(timeout_s, model)
+        (a ``TimeoutError``) with the partial answer. With ``backend_factory``, its backend
+        answers ``llm_query``, ``llm_query_batched``, ``rlm_query`` and ``rlm_query_batched``
+        (``query``, ``query_batched``, ``recursive_query``, ``recursive_query_batched``), and
+        ``child_traces`` are the backend's."""
+        backend = self._backend()
+        engine = self._engine(timeout_s, model, backend)
         doc = _engine.run(engine, context, task_prompt)
         error = error_for(doc, doc.get("total_usage"))
         if error is not None:
@@ -349,5 +365,9 @@ class LocalRLMRunner:
             messages=doc.get("messages", []),
             iterations=doc.get("iterations", 0),
             depth=self.depth,
-            child_traces=[_trace(t) for t in doc.get("child_traces", [])],
+            child_traces=(
+                [_trace(t) for t in doc.get("child_traces", [])]
+                if backend is None
+                else list(getattr(backend, "child_traces", []))
+            ),
         )

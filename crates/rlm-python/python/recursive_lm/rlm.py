@@ -5,7 +5,7 @@
     completion = rlm.completion(long_document, root_prompt="Who is the murderer?")
     print(completion.response, completion.usage_summary.to_dict())
 
-Keywords follow ``rlm.RLM``; see docs/python.md for what differs and what is not built yet.
+Keywords follow ``rlm.RLM``; see docs/python.md for what differs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -136,14 +137,21 @@ class RLMLogger:
         os.close(fd)
         return path
 
-    def _export(self, trajectory: str) -> None:
+    def _export(self, trajectory: str, keep: bool = False) -> None:
+        """Appends the completion logged in ``trajectory``; ``keep``: a session's trajectory,
+        of which the last question is appended and the file kept for the next one."""
         try:
-            _native.export_official(trajectory, self.log_file_path)
+            _native.export_official(trajectory, self.log_file_path, keep)
         finally:
-            try:
-                os.remove(trajectory)
-            except OSError:
-                pass
+            if not keep:
+                _remove(trajectory)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _model_settings(backend: str, kwargs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -169,13 +177,6 @@ def _model_settings(backend: str, kwargs: Optional[Dict[str, Any]]) -> Dict[str,
         "timeout": kwargs.get("timeout"),
         "max_retries": kwargs.get("max_retries"),
     }
-
-
-def _undone(what: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"{what} is not in this build of recursive_lm yet (issue 12: sessions, custom tools, "
-        "compaction and full sampling control)"
-    )
 
 
 class RLM:
@@ -204,6 +205,7 @@ class RLM:
         custom_tools: Optional[Dict[str, Any]] = None,
         custom_sub_tools: Optional[Dict[str, Any]] = None,
         compaction: bool = False,
+        compaction_threshold_pct: float = 0.85,
         sampling_args: Optional[Dict[str, Any]] = None,
         sub_sampling_args: Optional[Dict[str, Any]] = None,
         on_subcall_start: Optional[Callable[[int, str, str], None]] = None,
@@ -211,12 +213,17 @@ class RLM:
         on_iteration_start: Optional[Callable[[int, int], None]] = None,
         on_iteration_complete: Optional[Callable[[int, int, float], None]] = None,
     ) -> None:
-        if persistent:
-            raise _undone("persistent=True (multi-turn sessions)")
-        if custom_tools or custom_sub_tools:
-            raise _undone("custom_tools / custom_sub_tools")
-        if compaction:
-            raise _undone("compaction=True")
+        functions, data = _tools(custom_tools)
+        if custom_sub_tools is not None and not _same_tools(custom_sub_tools, custom_tools or {}):
+            raise ValueError(
+                "custom_sub_tools different from custom_tools: in recursive_lm a tree has one "
+                "tool set (every child RLM gets custom_tools); leave custom_sub_tools unset, or "
+                "check the depth inside the tool (see docs/python.md)"
+            )
+        if not 0 < compaction_threshold_pct <= 1:
+            raise ValueError(
+                f"compaction_threshold_pct must be above 0 and at most 1, got {compaction_threshold_pct}"
+            )
         sampling = _sampling(sampling_args, "sampling_args")
         sub_sampling = _sampling(sub_sampling_args, "sub_sampling_args")
         env = {"local": "python"}.get(environment, environment)
@@ -235,6 +242,14 @@ class RLM:
         self.max_iterations = max_iterations
         self.logger = logger
         self.verbose = verbose
+        self.persistent = persistent
+        self.custom_tools = custom_tools
+        self.custom_sub_tools = custom_sub_tools if custom_sub_tools is not None else custom_tools
+        self.compaction = compaction
+        self.compaction_threshold_pct = compaction_threshold_pct
+        self._session: Any = None
+        self._session_trajectory: Optional[str] = None
+        self._session_lock = threading.Lock()
         self.on_subcall_start = on_subcall_start
         self.on_subcall_complete = on_subcall_complete
         self.on_iteration_start = on_iteration_start
@@ -257,13 +272,17 @@ class RLM:
             "timeout_s": max_timeout,
             "max_tokens": max_tokens,
             "max_errors": max_errors,
-            "temperature": sampling.get("temperature"),
-            "max_output_tokens": sampling.get("max_tokens"),
-            "sub_temperature": sub_sampling.get("temperature"),
+            "sampling": sampling or None,
+            "sub_sampling": sub_sampling or None,
+            "compaction": {"enabled": bool(compaction), "threshold": compaction_threshold_pct},
+            "tool_data": data,
         }
         callbacks = (on_subcall_start, on_subcall_complete, on_iteration_start, on_iteration_complete)
         self._engine = _engine.make_engine(
-            self._settings, None, self._on_event if any(callbacks) or verbose else None
+            self._settings,
+            None,
+            self._on_event if any(callbacks) or verbose else None,
+            tools=functions,
         )
         self._trajectory_extra = json.dumps({"provider": backend, "repl_backend": env})
 
@@ -283,6 +302,34 @@ class RLM:
                     print(f"[rlm] depth={args[0]} iteration={args[1]} ({args[2]:.2f}s)")
         except Exception:  # a callback never breaks the run
             pass
+
+    def _session_for(self) -> Any:
+        with self._session_lock:
+            if self._session is None:
+                trajectory = self._trajectory()
+                self._session_trajectory = trajectory.get("trajectory")
+                self._session = self._engine.session(**trajectory)
+            return self._session
+
+    def _export_session(self) -> None:
+        if self.logger is not None and self._session_trajectory is not None:
+            self.logger._export(self._session_trajectory, keep=True)
+
+    def close(self) -> None:
+        """Ends a persistent session (its REPL is dropped); the next completion starts anew."""
+        with self._session_lock:
+            session, self._session = self._session, None
+            trajectory, self._session_trajectory = self._session_trajectory, None
+        if session is not None:
+            session.close()
+        if trajectory is not None:
+            _remove(trajectory)
+
+    def __enter__(self) -> "RLM":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _query(self, prompt: Any, root_prompt: Optional[str]) -> str:
         return root_prompt if root_prompt is not None else ""
@@ -315,7 +362,15 @@ class RLM:
     def completion(self, prompt: Any, root_prompt: Optional[str] = None) -> RLMChatCompletion:
         """Answers over ``prompt`` (the context: text, a list, or JSON-like data) with
         ``root_prompt`` as the question the root model sees. Raises an ``RLMError`` subclass
-        when a limit, the provider or the REPL stops the run; Ctrl-C cancels it."""
+        when a limit, the provider or the REPL stops the run; Ctrl-C cancels it. With
+        ``persistent=True`` every call adds ``prompt`` as the next ``context_N`` of one REPL."""
+        if self.persistent:
+            session = self._session_for()
+            try:
+                doc = _engine.run(session, prompt, self._query(prompt, root_prompt))
+            finally:
+                self._export_session()
+            return self._finish(prompt, doc)
         trajectory = self._trajectory()
         try:
             doc = _engine.run(self._engine, prompt, self._query(prompt, root_prompt), **trajectory)
@@ -326,7 +381,14 @@ class RLM:
 
     async def acompletion(self, prompt: Any, root_prompt: Optional[str] = None) -> RLMChatCompletion:
         """The asyncio form of ``completion``: awaiting holds no thread; cancelling the task
-        cancels the run."""
+        cancels the run (a persistent session stays usable)."""
+        if self.persistent:
+            session = self._session_for()
+            try:
+                doc = await _engine.run_async(session, prompt, self._query(prompt, root_prompt))
+            finally:
+                self._export_session()
+            return self._finish(prompt, doc)
         trajectory = self._trajectory()
         try:
             doc = await _engine.run_async(
@@ -338,9 +400,69 @@ class RLM:
         return self._finish(prompt, doc)
 
 
+_EFFORTS = ("low", "medium", "high")
+
+
 def _sampling(args: Optional[Dict[str, Any]], name: str) -> Dict[str, Any]:
+    """``sampling_args`` as the runtime's ``Sampling``: the known fields by name, every other
+    key (a provider's own keyword, ``extra_body``'s content) merged into the request body."""
+    out: Dict[str, Any] = {}
     args = dict(args or {})
-    unsupported = sorted(set(args) - {"temperature", "max_tokens"})
-    if unsupported:
-        raise _undone(f"{name} keys {unsupported} (only temperature and max_tokens are built)")
-    return args
+    extra: Dict[str, Any] = dict(args.pop("extra_body", None) or {})
+    for key, value in args.items():
+        if value is None:
+            continue
+        if key in ("temperature", "top_p"):
+            out[key] = float(value)
+        elif key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            out["max_tokens"] = int(value)
+        elif key == "stop":
+            out["stop"] = [value] if isinstance(value, str) else list(value)
+        elif key == "seed":
+            out["seed"] = int(value)
+        elif key == "reasoning_effort" and str(value).lower() in _EFFORTS:
+            out["reasoning_effort"] = str(value).lower()
+        else:
+            extra[key] = value
+    if extra:
+        try:
+            json.dumps(extra)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: provider keywords must be JSON-like ({exc})") from None
+        out["extra_body"] = extra
+    return out
+
+
+def _tool_entry(entry: Any) -> "tuple[Any, str]":
+    if isinstance(entry, dict) and "tool" in entry:
+        return entry["tool"], str(entry.get("description") or "")
+    return entry, ""
+
+
+def _tools(tools: Optional[Dict[str, Any]]) -> "tuple[List[Any], List[Dict[str, Any]]]":
+    """``custom_tools`` in the official format: ``{"name": callable_or_value}`` or
+    ``{"name": {"tool": callable_or_value, "description": "..."}}``. Callables become
+    functions the REPL calls back into; other values are bound as variables (JSON-like)."""
+    functions: List[Any] = []
+    data: List[Dict[str, Any]] = []
+    for name, entry in (tools or {}).items():
+        value, description = _tool_entry(entry)
+        if callable(value):
+            functions.append((name, description, value))
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"custom tool {name!r}: a data value must be JSON-like ({exc})") from None
+        data.append({"name": name, "description": description, "value": value})
+    return functions, data
+
+
+def _same_tools(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for name in a:
+        (va, da), (vb, db) = _tool_entry(a[name]), _tool_entry(b[name])
+        if da != db or not (va is vb or (not callable(va) and va == vb)):
+            return False
+    return True
