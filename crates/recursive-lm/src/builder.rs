@@ -161,6 +161,13 @@ impl RlmBuilder {
         self
     }
 
+    /// Gives child RLMs (depth ≥ 1) their own custom tools and data instead of the root's, as
+    /// the official library's `custom_sub_tools` (an empty [`Tools`] gives them none).
+    pub fn sub_tools(mut self, tools: Tools) -> Self {
+        self.config.sub_tools = Some(tools);
+        self
+    }
+
     /// Sets the price of a model, used when its provider reports no cost.
     pub fn price(mut self, model: impl Into<String>, price: ModelPrice) -> Self {
         self.config.prices = std::mem::take(&mut self.config.prices).with(model, price);
@@ -294,6 +301,9 @@ impl RlmBuilder {
     /// [`RlmError::NoRepl`]; [`RlmError::Trajectory`].
     pub fn build(self) -> Result<Rlm, RlmError> {
         self.config.tools.validate()?;
+        if let Some(sub) = &self.config.sub_tools {
+            sub.validate()?;
+        }
         if self.config.run.max_cost.is_some() {
             let unpriced = self.unpriced_models();
             if !unpriced.is_empty() {

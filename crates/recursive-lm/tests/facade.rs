@@ -169,3 +169,50 @@ async fn custom_tools_reach_the_code_and_bad_names_are_refused_at_build() {
     let names: Vec<&str> = err.names.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["context", "FINAL", "not ok"]);
 }
+
+#[tokio::test]
+async fn child_rlms_get_the_sub_tools_instead_of_the_roots() {
+    use rlm_testkit::conversation::{Call, classify_http};
+    let server = FakeServer::start(Script::from_fn(|req: &RecordedRequest| {
+        let system = req.json.as_ref().unwrap()["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let Call::Turn { query, .. } = classify_http(req) else {
+            return Reply::text("plain");
+        };
+        if query == "child task" {
+            assert!(system.contains("- `sub_lookup(...)`: For children."), "{system}");
+            assert!(!system.contains("`lookup(...)`"), "{system}");
+            Reply::text(
+                "```repl\ntry:\n    lookup()\n    seen = 'root tool'\nexcept NameError:\n    seen = 'no root tool'\nFINAL(seen + ', ' + sub_lookup() + ', ' + str(DEPTH_NOTE))\n```",
+            )
+        } else {
+            assert!(system.contains("- `lookup(...)`: For the root."), "{system}");
+            assert!(!system.contains("sub_lookup"), "{system}");
+            Reply::text("```repl\nFINAL(lookup() + ' / ' + rlm_query('child task'))\n```")
+        }
+    }))
+    .await;
+    let mut sub_tools = rlm::Tools::default();
+    sub_tools.add_function(
+        "sub_lookup",
+        "For children.",
+        rlm::tool_fn(|_| async { Ok(serde_json::json!("sub")) }),
+    );
+    sub_tools.add_data(
+        "DEPTH_NOTE",
+        "Only below the root.",
+        serde_json::json!(1).into(),
+    );
+    let rlm = Rlm::builder(client(&server))
+        .max_depth(2)
+        .tool_fn("lookup", "For the root.", |_| async {
+            Ok(serde_json::json!("root"))
+        })
+        .sub_tools(sub_tools)
+        .build()
+        .unwrap();
+    let done = rlm.completion("text", "q").await.unwrap();
+    assert_eq!(done.answer(), "root / no root tool, sub, 1");
+}

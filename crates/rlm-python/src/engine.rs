@@ -42,13 +42,28 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 /// A custom tool from Python: name, description, adapter.
 type PyToolSpec = (String, String, Arc<Py<PyAny>>);
 
+/// The custom tools of the root and, when they differ, of child RLMs (`custom_sub_tools`).
+#[derive(Default)]
+struct ToolSpecs {
+    root: Vec<PyToolSpec>,
+    sub: Option<Vec<PyToolSpec>>,
+}
+
+fn specs(tools: Option<Vec<(String, String, Py<PyAny>)>>) -> Vec<PyToolSpec> {
+    tools
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, description, adapter)| (name, description, Arc::new(adapter)))
+        .collect()
+}
+
 /// A configured RLM.
 #[pyclass(frozen, module = "recursive_lm._native")]
 pub struct Engine {
     settings: Settings,
     root: Arc<dyn LanguageModel>,
     events: Option<Arc<PyEvents>>,
-    tools: Vec<PyToolSpec>,
+    tools: ToolSpecs,
     backend: Option<Arc<Py<PyAny>>>,
     rlm: Rlm,
 }
@@ -149,16 +164,31 @@ fn build(
     settings: &Settings,
     root: &Arc<dyn LanguageModel>,
     events: Option<&Arc<PyEvents>>,
-    tools: &[PyToolSpec],
+    tools: &ToolSpecs,
     backend: Option<&Arc<Py<PyAny>>>,
 ) -> PyResult<rlm::RlmBuilder> {
     let mut builder = settings.builder(Arc::clone(root))?;
     if let Some(events) = events {
         builder = builder.subscribe(Arc::clone(events) as Arc<dyn rlm::EventSink>);
     }
-    for (name, description, adapter) in tools {
+    for (name, description, adapter) in &tools.root {
         let tool = PyTool::new(name.clone(), Arc::clone(adapter));
         builder = builder.tool(name.clone(), description.clone(), Arc::new(tool));
+    }
+    if tools.sub.is_some() || settings.sub_tool_data.is_some() {
+        let mut sub = rlm::Tools::default();
+        for (name, description, adapter) in tools.sub.iter().flatten() {
+            let tool = PyTool::new(name.clone(), Arc::clone(adapter));
+            sub.add_function(name.clone(), description.clone(), Arc::new(tool));
+        }
+        for data in settings.sub_tool_data.iter().flatten() {
+            sub.add_data(
+                data.name.clone(),
+                data.description.clone(),
+                data.value.clone().into(),
+            );
+        }
+        builder = builder.sub_tools(sub);
     }
     if let Some(adapter) = backend {
         let repls = PyBackendRepls::new(settings.repls()?, Arc::clone(adapter));
@@ -218,15 +248,17 @@ impl Engine {
     ///
     /// `tools` lists the custom tools as `(name, description, adapter)`, where
     /// `adapter(args_json) -> (ok, json)` calls the user's function; `backend` is the adapter of
-    /// a `repl_env` backend that answers every sub-call (module `backend`).
+    /// a `repl_env` backend that answers every sub-call (module `backend`); `sub_tools`, when
+    /// given (even empty), are the custom tools of child RLMs instead of `tools`.
     #[new]
-    #[pyo3(signature = (settings, chat_fn=None, on_event=None, tools=None, backend=None))]
+    #[pyo3(signature = (settings, chat_fn=None, on_event=None, tools=None, backend=None, sub_tools=None))]
     fn new(
         settings: &str,
         chat_fn: Option<Py<PyAny>>,
         on_event: Option<Py<PyAny>>,
         tools: Option<Vec<(String, String, Py<PyAny>)>>,
         backend: Option<Py<PyAny>>,
+        sub_tools: Option<Vec<(String, String, Py<PyAny>)>>,
     ) -> PyResult<Self> {
         guarded(|| {
             let settings = Settings::parse(settings)?;
@@ -246,11 +278,10 @@ impl Engine {
                 }
             };
             let events = on_event.map(|f| Arc::new(PyEvents::new(f)));
-            let tools: Vec<PyToolSpec> = tools
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, description, adapter)| (name, description, Arc::new(adapter)))
-                .collect();
+            let tools = ToolSpecs {
+                root: specs(tools),
+                sub: sub_tools.map(|t| specs(Some(t))),
+            };
             let backend = backend.map(Arc::new);
             let rlm = build(&settings, &root, events.as_ref(), &tools, backend.as_ref())?
                 .build()

@@ -75,6 +75,8 @@ pub struct Settings {
     pub compaction: Option<CompactionSettings>,
     /// Data values bound as REPL variables (`custom_tools` entries that are not callables).
     pub tool_data: Vec<ToolData>,
+    /// The data values of child RLMs when `custom_sub_tools` differs from `custom_tools`.
+    pub sub_tool_data: Option<Vec<ToolData>>,
     /// OpenEnv `repl_env`'s behaviours (`recursive_lm.openenv`): batches past
     /// `max_children_per_batch` are shorter, and a printed `FINAL(...)` finishes.
     pub seed_compat: bool,

@@ -99,11 +99,47 @@ def test_bad_tools_are_refused_at_construction(server):
         make(server, custom_tools={"llm_query": len, "ok": len})
     with pytest.raises(TypeError, match="JSON-like"):
         make(server, custom_tools={"S": {1, 2}})
-    with pytest.raises(ValueError, match="custom_sub_tools"):
-        make(server, custom_tools={"f": len}, custom_sub_tools={})
+    with pytest.raises(ValueError, match="llm_query"):
+        make(server, custom_tools={"f": len}, custom_sub_tools={"llm_query": len})
     # the same tools for children are fine (the official default when it is None)
     tools = {"f": len}
     make(server, custom_tools=tools, custom_sub_tools=dict(tools))
+
+
+def test_custom_sub_tools_replace_the_tools_of_child_rlms(server):
+    def script(messages):
+        text = all_text(messages)
+        if "CHILD-TASK" in text and "ROOT-TASK" not in text:
+            assert "`triple(...)`" in messages[0]["content"]
+            assert "`double(...)`" not in messages[0]["content"]
+            return repl(
+                "try:\n    double(1)\n    seen = 'double'\nexcept NameError:\n    seen = 'no double'\n"
+                "FINAL(seen + ' ' + str(triple(4)) + ' ' + str(SUB_ONLY))"
+            )
+        assert "`triple(...)`" not in messages[0]["content"]
+        return repl('FINAL(str(double(4)) + " / " + rlm_query("CHILD-TASK"))')
+
+    server.script = script
+    out = make(
+        server,
+        max_depth=2,
+        custom_tools={"double": lambda x: x * 2},
+        custom_sub_tools={"triple": lambda x: x * 3, "SUB_ONLY": 7},
+    ).completion("c", root_prompt="ROOT-TASK")
+    assert out.response == "8 / no double 12 7"
+
+    # {} gives children no tools at all
+    def bare(messages):
+        text = all_text(messages)
+        if "CHILD-TASK" in text and "ROOT-TASK" not in text:
+            return repl("try:\n    double(1)\n    FINAL('has double')\nexcept NameError:\n    FINAL('bare')")
+        return repl('FINAL(rlm_query("CHILD-TASK"))')
+
+    server.script = bare
+    out = make(
+        server, max_depth=2, custom_tools={"double": lambda x: x * 2}, custom_sub_tools={}
+    ).completion("c", root_prompt="ROOT-TASK")
+    assert out.response == "bare"
 
 
 def _turns(messages):

@@ -47,6 +47,9 @@ pub struct RunnerConfig {
     /// Custom tools and data values (`docs/design.md`, "Custom tools"): defined in every session of the
     /// tree (root and child RLMs) and listed in the system prompt.
     pub tools: Tools,
+    /// The tools and data of child RLMs (depth ≥ 1) when they differ from the root's, as the
+    /// official library's `custom_sub_tools`; `None`: children get [`RunnerConfig::tools`].
+    pub sub_tools: Option<Tools>,
     /// When a run's conversation is summarised and replaced by the summary
     /// ([`crate::compaction`]); `None` turns compaction off.
     pub compaction: Option<Compaction>,
@@ -84,6 +87,7 @@ impl Default for RunnerConfig {
             child_query_chars: 4_000,
             trace_content: false,
             tools: Tools::default(),
+            sub_tools: None,
             compaction: Some(Compaction::default()),
             seed_compat: SeedCompat::default(),
         }
@@ -94,6 +98,15 @@ impl RunnerConfig {
     /// The sampling of plain sub-calls as sent: `sub_sampling` over `sampling`.
     pub fn effective_sub_sampling(&self) -> Sampling {
         self.sub_sampling.inherit(&self.sampling)
+    }
+
+    /// The custom tools and data of a run at `depth`: [`RunnerConfig::sub_tools`] below the
+    /// root when set, else [`RunnerConfig::tools`].
+    pub fn tools_at(&self, depth: u32) -> &Tools {
+        match &self.sub_tools {
+            Some(sub) if depth > 0 => sub,
+            _ => &self.tools,
+        }
     }
 
     /// Checks every limit and both samplings' ranges.
@@ -109,11 +122,16 @@ impl RunnerConfig {
                 reason: e.to_string(),
             })?;
         }
-        if let Err(e) = self.tools.validate() {
-            return Err(ConfigError::Invalid {
-                field: "tools",
-                reason: e.to_string(),
-            });
+        for (field, tools) in [
+            ("tools", Some(&self.tools)),
+            ("sub_tools", self.sub_tools.as_ref()),
+        ] {
+            if let Some(Err(e)) = tools.map(Tools::validate) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: e.to_string(),
+                });
+            }
         }
         if self.observation_limit < 100 {
             return Err(ConfigError::Invalid {

@@ -307,7 +307,13 @@ impl SubcallHost {
     /// A custom tool: its result, or the exception the code gets. A panicking tool is a
     /// `RuntimeError`, never a crash.
     async fn tool(&self, name: String, args: ToolArgs) -> HostReply {
-        let Some(tool) = self.tree.config.tools.function(&name).cloned() else {
+        let Some(tool) = self
+            .tree
+            .config
+            .tools_at(self.depth)
+            .function(&name)
+            .cloned()
+        else {
             return HostReply::Raise(ToolError::raise(
                 "NameError",
                 format!("no custom tool named '{name}'"),

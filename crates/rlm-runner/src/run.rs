@@ -103,7 +103,7 @@ pub(crate) async fn run_one(
     let ended = async {
         // A code block never outlives the run: its time limit is capped by the time left.
         let mut repl_config = tree.config.repl.clone();
-        repl_config.tools = tree.config.tools.function_names();
+        repl_config.tools = tree.config.tools_at(depth).function_names();
         if let Some(left) = deadline.remaining() {
             repl_config.execution_timeout = repl_config
                 .execution_timeout
@@ -119,7 +119,7 @@ pub(crate) async fn run_one(
                 if let Err(e) = repl.set_variable("context", context).await {
                     return failed(RunError::ContextLoad(e));
                 }
-                for (name, value) in tree.config.tools.data() {
+                for (name, value) in tree.config.tools_at(depth).data() {
                     if let Err(e) = repl.set_variable(name, value.clone()).await {
                         return failed(RunError::ContextLoad(e));
                     }
@@ -142,7 +142,7 @@ pub(crate) async fn run_one(
         let messages = vec![
             Message::system(prompts::with_tools(
                 prompts::system_prompt(template, &settings),
-                &tree.config.tools,
+                tree.config.tools_at(depth),
             )),
             Message::user(session::with_note(
                 prompts::first_user_message(&info, &query, tree.config.run.max_iterations),

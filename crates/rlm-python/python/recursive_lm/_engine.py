@@ -70,15 +70,24 @@ def make_engine(
     on_event: Optional[Callable[[str, Any], None]] = None,
     tools: Optional[List[Tuple[str, str, Callable[..., Any]]]] = None,
     backend: Any = None,
+    sub_tools: Optional[List[Tuple[str, str, Callable[..., Any]]]] = None,
 ) -> "_native.Engine":
+    """``sub_tools``: the custom tools of child RLMs when they differ from ``tools`` (an empty
+    list gives children none); ``None``: children get ``tools``."""
     clean = {k: v for k, v in settings.items() if v is not None}
     adapters = [(name, desc, tool_adapter(f)) for name, desc, f in tools or []]
+    sub_adapters = (
+        None
+        if sub_tools is None
+        else [(name, desc, tool_adapter(f)) for name, desc, f in sub_tools]
+    )
     return _native.Engine(
         json.dumps(clean),
         chat_fn,
         on_event,
         adapters or None,
         backend_adapter(backend) if backend is not None else None,
+        sub_adapters,
     )
 
 

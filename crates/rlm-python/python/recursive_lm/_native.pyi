@@ -26,6 +26,7 @@ class Engine:
         on_event: Optional[Callable[[str, Any], None]] = None,
         tools: Optional[List[Tuple[str, str, Callable[[str], Tuple[bool, str]]]]] = None,
         backend: Optional[Callable[[str], Tuple[bool, str]]] = None,
+        sub_tools: Optional[List[Tuple[str, str, Callable[[str], Tuple[bool, str]]]]] = None,
     ) -> None: ...
     def session(
         self, trajectory: Optional[str] = None, trajectory_extra: Optional[str] = None

@@ -214,12 +214,11 @@ class RLM:
         on_iteration_complete: Optional[Callable[[int, int, float], None]] = None,
     ) -> None:
         functions, data = _tools(custom_tools)
+        # Children get custom_tools unless custom_sub_tools says otherwise (`{}`: none).
+        sub_functions: Optional[List[Any]] = None
+        sub_data: Optional[List[Dict[str, Any]]] = None
         if custom_sub_tools is not None and not _same_tools(custom_sub_tools, custom_tools or {}):
-            raise ValueError(
-                "custom_sub_tools different from custom_tools: in recursive_lm a tree has one "
-                "tool set (every child RLM gets custom_tools); leave custom_sub_tools unset, or "
-                "check the depth inside the tool (see docs/python.md)"
-            )
+            sub_functions, sub_data = _tools(custom_sub_tools)
         if not 0 < compaction_threshold_pct <= 1:
             raise ValueError(
                 f"compaction_threshold_pct must be above 0 and at most 1, got {compaction_threshold_pct}"
@@ -276,6 +275,7 @@ class RLM:
             "sub_sampling": sub_sampling or None,
             "compaction": {"enabled": bool(compaction), "threshold": compaction_threshold_pct},
             "tool_data": data,
+            "sub_tool_data": sub_data,
         }
         callbacks = (on_subcall_start, on_subcall_complete, on_iteration_start, on_iteration_complete)
         self._engine = _engine.make_engine(
@@ -283,6 +283,7 @@ class RLM:
             None,
             self._on_event if any(callbacks) or verbose else None,
             tools=functions,
+            sub_tools=sub_functions,
         )
         self._trajectory_extra = json.dumps({"provider": backend, "repl_backend": env})
 
