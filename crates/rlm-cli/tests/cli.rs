@@ -647,7 +647,9 @@ async fn a_missing_python_names_the_flag_not_the_library() {
     let url = srv.base_url();
     let empty_path = std::env::temp_dir().join(format!("rlm-cli-nopy-{}", std::process::id()));
     std::fs::create_dir_all(&empty_path).unwrap();
-    let cases: [(&[&str], Option<&str>, Option<&Path>, &str); 3] = [
+    /// Flags, `RLM_PYTHON`, `PATH`, the expected message.
+    type Case<'a> = (&'a [&'a str], Option<&'a str>, Option<&'a Path>, &'a str);
+    let cases: [Case; 3] = [
         (
             &["--python", "/nonexistent/python3"],
             None,
