@@ -89,9 +89,14 @@ impl WireFormat for Anthropic {
         (base.host_str() == Some(ANTHROPIC_HOST)).then(|| ANTHROPIC_HOST.to_string())
     }
 
-    /// `{base}/v1/messages`, whatever the model (it goes in the body).
+    /// `{base}/v1/messages`, whatever the model (it goes in the body). The base is the API's
+    /// root (`https://api.anthropic.com`); a base ending in `/v1` (the OpenAI habit) or in
+    /// the whole `/v1/messages` endpoint is cut back to that root, so `/v1` is never doubled.
     fn endpoint(&self, base: &Url, _model: &str) -> Result<Url, LlmError> {
-        codec::join_path(base, ["v1", "messages"])
+        let base = codec::strip_path_suffix(base, &["v1", "messages"])
+            .or_else(|| codec::strip_path_suffix(base, &["v1"]))
+            .unwrap_or_else(|| base.clone());
+        codec::join_path(&base, ["v1", "messages"])
     }
 
     fn auth_header(&self, key: &str) -> (HeaderName, String) {

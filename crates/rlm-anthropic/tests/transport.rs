@@ -18,7 +18,7 @@ use rlm_core::{
 };
 use rlm_http::RetryPolicy;
 use rlm_testkit::provider_tests::{self, Outcome, Waits, fast_policy};
-use rlm_testkit::{FakeServer, Reply};
+use rlm_testkit::{FakeServer, Reply, Script};
 use serde_json::json;
 
 fn client_with(server: &FakeServer, policy: RetryPolicy) -> AnthropicClient {
@@ -354,4 +354,36 @@ async fn a_spend_limit_is_not_retried_even_with_retry_after() {
     assert!(result.unwrap_err().is_fatal_for_run());
     assert_eq!(requests, 1);
     assert!(waits.is_empty());
+}
+
+/// The base URL is the API's root; one ending in `/v1` (the OpenAI habit) or in the whole
+/// endpoint posts to `/v1/messages`, never `/v1/v1/messages`.
+#[tokio::test]
+async fn base_url_conventions_post_to_v1_messages() {
+    let server = FakeServer::start(Script::always(Reply::anthropic_text("ok"))).await;
+    let root = server.url();
+    let cases = [
+        (root.clone(), "/v1/messages"),
+        (format!("{root}/"), "/v1/messages"),
+        (format!("{root}/v1"), "/v1/messages"),
+        (format!("{root}/v1/"), "/v1/messages"),
+        (format!("{root}/v1/messages"), "/v1/messages"),
+        (format!("{root}/anthropic"), "/anthropic/v1/messages"),
+        (format!("{root}/anthropic/v1"), "/anthropic/v1/messages"),
+    ];
+    for (i, (base, path)) in cases.iter().enumerate() {
+        let client = AnthropicClient::builder("claude-test")
+            .base_url(base.as_str())
+            .api_key("sk-ant-test-key")
+            .retry_policy(fast_policy())
+            .build()
+            .unwrap();
+        assert_eq!(client.endpoint(), format!("{root}{path}"), "{base}");
+        let reply = client
+            .complete(CompletionRequest::new(vec![Message::user("hi")]))
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "ok");
+        assert_eq!(server.requests()[i].path, *path, "{base}");
+    }
 }

@@ -128,6 +128,9 @@ pub struct RunArgs {
     /// The REPL sandbox.
     #[arg(long, value_enum, default_value = "monty")]
     pub sandbox: Sandbox,
+    /// The interpreter of `--sandbox python`: a path, or a name on PATH (default: python3).
+    #[arg(long, value_name = "PATH", env = "RLM_PYTHON")]
+    pub python: Option<PathBuf>,
     /// The limits.
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -29,6 +29,7 @@ mod interrupt;
 mod live;
 mod models;
 mod progress;
+mod sandbox;
 mod serve;
 mod stop;
 mod tools;
@@ -184,6 +185,7 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
         eprintln!("[rlm] warning: the context ({source}) is empty; the model has nothing to read");
     }
     let models = models::Models::from_args(&args)?;
+    sandbox::check(&args).await?;
     let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.limits.run.max_iterations));
     let rlm = build_rlm(&args, &models, reporter.as_ref())?;
 
@@ -299,10 +301,7 @@ fn rlm_builder(
     }
     builder = builder.trace_content(args.log_content);
     if args.sandbox == Sandbox::Python {
-        let options = rlm::python::PythonOptions {
-            memory_limit: Some(args.limits.block.max_memory.0 as u64),
-            ..rlm::python::PythonOptions::default()
-        };
+        let options = sandbox::python_options(args);
         builder = builder.repl(Arc::new(rlm::python::PythonReplFactory::with_options(
             options,
         )));

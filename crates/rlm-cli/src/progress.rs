@@ -72,6 +72,18 @@ impl EventSink for Progress {
                 iteration,
                 usage,
                 duration,
+                last_chance: true,
+                ..
+            } => format!(
+                "[rlm] depth {depth} last-chance call (after {iteration} turn(s), no FINAL yet): {} tokens, {:.1}s",
+                usage.total_tokens(),
+                duration.as_secs_f64()
+            ),
+            RunEvent::ModelResponded {
+                depth,
+                iteration,
+                usage,
+                duration,
                 code_blocks,
                 ..
             } => format!(
@@ -95,19 +107,34 @@ impl EventSink for Progress {
                 depth,
                 outcome,
                 iterations,
+                usage,
                 duration,
                 ..
-            } => format!(
-                "[rlm] depth {depth}: {} after {iterations} turn(s) in {:.1}s",
-                serde_json::to_value(outcome)
+            } => {
+                let outcome = serde_json::to_value(outcome)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                duration.as_secs_f64()
-            ),
+                    .unwrap_or_default();
+                let took = duration.as_secs_f64();
+                finished_line(*depth, &outcome, *iterations, usage.calls, took)
+            }
             _ => return Ok(()),
         };
         eprintln!("{line}");
         Ok(())
     }
+}
+
+/// The line of a finished run. A run whose model never replied says so (not "after 1
+/// turn(s)"); an `iteration_limit` run names the last-chance call that gave its answer.
+fn finished_line(depth: u32, outcome: &str, iterations: u32, replies: u64, secs: f64) -> String {
+    if replies == 0 && !matches!(outcome, "finished" | "iteration_limit") {
+        return format!("[rlm] depth {depth}: {outcome} before any model reply, in {secs:.1}s");
+    }
+    let last_chance = if outcome == "iteration_limit" {
+        " and the last-chance call"
+    } else {
+        ""
+    };
+    format!("[rlm] depth {depth}: {outcome} after {iterations} turn(s){last_chance} in {secs:.1}s")
 }

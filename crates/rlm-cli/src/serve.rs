@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// The REPL sandbox of each session.
     #[arg(long, value_enum, default_value = "monty")]
     pub sandbox: Sandbox,
+    /// The interpreter of `--sandbox python`: a path, or a name on PATH (default: python3).
+    #[arg(long, value_name = "PATH", env = "RLM_PYTHON")]
+    pub python: Option<std::path::PathBuf>,
     /// Sessions open at once; the next client gets a CAPACITY_REACHED error.
     #[arg(long, default_value_t = 1024)]
     pub max_sessions: usize,
@@ -120,7 +123,14 @@ pub async fn run(args: ServeArgs) -> Result<u8, Failure> {
     })?;
     let repls: Arc<dyn rlm::ReplFactory> = match args.sandbox {
         Sandbox::Monty => Arc::new(rlm::monty::MontyReplFactory::new()),
-        Sandbox::Python => Arc::new(rlm::python::PythonReplFactory::new()),
+        Sandbox::Python => {
+            let options = rlm::python::PythonOptions {
+                python: args.python.clone(),
+                ..rlm::python::PythonOptions::default()
+            };
+            crate::sandbox::check_python(&options).await?;
+            Arc::new(rlm::python::PythonReplFactory::with_options(options))
+        }
     };
     let mut runner = args.limits.runner_config();
     runner.sampling.temperature = args.temperature;

@@ -594,3 +594,98 @@ async fn a_huge_non_ascii_context_on_monty_gets_one_warning_naming_the_python_sa
         std::fs::remove_file(&file).unwrap();
     }
 }
+
+/// Progress lines (stderr off a terminal): the last-chance call after `--max-iterations` is
+/// labelled as such, not `turn 1` again, and a run whose model never replied says so instead
+/// of `failed after 1 turn(s)`.
+#[tokio::test]
+async fn progress_names_the_last_chance_call_and_a_failure_before_any_reply() {
+    let file = tmp("lc.txt", "some text");
+    let srv = FakeServer::start(Script::queue([
+        Reply::text(repl("x = 1")),
+        Reply::text("FINAL(42)"),
+    ]))
+    .await;
+    let url = srv.base_url();
+    let out = rlm(&run_args(&url, &file, &["--max-iterations", "1"])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(stdout(&out), "42\n");
+    assert_eq!(err.matches("turn 1:").count(), 1, "{err}");
+    assert!(
+        err.contains("[rlm] depth 0 last-chance call (after 1 turn(s), no FINAL yet):"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[rlm] depth 0: iteration_limit after 1 turn(s) and the last-chance call in"),
+        "{err}"
+    );
+
+    let refusing = FakeServer::start(Script::always(Reply::openai_error(
+        400,
+        "invalid_request_error",
+        "unknown parameter",
+    )))
+    .await;
+    let url = refusing.base_url();
+    let out = rlm(&run_args(&url, &file, &[])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[rlm] depth 0: failed before any model reply, in"),
+        "{err}"
+    );
+    assert!(!err.contains("turn(s)"), "{err}");
+}
+
+/// `--sandbox python` checks its interpreter before anything is sent, and the message names
+/// `--python` and `RLM_PYTHON`, never the library's `PythonOptions::python`.
+#[tokio::test]
+async fn a_missing_python_names_the_flag_not_the_library() {
+    let file = tmp("py.txt", "some text");
+    let srv = server(|_| "FINAL(1)".into()).await;
+    let url = srv.base_url();
+    let empty_path = std::env::temp_dir().join(format!("rlm-cli-nopy-{}", std::process::id()));
+    std::fs::create_dir_all(&empty_path).unwrap();
+    /// Flags, `RLM_PYTHON`, `PATH`, the expected message.
+    type Case<'a> = (&'a [&'a str], Option<&'a str>, Option<&'a Path>, &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["--python", "/nonexistent/python3"],
+            None,
+            None,
+            "--python /nonexistent/python3: no such interpreter",
+        ),
+        (
+            &[],
+            Some("/nonexistent/rlm-python"),
+            None,
+            "--python /nonexistent/rlm-python: no such interpreter",
+        ),
+        (
+            &[],
+            None,
+            Some(&empty_path),
+            "--sandbox python needs Python 3 (3.8 or newer) and python3 is not on PATH: install it, \
+             give one with --python PATH (or RLM_PYTHON), or use --sandbox monty",
+        ),
+    ];
+    for (flags, env, path, expected) in cases {
+        let mut args = run_args(&url, &file, &["--sandbox", "python"]);
+        args.extend_from_slice(flags);
+        let mut cmd = command(&args);
+        cmd.env_remove("RLM_PYTHON");
+        if let Some(env) = env {
+            cmd.env("RLM_PYTHON", env);
+        }
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        let out = cmd.output().await.unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(!err.contains("PythonOptions"), "{err}");
+    }
+    assert_eq!(srv.stats().requests, 0);
+}

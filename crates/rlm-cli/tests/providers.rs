@@ -250,3 +250,46 @@ async fn a_refused_key_names_the_providers_variable_and_is_never_printed() {
     assert!(!err.contains(ANTHROPIC_KEY) && !stdout(&out).contains(ANTHROPIC_KEY));
     assert_eq!(claude.request_count(), 1, "a refused key is not retried");
 }
+
+/// `--provider anthropic --base-url http://host/v1` (the OpenAI habit) posts to `/v1/messages`,
+/// not `/v1/v1/messages`; Gemini's `/v1beta` is not doubled either.
+#[tokio::test]
+async fn a_base_url_with_the_version_is_not_doubled() {
+    let claude =
+        FakeServer::start(Script::always(Reply::anthropic_text(repl("FINAL('hi')")))).await;
+    let gemini = FakeServer::start(Script::always(Reply::gemini_text(repl("FINAL('hi')")))).await;
+    let cases = [
+        (
+            "anthropic",
+            "claude-test",
+            format!("{}/v1", claude.url()),
+            &claude,
+            "/v1/messages",
+        ),
+        (
+            "gemini",
+            "gemini-test",
+            format!("{}/v1beta/", gemini.url()),
+            &gemini,
+            "/v1beta/models/gemini-test:generateContent",
+        ),
+    ];
+    for (provider, model, base, server, path) in cases {
+        let out = command(&[
+            "--provider",
+            provider,
+            "--model",
+            model,
+            "--base-url",
+            &base,
+        ])
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("GEMINI_API_KEY", GEMINI_KEY)
+        .output()
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{provider}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "hi");
+        assert_eq!(server.requests()[0].path, path);
+    }
+}

@@ -647,3 +647,89 @@ async fn live_progress_draws_the_tree_on_a_terminal() {
         "plain lines are for non-terminals"
     );
 }
+
+/// The official export's `locals`: the user variables at the end of each iteration (on its
+/// last block; `context` left out), each `repr` cut to 500 characters, the snapshot capped in
+/// total with a `<more>` entry; the trace and the export validate against their schemas.
+#[tokio::test]
+async fn official_export_has_the_user_variables_in_locals_capped() {
+    // 40 variables of 1000 characters each: more than the 16 KiB a snapshot holds.
+    let many: String = (0..40).map(|i| format!("v{i:02} = 'z' * 1000\n")).collect();
+    let srv = FakeServer::start(Script::from_fn(move |req: &RecordedRequest| {
+        let text = match classify_http(req) {
+            Call::Turn { turn: 0, .. } => format!(
+                "{}\n{}",
+                repl("x = 1"),
+                repl("items = list(range(3))\nbig = 'y' * 100000\nname = 'ok'")
+            ),
+            Call::Turn { turn: 1, .. } => repl(&many),
+            _ => repl("FINAL(name)"),
+        };
+        Reply::text(text)
+    }))
+    .await;
+    let url = srv.base_url();
+    let context = tmp("locals.txt", "the context is not a local");
+    let trace = dir().join("locals.jsonl");
+    let trace_s = trace.to_str().unwrap().to_string();
+    let out = rlm(&run_args(&url, &context, &["--trace", &trace_s, "--quiet"])).await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "ok\n");
+
+    let trace_schema = schema("trajectory-v1.schema.json");
+    for line in std::fs::read_to_string(&trace).unwrap().lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let errors = validate(&trace_schema, &record);
+        assert!(errors.is_empty(), "{errors:#?}\n{record}");
+    }
+    let official = dir().join("locals-official.jsonl");
+    let out = rlm(&[
+        "view",
+        &trace_s,
+        "--export-official",
+        official.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let schema = schema("rlm-official-log.schema.json");
+    let lines: Vec<Value> = std::fs::read_to_string(&official)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let errors = validate(&schema, line);
+        assert!(errors.is_empty(), "line {}: {errors:#?}", i + 1);
+    }
+    assert_eq!(lines.len(), 4, "metadata + 3 iterations");
+    let locals = |iteration: usize, block: usize| {
+        lines[iteration]["code_blocks"][block]["result"]["locals"]
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    // Iteration 1: the first block has none, the last holds the iteration's variables.
+    assert!(locals(1, 0).is_empty());
+    let first = locals(1, 1);
+    assert_eq!(first["x"], "1");
+    assert_eq!(first["items"], "[0, 1, 2]");
+    assert_eq!(first["name"], "'ok'");
+    let big = first["big"].as_str().unwrap();
+    assert_eq!(big.chars().count(), 503);
+    assert!(big.starts_with("'yyy") && big.ends_with("..."));
+    assert!(!first.contains_key("context"));
+    // Iteration 2: capped in total, the rest counted.
+    let second = locals(2, 0);
+    let more = second["<more>"].as_str().unwrap();
+    assert!(more.contains("more variable(s) not shown"), "{more}");
+    let shown: usize = second
+        .iter()
+        .filter(|(k, _)| *k != "<more>")
+        .map(|(k, v)| k.chars().count() + v.as_str().unwrap().chars().count())
+        .sum();
+    assert!(shown <= 16 * 1024 + 510, "{shown} characters");
+    assert!(second.len() < 40 + 5, "{} entries", second.len());
+    // In name order: the earlier variables come first, `x` is past the cap.
+    assert_eq!(second["items"], "[0, 1, 2]", "earlier variables stay");
+    assert!(!second.contains_key("x"));
+}

@@ -1,5 +1,6 @@
 //! Lifecycle events of a run, delivered to subscribers and to trajectories.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,11 @@ pub enum RunEvent {
         /// The answer when the block finished the run. Content only.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         final_answer: Option<String>,
+        /// On the last block an iteration ran: the user variables at the end of the iteration
+        /// (`context` left out), each as its `repr`, cut per value and in total (see
+        /// `rlm-runner`'s `locals`). Content only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locals: Option<BTreeMap<String, String>>,
     },
     /// A sub-call (`llm_query`/`rlm_query`, each prompt of a batch) started.
     SubcallStarted {

@@ -97,7 +97,18 @@ impl WireFormat for Gemini {
     /// `{base}/{version}/models/{model}:generateContent`. A bare name goes under `models/`; a
     /// name with a collection (`models/gemini-2.5-flash`, `tunedModels/my-model`) is used as
     /// given.
+    ///
+    /// The base is the API's root (`https://generativelanguage.googleapis.com`). A base ending
+    /// in an API version (`.../v1beta`, `.../v1`, as the docs' URLs show it) is cut back to that
+    /// root and its version is used: the URL the user gave wins over the default version.
     fn endpoint(&self, base: &Url, model: &str) -> Result<Url, LlmError> {
+        let (base, version) = match codec::last_path_segment(base).filter(|s| is_api_version(s)) {
+            Some(version) => (
+                codec::strip_path_suffix(base, &[version]).unwrap_or_else(|| base.clone()),
+                version.to_ascii_lowercase(),
+            ),
+            None => (base.clone(), self.api_version().to_string()),
+        };
         let model = model.trim().trim_matches('/');
         let names: Vec<&str> = if model.contains('/') {
             model.split('/').collect()
@@ -113,10 +124,10 @@ impl WireFormat for Gemini {
             )));
         }
         let method = format!("{last}:generateContent");
-        let path = std::iter::once(self.api_version())
+        let path = std::iter::once(version.as_str())
             .chain(collection.iter().copied())
             .chain(std::iter::once(method.as_str()));
-        codec::join_path(base, path)
+        codec::join_path(&base, path)
     }
 
     fn auth_header(&self, key: &str) -> (HeaderName, String) {
@@ -135,6 +146,20 @@ impl WireFormat for Gemini {
     fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> LlmError {
         classify_status(status, body, retry_after)
     }
+}
+
+/// Whether a path segment names a Gemini API version: `v1`, `v1beta`, `v1alpha`, `v2beta3`.
+fn is_api_version(segment: &str) -> bool {
+    let Some(rest) = segment
+        .strip_prefix('v')
+        .or_else(|| segment.strip_prefix('V'))
+    else {
+        return false;
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    let tail = rest.get(digits..).unwrap_or_default().to_ascii_lowercase();
+    let label = tail.trim_end_matches(|c: char| c.is_ascii_digit());
+    digits > 0 && matches!(label, "" | "alpha" | "beta")
 }
 
 /// The option of a [`GeminiClientBuilder`].

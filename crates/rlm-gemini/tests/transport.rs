@@ -376,3 +376,36 @@ async fn a_daily_quota_is_not_retried_even_with_a_retry_delay() {
     assert_eq!(requests, 1);
     assert!(waits.is_empty());
 }
+
+/// The base URL is the API's root; one ending in an API version (`/v1beta`, `/v1`) is cut back
+/// to it, and that version is used (never `/v1beta/v1beta/...`).
+#[tokio::test]
+async fn base_url_conventions_keep_one_api_version() {
+    let server = FakeServer::start(Script::always(Reply::gemini_text("ok"))).await;
+    let root = server.url();
+    let method = "models/gemini-test:generateContent";
+    let cases = [
+        (root.clone(), format!("/v1beta/{method}")),
+        (format!("{root}/"), format!("/v1beta/{method}")),
+        (format!("{root}/v1beta"), format!("/v1beta/{method}")),
+        (format!("{root}/v1beta/"), format!("/v1beta/{method}")),
+        (format!("{root}/v1"), format!("/v1/{method}")),
+        (
+            format!("{root}/gw/v1alpha"),
+            format!("/gw/v1alpha/{method}"),
+        ),
+        (format!("{root}/gw"), format!("/gw/v1beta/{method}")),
+    ];
+    for (i, (base, path)) in cases.iter().enumerate() {
+        let client = GeminiClient::builder("gemini-test")
+            .base_url(base.as_str())
+            .api_key("AIza-test-key")
+            .retry_policy(fast_policy())
+            .build()
+            .unwrap();
+        assert_eq!(client.endpoint(), format!("{root}{path}"), "{base}");
+        let reply = client.complete(request()).await.unwrap();
+        assert_eq!(reply.text, "ok");
+        assert_eq!(server.requests()[i].path, *path, "{base}");
+    }
+}

@@ -225,6 +225,47 @@ pub fn join_path<'a>(
     Ok(url)
 }
 
+/// The path segments of `base`, without the empty one a trailing `/` leaves.
+fn segments(base: &Url) -> Vec<&str> {
+    let mut segments: Vec<&str> = base
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    while segments.last() == Some(&"") {
+        segments.pop();
+    }
+    segments
+}
+
+/// Whether the path of `base` is empty (`http://host` or `http://host/`).
+pub fn path_is_empty(base: &Url) -> bool {
+    segments(base).is_empty()
+}
+
+/// `base` without `suffix` at the end of its path (segments compared ignoring ASCII case, a
+/// trailing `/` ignored), or `None` when its path does not end so. Base-URL conventions use it:
+/// a user who copied `https://api.anthropic.com/v1` means the API's root.
+pub fn strip_path_suffix(base: &Url, suffix: &[&str]) -> Option<Url> {
+    let segments = segments(base);
+    let keep = segments.len().checked_sub(suffix.len())?;
+    let (head, tail) = segments.split_at(keep);
+    if !tail
+        .iter()
+        .zip(suffix)
+        .all(|(have, want)| have.eq_ignore_ascii_case(want))
+    {
+        return None;
+    }
+    let mut url = base.clone();
+    url.set_path(&head.join("/"));
+    Some(url)
+}
+
+/// The last path segment of `base` (a trailing `/` ignored), if any.
+pub fn last_path_segment(base: &Url) -> Option<&str> {
+    segments(base).last().copied()
+}
+
 /// The trimmed value of `name` from `lookup`; empty values count as unset.
 pub fn env_value(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     lookup(name)
@@ -316,5 +357,35 @@ mod tests {
             check_finish(&FinishReason::ContentFilter, String::new),
             Err(LlmError::ContentFilter)
         );
+    }
+
+    #[test]
+    fn path_suffixes_are_stripped_only_when_present() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("http://h/v1", &["v1"], Some("http://h/")),
+            ("http://h/v1/", &["v1"], Some("http://h/")),
+            ("http://h/V1", &["v1"], Some("http://h/")),
+            (
+                "http://h/api/v1/messages",
+                &["v1", "messages"],
+                Some("http://h/api"),
+            ),
+            ("http://h/api/v1x", &["v1"], None),
+            ("http://h/", &["v1"], None),
+            ("http://h/v1?x=1", &["v1"], Some("http://h/?x=1")),
+        ];
+        for (base, suffix, expected) in cases {
+            let got = strip_path_suffix(&url(base), suffix).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), *expected, "{base} - {suffix:?}");
+        }
+        assert!(path_is_empty(&url("http://h")));
+        assert!(path_is_empty(&url("http://h/")));
+        assert!(!path_is_empty(&url("http://h/v1")));
+        assert_eq!(
+            last_path_segment(&url("http://h/a/v1beta/")),
+            Some("v1beta")
+        );
+        assert_eq!(last_path_segment(&url("http://h/")), None);
     }
 }

@@ -146,9 +146,18 @@ impl WireFormat for OpenAi {
         (base.host_str() == Some(OPENAI_HOST)).then(|| OPENAI_HOST.to_string())
     }
 
-    /// `{base}/chat/completions`, whatever the model (it goes in the body).
+    /// `{base}/chat/completions`, whatever the model (it goes in the body). The base is the
+    /// API root with its version (`https://api.openai.com/v1`, `http://localhost:11434/v1`,
+    /// `https://openrouter.ai/api/v1`); one with no path at all (`http://localhost:8000`) gets
+    /// the `/v1` every OpenAI-compatible server serves, and a pasted whole endpoint
+    /// (`.../v1/chat/completions`) is cut back to its base.
     fn endpoint(&self, base: &Url, _model: &str) -> Result<Url, LlmError> {
-        codec::join_path(base, ["chat", "completions"])
+        let base = codec::strip_path_suffix(base, &["chat", "completions"])
+            .unwrap_or_else(|| base.clone());
+        if codec::path_is_empty(&base) {
+            return codec::join_path(&base, ["v1", "chat", "completions"]);
+        }
+        codec::join_path(&base, ["chat", "completions"])
     }
 
     fn auth_header(&self, key: &str) -> (HeaderName, String) {
@@ -215,9 +224,12 @@ impl WireFormat for AzureOpenAi {
     }
 
     /// `{endpoint}/openai/deployments/{model}/chat/completions`: the model names the deployment.
+    /// The endpoint is the resource's root (`https://NAME.openai.azure.com`); a trailing
+    /// `/openai` (as some portals show it) is dropped so it is not doubled.
     fn endpoint(&self, base: &Url, model: &str) -> Result<Url, LlmError> {
+        let base = codec::strip_path_suffix(base, &["openai"]).unwrap_or_else(|| base.clone());
         codec::join_path(
-            base,
+            &base,
             ["openai", "deployments", model.trim(), "chat", "completions"],
         )
     }

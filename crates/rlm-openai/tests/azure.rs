@@ -230,3 +230,57 @@ async fn reasoning_content_and_missing_usage_are_handled_over_http() {
         (0, 0, 1)
     );
 }
+
+/// OpenAI-compatible bases carry their version (`/v1`, `/api/v1`); a bare host gets `/v1`,
+/// a pasted whole endpoint is cut back. Azure's endpoint is the resource root; a trailing
+/// `/openai` is not doubled.
+#[tokio::test]
+async fn base_url_conventions() {
+    let server = FakeServer::start(Script::always(Reply::text("ok"))).await;
+    let root = server.url();
+    let openai = [
+        (root.clone(), "/v1/chat/completions"),
+        (format!("{root}/"), "/v1/chat/completions"),
+        (format!("{root}/v1"), "/v1/chat/completions"),
+        (format!("{root}/v1/"), "/v1/chat/completions"),
+        (
+            format!("{root}/v1/chat/completions"),
+            "/v1/chat/completions",
+        ),
+        (format!("{root}/api/v1"), "/api/v1/chat/completions"),
+        (
+            format!("{root}/v1beta/openai/"),
+            "/v1beta/openai/chat/completions",
+        ),
+    ];
+    let mut sent = 0;
+    for (base, path) in &openai {
+        let client = OpenAiClient::builder("m")
+            .base_url(base.as_str())
+            .api_key(KEY)
+            .retry_policy(fast_policy())
+            .build()
+            .unwrap();
+        assert_eq!(client.endpoint(), format!("{root}{path}"), "{base}");
+        assert_eq!(client.complete(request()).await.unwrap().text, "ok");
+        assert_eq!(server.requests()[sent].path, *path, "{base}");
+        sent += 1;
+    }
+    let deployment = "/openai/deployments/d1/chat/completions?api-version=2024-10-21";
+    for base in [
+        root.clone(),
+        format!("{root}/openai"),
+        format!("{root}/openai/"),
+    ] {
+        let client = AzureOpenAiClient::builder("d1")
+            .base_url(base.as_str())
+            .api_version("2024-10-21")
+            .api_key(KEY)
+            .retry_policy(fast_policy())
+            .build()
+            .unwrap();
+        assert_eq!(client.complete(request()).await.unwrap().text, "ok");
+        assert_eq!(server.requests()[sent].path, deployment, "{base}");
+        sent += 1;
+    }
+}

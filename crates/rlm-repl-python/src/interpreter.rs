@@ -19,11 +19,71 @@ const SHARED_FALLBACKS: &[&str] = &["/usr/bin/python3", "/usr/local/bin/python3"
 /// How long the one-off `sys.executable` probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn backend(message: String) -> ReplError {
-    ReplError::Backend {
-        backend: crate::BACKEND_NAME.to_string(),
-        message,
+/// Why no usable interpreter was found. Its text advises library users
+/// ([`PythonOptions::python`]); a program with its own flag matches on the variant and words it
+/// for its users.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InterpreterError {
+    /// The interpreter asked for (`python3` by default) is not on `PATH` or not a file.
+    #[error(
+        "{} was not found on PATH: install Python 3 (3.8 or newer) or set PythonOptions::python \
+         to an interpreter",
+        requested.display()
+    )]
+    NotFound {
+        /// The name or path asked for.
+        requested: PathBuf,
+    },
+    /// It exists but does not run, or did not say where it lives.
+    #[error("{reason}")]
+    Broken {
+        /// The interpreter tried.
+        python: PathBuf,
+        /// What went wrong, naming the interpreter.
+        reason: String,
+    },
+    /// The sandbox user cannot execute it (one of its directories is private).
+    #[error(
+        "{} is not executable by the sandbox user (uid {uid}, gid {gid}): one of its directories is \
+         private; set PythonOptions::python to an interpreter every user can run (such as \
+         /usr/bin/python3)",
+        python.display()
+    )]
+    Unreachable {
+        /// The real executable found.
+        python: PathBuf,
+        /// The sandbox user id.
+        uid: u32,
+        /// The sandbox group id.
+        gid: u32,
+    },
+}
+
+impl From<InterpreterError> for ReplError {
+    fn from(error: InterpreterError) -> Self {
+        ReplError::Backend {
+            backend: crate::BACKEND_NAME.to_string(),
+            message: error.to_string(),
+        }
     }
+}
+
+fn broken(python: &Path, reason: String) -> InterpreterError {
+    InterpreterError::Broken {
+        python: python.to_path_buf(),
+        reason,
+    }
+}
+
+/// Finds the interpreter sessions with `options` would run, as the first session would: to
+/// report a missing or unusable one before a run starts. Cached per process like the lookup of
+/// [`crate::PythonReplFactory`].
+///
+/// # Errors
+/// [`InterpreterError`] when no usable interpreter is found.
+pub async fn find_interpreter(options: &PythonOptions) -> Result<PathBuf, InterpreterError> {
+    resolve(options, crate::repl::sandbox_user(options)).await
 }
 
 /// Interpreters already found in this process, by (requested, sandbox user): following a shim
@@ -34,12 +94,12 @@ static FOUND: Mutex<Option<Found>> = Mutex::new(None);
 /// Finds the interpreter the sandbox will run (once per process for the same options).
 ///
 /// # Errors
-/// [`ReplError::Backend`] when no interpreter is found, it does not run, or (when dropping
+/// [`InterpreterError`] when no interpreter is found, it does not run, or (when dropping
 /// privileges) neither it nor a shared fallback is reachable by the sandbox user.
 pub(crate) async fn resolve(
     options: &PythonOptions,
     user: Option<SandboxUser>,
-) -> Result<PathBuf, ReplError> {
+) -> Result<PathBuf, InterpreterError> {
     let key = (options.python.clone(), user.map(|u| (u.uid, u.gid)));
     if let Some(found) = FOUND
         .lock()
@@ -58,17 +118,16 @@ pub(crate) async fn resolve(
     Ok(found)
 }
 
-async fn find(options: &PythonOptions, user: Option<SandboxUser>) -> Result<PathBuf, ReplError> {
+async fn find(
+    options: &PythonOptions,
+    user: Option<SandboxUser>,
+) -> Result<PathBuf, InterpreterError> {
     let requested = options
         .python
         .clone()
         .unwrap_or_else(|| PathBuf::from("python3"));
-    let found = locate(&requested).ok_or_else(|| {
-        backend(format!(
-            "{} was not found on PATH: install Python 3 (3.8 or newer) or set PythonOptions::python \
-             to an interpreter",
-            requested.display()
-        ))
+    let found = locate(&requested).ok_or_else(|| InterpreterError::NotFound {
+        requested: requested.clone(),
     })?;
     let real = real_executable(&found).await?;
     let Some(user) = user else {
@@ -96,14 +155,11 @@ async fn find(options: &PythonOptions, user: Option<SandboxUser>) -> Result<Path
             }
         }
     }
-    Err(backend(format!(
-        "{} is not executable by the sandbox user (uid {}, gid {}): one of its directories is \
-         private; set PythonOptions::python to an interpreter every user can run (such as \
-         /usr/bin/python3)",
-        real.display(),
-        user.uid,
-        user.gid
-    )))
+    Err(InterpreterError::Unreachable {
+        python: real,
+        uid: user.uid,
+        gid: user.gid,
+    })
 }
 
 /// `name` itself when it holds a `/`, else the first executable `name` on `PATH`.
@@ -121,7 +177,7 @@ fn locate(name: &Path) -> Option<PathBuf> {
 
 /// Runs `python -c 'sys.executable'` (with the host's environment, so shims work) and returns
 /// the canonical path of the real interpreter.
-async fn real_executable(python: &Path) -> Result<PathBuf, ReplError> {
+async fn real_executable(python: &Path) -> Result<PathBuf, InterpreterError> {
     let mut cmd = tokio::process::Command::new(python);
     cmd.args([
         "-I",
@@ -134,24 +190,34 @@ async fn real_executable(python: &Path) -> Result<PathBuf, ReplError> {
     let output = tokio::time::timeout(PROBE_TIMEOUT, cmd.output())
         .await
         .map_err(|_| {
-            backend(format!(
-                "{} did not answer within {PROBE_TIMEOUT:?}",
-                python.display()
-            ))
+            broken(
+                python,
+                format!(
+                    "{} did not answer within {PROBE_TIMEOUT:?}",
+                    python.display()
+                ),
+            )
         })?
-        .map_err(|e| backend(format!("could not run {}: {e}", python.display())))?;
+        .map_err(|e| broken(python, format!("could not run {}: {e}", python.display())))?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if !output.status.success() || text.is_empty() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(backend(format!(
-            "{} does not run ({}): {}",
-            python.display(),
-            output.status,
-            stderr.trim().chars().take(500).collect::<String>()
-        )));
+        return Err(broken(
+            python,
+            format!(
+                "{} does not run ({}): {}",
+                python.display(),
+                output.status,
+                stderr.trim().chars().take(500).collect::<String>()
+            ),
+        ));
     }
-    fs::canonicalize(&text)
-        .map_err(|e| backend(format!("the interpreter path {text} is unusable: {e}")))
+    fs::canonicalize(&text).map_err(|e| {
+        broken(
+            python,
+            format!("the interpreter path {text} is unusable: {e}"),
+        )
+    })
 }
 
 /// Whether `user` may execute `file` (search permission on every ancestor, read and execute on

@@ -159,6 +159,7 @@ mod spawn;
 mod workdir;
 
 pub use factory::PythonReplFactory;
+pub use interpreter::{InterpreterError, find_interpreter};
 pub use options::{Isolation, PythonOptions, SandboxUser};
 pub use repl::PythonRepl;
 

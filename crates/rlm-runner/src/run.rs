@@ -301,8 +301,26 @@ impl Run {
         Ok(response.text)
     }
 
-    /// Reports one executed block.
-    fn block_executed(&self, index: usize, code: &str, exec: &Execution) {
+    /// The snapshot of the user variables for the iteration's `last` block, when content is
+    /// recorded.
+    async fn locals_if(
+        &mut self,
+        last: bool,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        match self.tree.content(|| ()) {
+            Some(()) if last => crate::locals::snapshot(self.repl.as_mut()).await,
+            _ => None,
+        }
+    }
+
+    /// Reports one executed block; `locals` is the iteration's snapshot on its last block.
+    fn block_executed(
+        &self,
+        index: usize,
+        code: &str,
+        exec: &Execution,
+        locals: Option<std::collections::BTreeMap<String, String>>,
+    ) {
         let limit = self.tree.config.observation_limit;
         let tree = &self.tree;
         self.tree.emit(RunEvent::BlockExecuted {
@@ -322,6 +340,7 @@ impl Run {
             final_answer: tree
                 .content(|| exec.final_answer.as_ref().map(|f| f.answer().to_string()))
                 .flatten(),
+            locals,
         });
     }
 
@@ -373,7 +392,15 @@ impl Run {
                 Err(stop) => return Some(stop),
             };
             raised |= exec.error.is_some();
-            self.block_executed(index, code, &exec);
+            let printed_final = self.tree.config.seed_compat.printed_final
+                && matches!(
+                    crate::find_text_final(&exec.stdout),
+                    Some(crate::TextFinal::Final(_))
+                );
+            // The iteration's last block carries the snapshot of the variables (when recorded).
+            let last = index + 1 == count || exec.final_answer.is_some() || printed_final;
+            let locals = self.locals_if(last).await;
+            self.block_executed(index, code, &exec, locals);
             if let Some(answer) = exec.final_answer {
                 if index + 1 < count {
                     tracing::debug!(
@@ -501,9 +528,13 @@ impl Run {
             return Ok(answer);
         }
         // The model wrote code anyway: run it once, and accept a finish from it.
-        for (index, code) in parse_reply(&reply).blocks.into_iter().enumerate() {
+        let blocks = parse_reply(&reply).blocks;
+        let count = blocks.len();
+        for (index, code) in blocks.into_iter().enumerate() {
             let exec = self.execute(index, &code).await?;
-            self.block_executed(index, &code, &exec);
+            let last = index + 1 == count || exec.final_answer.is_some();
+            let locals = self.locals_if(last).await;
+            self.block_executed(index, &code, &exec, locals);
             if let Some(answer) = exec.final_answer {
                 return Ok(answer.into_answer());
             }

@@ -38,6 +38,7 @@
 
 mod attempts;
 pub mod conversation;
+pub mod demo;
 mod http;
 pub mod provider_tests;
 pub mod python_env;

@@ -5,7 +5,7 @@
 //! It implements the subset of draft 2020-12 our schemas use, exactly: `type` (one name or a
 //! list), `const`, `enum`, `required`, `properties`, `additionalProperties` (a boolean or a
 //! schema), `items`, `oneOf`, `anyOf`, `allOf`, local `$ref` (`#/$defs/NAME`), `minimum`, `minItems`,
-//! `maximum`. Annotations (`$schema`, `$id`, `title`, `description`, `$comment`, `$defs`,
+//! `maximum`, `maxLength` (in characters). Annotations (`$schema`, `$id`, `title`, `description`, `$comment`, `$defs`,
 //! `examples`, `default`) are ignored. Any other keyword is reported as an error, so a schema
 //! can never rely on a rule this checker silently skips.
 
@@ -139,6 +139,16 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &str, errors: &mut Vec<S
                     ));
                 }
             }
+            "maxLength" => {
+                if let (Some(text), Some(max)) = (v.as_str(), rule.as_u64())
+                    && text.chars().count() as u64 > max
+                {
+                    errors.push(format!(
+                        "{path}: {} characters, more than maxLength {max}",
+                        text.chars().count()
+                    ));
+                }
+            }
             "minimum" | "maximum" => {
                 if let (Some(x), Some(bound)) = (v.as_f64(), rule.as_f64()) {
                     let bad = if key == "minimum" {
@@ -239,6 +249,12 @@ mod tests {
             &["$: 0 item(s), fewer than minItems 1"],
         );
         check_case(json!({"type": "array", "minItems": 1}), json!([0]), &[]);
+        check_case(json!({"maxLength": 2}), json!("éé"), &[]);
+        check_case(
+            json!({"maxLength": 2}),
+            json!("abc"),
+            &["$: 3 characters, more than maxLength 2"],
+        );
         check_case(
             schema,
             json!({}),

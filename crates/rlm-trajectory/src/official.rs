@@ -9,8 +9,10 @@
 //! `completion_tokens`); a child run's own trajectory (`{"run_metadata", "iterations"}`) is
 //! nested in its entry's `metadata`, as the official library does.
 //!
-//! What we do not have is left empty: `locals` is `{}` (the REPL's variables are not
-//! snapshotted), and `stderr` holds the traceback when the code raised.
+//! `locals` holds the user variables (not `context`) at the end of the iteration, on its last
+//! block, as `repr` strings cut per value and in total by the runner; earlier blocks of the
+//! iteration have `{}`, as do runs traced before the snapshot existed. `stderr` holds the
+//! traceback when the code raised.
 //!
 //! As `rlms` logs only turns whose model call returned, a turn without a reply (an HTTP error,
 //! an unreachable endpoint, a run killed mid-call) is not exported: the iterations are the
@@ -174,7 +176,7 @@ fn iteration(
                 "result": {
                     "stdout": b.stdout.clone().unwrap_or_default(),
                     "stderr": b.error.clone().unwrap_or_default(),
-                    "locals": {},
+                    "locals": b.locals.clone().unwrap_or_default(),
                     "execution_time": b.duration_ms / 1000.0,
                     "rlm_calls": rlm_calls,
                     "final_answer": b.final_answer,

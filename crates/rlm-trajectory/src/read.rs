@@ -260,6 +260,7 @@ impl Builder {
                 stdout,
                 error,
                 final_answer,
+                locals,
                 ..
             } => {
                 let Some(turn) = run
@@ -282,6 +283,7 @@ impl Builder {
                 b.stdout = stdout;
                 b.error = error;
                 b.final_answer = final_answer;
+                b.locals = locals;
             }
             RunEvent::SubcallStarted {
                 run_id,

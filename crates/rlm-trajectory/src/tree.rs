@@ -116,6 +116,10 @@ pub struct Block {
     pub error: Option<String>,
     /// The answer it finished with (content only).
     pub final_answer: Option<String>,
+    /// The user variables at the end of the iteration, as `repr`s (content only; on the
+    /// iteration's last block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locals: Option<std::collections::BTreeMap<String, String>>,
     /// The sub-calls it made, in start order.
     pub subcalls: Vec<Subcall>,
 }
@@ -265,6 +269,7 @@ impl Turn {
                     stdout: None,
                     error: None,
                     final_answer: None,
+                    locals: None,
                     subcalls: Vec::new(),
                 });
                 self.blocks.len() - 1

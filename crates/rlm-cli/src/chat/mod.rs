@@ -58,6 +58,7 @@ pub async fn run(args: RunArgs) -> Result<u8, Failure> {
         eprintln!("{warning}");
     }
     let models = models::Models::from_args(&args)?;
+    crate::sandbox::check(&args).await?;
     let rlm = build_rlm(&args, &models, None)?;
     let session = rlm
         .session(context)

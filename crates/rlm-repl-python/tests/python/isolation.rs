@@ -281,4 +281,25 @@ async fn a_missing_interpreter_is_a_clear_backend_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("was not found on PATH"), "{err}");
+    // The typed lookup names what was asked for; its text keeps the library's advice (a
+    // program words it with its own flag, as `rlm --python` does).
+    let options = PythonOptions {
+        python: Some("/nonexistent/python3".into()),
+        ..PythonOptions::default()
+    };
+    let err = rlm_repl_python::find_interpreter(&options)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        rlm_repl_python::InterpreterError::NotFound {
+            requested: "/nonexistent/python3".into()
+        }
+    );
+    assert!(
+        err.to_string().contains("set PythonOptions::python"),
+        "{err}"
+    );
+    let found = rlm_repl_python::find_interpreter(&PythonOptions::default()).await;
+    assert!(found.is_ok_and(|p| p.is_absolute()));
 }
