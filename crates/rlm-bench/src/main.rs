@@ -481,13 +481,6 @@ fn judge(
                 Verdict::Fail
             }
         }
-        Goal::WallOverIdeal { max_extra_ms } => {
-            if wall <= ideal + Duration::from_millis(max_extra_ms) {
-                Verdict::Pass
-            } else {
-                Verdict::Fail
-            }
-        }
         Goal::RunOverIdeal { max_extra_ms } => match run {
             None => Verdict::Unknown,
             Some(run) if run <= ideal + Duration::from_millis(max_extra_ms) => Verdict::Pass,
@@ -591,9 +584,6 @@ mod tests {
             judge(wall, at(ms(260)), Duration::ZERO, None, 0, 64),
             Verdict::Unknown
         );
-        let over = Goal::WallOverIdeal { max_extra_ms: 50 };
-        assert_eq!(judge(over, at(ms(290)), ms(250), None, 0, 0), Verdict::Pass);
-        assert_eq!(judge(over, at(ms(301)), ms(250), None, 0, 0), Verdict::Fail);
         let rss = Goal::RssOfContext { max: 1.5 };
         assert_eq!(
             judge(rss, at(ms(1)), ms(1), Some(150), 100, 1),

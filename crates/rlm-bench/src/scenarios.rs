@@ -53,8 +53,6 @@ pub enum Goal {
         max: Duration,
         peak_concurrency: usize,
     },
-    /// Wall time at most the ideal plus this many milliseconds (REPL work on the critical path).
-    WallOverIdeal { max_extra_ms: u64 },
     /// The runtime's own run time (`duration_ms`: no process start, no context file read) at
     /// most the ideal plus this many milliseconds: REPL work on huge contexts.
     RunOverIdeal { max_extra_ms: u64 },
@@ -83,7 +81,6 @@ impl Goal {
                 "wall ≤ {:.1} s, {peak_concurrency} in flight",
                 max.as_secs_f64()
             ),
-            Goal::WallOverIdeal { max_extra_ms } => format!("wall ≤ ideal + {max_extra_ms} ms"),
             Goal::RunOverIdeal { max_extra_ms } => format!("CLI run ≤ ideal + {max_extra_ms} ms"),
         }
     }
