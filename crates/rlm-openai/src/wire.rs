@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 use rlm_http::header::{AUTHORIZATION, HeaderName};
+use rlm_http::sse::SseEvent;
+use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
-use crate::codec::{MaxTokensField, decode_response, encode_request};
+use crate::codec::{MaxTokensField, decode_response, encode_request, encode_stream_request};
+use crate::stream::decode_event;
 use crate::error_body::classify_status;
 
 /// The endpoint used when neither code nor `OPENAI_BASE_URL` names one.
@@ -110,6 +113,14 @@ impl OpenAiOptions {
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         encode_request(request, model, self.max_tokens_field)
     }
+
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        encode_stream_request(request, model, self.max_tokens_field).map(Some)
+    }
 }
 
 /// The OpenAI chat-completions codec (any OpenAI-compatible server).
@@ -157,6 +168,23 @@ impl WireFormat for OpenAi {
 
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         self.options.encode(request, model)
+    }
+
+    /// The body with `"stream": true` and `stream_options.include_usage`.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        self.options.encode_stream(request, model)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        decode_event(event, state)
     }
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {
@@ -228,6 +256,23 @@ impl WireFormat for AzureOpenAi {
 
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         self.options.encode(request, model)
+    }
+
+    /// The body with `"stream": true` and `stream_options.include_usage`.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        self.options.encode_stream(request, model)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        decode_event(event, state)
     }
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {
