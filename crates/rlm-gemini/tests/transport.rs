@@ -376,3 +376,10 @@ async fn a_daily_quota_is_not_retried_even_with_a_retry_delay() {
     assert_eq!(requests, 1);
     assert!(waits.is_empty());
 }
+
+/// Streaming over real HTTP: deltas, usage, retries before the first byte, a cut stream, a
+/// plain JSON answer (the shared cases of `rlm_testkit::stream_checks`).
+#[tokio::test]
+async fn streaming_over_sse() {
+    rlm_testkit::stream_checks::check_streaming(rlm_testkit::Wire::Gemini, client_with).await;
+}

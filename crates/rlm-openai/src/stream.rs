@@ -124,12 +124,11 @@ mod tests {
         let mut state = StreamState::default();
         let event = SseEvent {
             event: None,
-            data: r#"{"error":{"message":"quota","type":"insufficient_quota","code":"insufficient_quota"}}"#
-                .into(),
+            data: r#"{"error":{"message":"overloaded","type":"server_error","code":503}}"#.into(),
         };
         assert!(matches!(
             decode_event(&event, &mut state),
-            Err(LlmError::QuotaExhausted { .. })
+            Err(LlmError::Http { status: 503, .. })
         ));
         let junk = SseEvent {
             event: None,
