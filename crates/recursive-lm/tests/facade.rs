@@ -220,7 +220,11 @@ async fn root_turns_stream_to_a_sink_that_wants_deltas() {
     let done = rlm.completion("ctx", "q").await.unwrap();
     assert_eq!(done.answer(), "sub answer twice");
     let usage = done.total_usage();
-    assert_eq!((usage.calls, usage.input_tokens), (3, 207), "usage still counted");
+    assert_eq!(
+        (usage.calls, usage.input_tokens),
+        (3, 207),
+        "usage still counted"
+    );
     // Root turns asked for a stream; the sub-call did not.
     let requests = server.requests();
     let streamed: Vec<bool> = requests.iter().map(RecordedRequest::wants_stream).collect();
@@ -229,7 +233,10 @@ async fn root_turns_stream_to_a_sink_that_wants_deltas() {
     let events = live.events.lock().unwrap().clone();
     let mut turns_text: Vec<String> = vec![String::new(); 2];
     for event in &events {
-        if let rlm::RunEvent::RootDelta { iteration, text, .. } = event {
+        if let rlm::RunEvent::RootDelta {
+            iteration, text, ..
+        } = event
+        {
             turns_text[*iteration as usize - 1].push_str(text);
         }
     }

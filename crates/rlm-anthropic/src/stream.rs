@@ -30,10 +30,7 @@ fn merge_usage(state: &mut StreamState, usage: Option<&Value>) -> Result<(), ser
 
 /// Takes one event into `state`; returns the text it adds. `message_stop` ends the stream;
 /// an `error` event is the typed error of its kind (`overloaded_error`, ...).
-pub fn decode_event(
-    event: &SseEvent,
-    state: &mut StreamState,
-) -> Result<Option<String>, LlmError> {
+pub fn decode_event(event: &SseEvent, state: &mut StreamState) -> Result<Option<String>, LlmError> {
     let data = event.data.trim();
     if data.is_empty() {
         return Ok(None);
@@ -45,7 +42,8 @@ pub fn decode_event(
         .and_then(Value::as_str)
         .or(event.event.as_deref())
         .unwrap_or_default();
-    let bad = |e: serde_json::Error| codec::invalid(format!("bad {kind} event: {e}"), data.as_bytes());
+    let bad =
+        |e: serde_json::Error| codec::invalid(format!("bad {kind} event: {e}"), data.as_bytes());
     match kind {
         "error" => {
             let info = ErrorInfo::from_json(&value).unwrap_or_default();
@@ -125,15 +123,39 @@ mod tests {
     #[test]
     fn events_give_text_stop_reason_and_usage() {
         let (deltas, state) = feed(&[
-            ("message_start", r#"{"type":"message_start","message":{"model":"claude-x","content":[],"usage":{"input_tokens":5,"cache_read_input_tokens":20,"cache_creation_input_tokens":3,"output_tokens":1}}}"#),
-            ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#),
-            ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#),
-            ("content_block_start", r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#),
+            (
+                "message_start",
+                r#"{"type":"message_start","message":{"model":"claude-x","content":[],"usage":{"input_tokens":5,"cache_read_input_tokens":20,"cache_creation_input_tokens":3,"output_tokens":1}}}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            ),
             ("ping", r#"{"type":"ping"}"#),
-            ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}}"#),
-            ("content_block_delta", r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":" there"}}"#),
-            ("content_block_stop", r#"{"type":"content_block_stop","index":1}"#),
-            ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}}"#),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":" there"}}"#,
+            ),
+            (
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":1}"#,
+            ),
+            (
+                "message_delta",
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}}"#,
+            ),
             ("message_stop", r#"{"type":"message_stop"}"#),
         ]);
         assert_eq!(deltas, vec!["", "Hi", " there"]);
@@ -141,7 +163,11 @@ mod tests {
         assert_eq!(state.model.as_deref(), Some("claude-x"));
         assert_eq!(state.finish_reason.as_deref(), Some("end_turn"));
         assert_eq!(
-            (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_tokens),
+            (
+                state.usage.input_tokens,
+                state.usage.output_tokens,
+                state.usage.cached_tokens
+            ),
             (28, 9, 20)
         );
     }

@@ -11,8 +11,8 @@ use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
 use crate::codec::{DEFAULT_MAX_TOKENS, decode_response, encode_request, encode_stream_request};
-use crate::stream;
 use crate::error_body::classify_status;
+use crate::stream;
 
 /// The endpoint used when neither code nor `ANTHROPIC_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";

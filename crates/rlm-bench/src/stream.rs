@@ -90,7 +90,11 @@ fn run_once(rlm: &Path, url: &str, context: &Path, stream: bool) -> Result<(Dura
         .env_remove("OPENAI_BASE_URL")
         .env_remove("RLM_MODEL")
         .env_remove("RUST_LOG");
-    let measured = process::run(&mut cmd, "rlm run on a pseudo-terminal", Duration::from_secs(300))?;
+    let measured = process::run(
+        &mut cmd,
+        "rlm run on a pseudo-terminal",
+        Duration::from_secs(300),
+    )?;
     if !measured.status.success() {
         bail!("rlm run failed: {}", measured.stdout);
     }
@@ -137,7 +141,10 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
         if !screen.contains("length 10000") {
             bail!("the streaming run gave another answer:\n{screen}");
         }
-        if !fake.requests()[before..].iter().all(RecordedRequest::wants_stream) {
+        if !fake.requests()[before..]
+            .iter()
+            .all(RecordedRequest::wants_stream)
+        {
             bail!("the streaming run did not ask for streams");
         }
         streamed.push(wall);
@@ -146,15 +153,24 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
         if !screen.contains("length 10000") {
             bail!("the plain run gave another answer:\n{screen}");
         }
-        if fake.requests()[before..].iter().any(RecordedRequest::wants_stream) {
+        if fake.requests()[before..]
+            .iter()
+            .any(RecordedRequest::wants_stream)
+        {
             bail!("the --no-stream run asked for a stream");
         }
         plain.push(wall);
     }
     let (s, p) = (median(streamed), median(plain));
-    println!("| run (3 turns x 400 words, {} ms latency, {profile}) | median wall |", o.latency.as_millis());
+    println!(
+        "| run (3 turns x 400 words, {} ms latency, {profile}) | median wall |",
+        o.latency.as_millis()
+    );
     println!("|---|---|");
-    println!("| streaming (terminal default) | {:.0} ms |", s.as_secs_f64() * 1000.0);
+    println!(
+        "| streaming (terminal default) | {:.0} ms |",
+        s.as_secs_f64() * 1000.0
+    );
     println!("| --no-stream | {:.0} ms |", p.as_secs_f64() * 1000.0);
     println!(
         "| ratio streaming / plain | {:.3} |",

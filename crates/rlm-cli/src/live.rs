@@ -560,7 +560,12 @@ mod tests {
         let mut s = LiveState::new(5, t0);
         s.apply(&started(1, None, 0, "q"), t0);
         s.apply(&started(2, Some(1), 1, "kid"), t0);
-        for piece in ["Let me ", "look.\n\n```repl\nprint(", "len(context))\n", "```"] {
+        for piece in [
+            "Let me ",
+            "look.\n\n```repl\nprint(",
+            "len(context))\n",
+            "```",
+        ] {
             s.apply(
                 &RunEvent::RootDelta {
                     run_id: 1,
@@ -573,11 +578,7 @@ mod tests {
         let lines = s.lines(t0);
         assert_eq!(
             lines[2..5],
-            [
-                "  > ```repl",
-                "  > print(len(context))",
-                "  > ```",
-            ]
+            ["  > ```repl", "  > print(len(context))", "  > ```",]
         );
         assert!(lines[5].starts_with("  * child"), "{lines:?}");
         s.apply(

@@ -108,7 +108,14 @@ async fn no_stream_and_piped_runs_send_plain_requests() {
     let url = srv.base_url();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rlm"))
         .args(["run", "--context-file", file.to_str().unwrap()])
-        .args(["--query", "how long?", "--model", "fake-model", "--base-url", &url])
+        .args([
+            "--query",
+            "how long?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            &url,
+        ])
         .env_remove("OPENAI_BASE_URL")
         .env_remove("RLM_MODEL")
         .env_remove("RUST_LOG")

@@ -101,7 +101,10 @@ mod tests {
             "echo"
         }
         async fn complete(&self, r: CompletionRequest) -> Result<CompletionResponse, LlmError> {
-            Ok(CompletionResponse::text("echo", r.messages[0].content.clone()))
+            Ok(CompletionResponse::text(
+                "echo",
+                r.messages[0].content.clone(),
+            ))
         }
     }
 

@@ -30,10 +30,7 @@ fn count(usage: &Value, field: &str) -> u64 {
 /// Takes one event into `state`; returns the text it adds (thought summaries left out). A
 /// `finishReason` ends the stream; a blocked prompt is [`LlmError::ContentFilter`]; an error
 /// object is the typed error of its code.
-pub fn decode_event(
-    event: &SseEvent,
-    state: &mut StreamState,
-) -> Result<Option<String>, LlmError> {
+pub fn decode_event(event: &SseEvent, state: &mut StreamState) -> Result<Option<String>, LlmError> {
     let data = event.data.trim();
     if data.is_empty() {
         return Ok(None);
@@ -128,7 +125,10 @@ mod tests {
         assert_eq!(deltas, vec!["", "Hel", "lo"]);
         assert!(state.done);
         assert_eq!(state.model.as_deref(), Some("g-1"));
-        assert_eq!((state.usage.input_tokens, state.usage.output_tokens), (4, 3));
+        assert_eq!(
+            (state.usage.input_tokens, state.usage.output_tokens),
+            (4, 3)
+        );
         let blocked = SseEvent {
             event: None,
             data: r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#.into(),

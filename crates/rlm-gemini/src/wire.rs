@@ -10,8 +10,8 @@ use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
 use crate::codec::{decode_response, encode_request};
-use crate::stream;
 use crate::error_body::classify_status;
+use crate::stream;
 
 /// The endpoint used when neither code nor `GEMINI_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";

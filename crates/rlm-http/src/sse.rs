@@ -121,7 +121,10 @@ mod tests {
             ("data:a\r\n\r\n", vec![ev(None, "a")]),
             ("data: a\r\rdata: b\r\r", vec![ev(None, "a"), ev(None, "b")]),
             ("data: a\ndata: b\n\n", vec![ev(None, "a\nb")]),
-            (": ping\n\nevent: x\ndata: {}\n\n", vec![ev(Some("x"), "{}")]),
+            (
+                ": ping\n\nevent: x\ndata: {}\n\n",
+                vec![ev(Some("x"), "{}")],
+            ),
             ("event: only\n\n", vec![]),
             ("id: 1\nretry: 5\ndata\n\n", vec![ev(None, "")]),
             ("data:  two spaces\n\n", vec![ev(None, " two spaces")]),

@@ -61,12 +61,5 @@ pub fn finish(
         calls: 1,
         ..state.usage
     };
-    codec::completion(
-        state.model,
-        requested_model,
-        state.text,
-        raw,
-        reason,
-        usage,
-    )
+    codec::completion(state.model, requested_model, state.text, raw, reason, usage)
 }

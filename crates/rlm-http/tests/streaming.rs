@@ -66,7 +66,10 @@ impl WireFormat for StreamWire {
         let choice = &value["choices"][0];
         let raw = choice["finish_reason"].as_str().map(str::to_string);
         let finish = FinishReason::parse(raw.as_deref());
-        let text = choice["message"]["content"].as_str().unwrap_or("").to_string();
+        let text = choice["message"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let usage = Usage {
             input_tokens: value["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
             output_tokens: value["usage"]["completion_tokens"].as_u64().unwrap_or(0),

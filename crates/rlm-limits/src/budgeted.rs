@@ -321,9 +321,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.text, "ab");
-        assert_eq!(*seen.lock().unwrap(), ["a", "b"], "forwarded, not one piece");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["a", "b"],
+            "forwarded, not one piece"
+        );
         let usage = state.usage();
-        assert_eq!((usage["pieces"].calls, usage["pieces"].input_tokens), (1, 7));
+        assert_eq!(
+            (usage["pieces"].calls, usage["pieces"].input_tokens),
+            (1, 7)
+        );
         assert_eq!(state.budget().snapshot().calls_settled, 1);
     }
 

@@ -5,8 +5,8 @@
 //! The spans' target is this module (`rlm_limits::traced`), so `RUST_LOG=rlm_limits=debug`
 //! shows them with their content events.
 
-use std::sync::Arc;
 use rlm_core::OnDelta;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rlm_core::{

@@ -37,10 +37,7 @@ struct Delta {
 
 /// Takes one event into `state`; returns the text it adds. `[DONE]` (or a finish reason: some
 /// servers leave `[DONE]` out) marks the stream complete.
-pub fn decode_event(
-    event: &SseEvent,
-    state: &mut StreamState,
-) -> Result<Option<String>, LlmError> {
+pub fn decode_event(event: &SseEvent, state: &mut StreamState) -> Result<Option<String>, LlmError> {
     let data = event.data.trim();
     if data == "[DONE]" {
         state.done = true;
@@ -114,7 +111,11 @@ mod tests {
         assert_eq!(state.model.as_deref(), Some("gpt-x"));
         assert_eq!(state.finish_reason.as_deref(), Some("stop"));
         assert_eq!(
-            (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_tokens),
+            (
+                state.usage.input_tokens,
+                state.usage.output_tokens,
+                state.usage.cached_tokens
+            ),
             (7, 2, 3)
         );
     }

@@ -11,8 +11,8 @@ use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
 use crate::codec::{MaxTokensField, decode_response, encode_request, encode_stream_request};
-use crate::stream::decode_event;
 use crate::error_body::classify_status;
+use crate::stream::decode_event;
 
 /// The endpoint used when neither code nor `OPENAI_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";

@@ -101,9 +101,7 @@ fn openai(out: &mut Vec<u8>, chat: &ChatReply, request: &RecordedRequest, model:
             "choices": choices,
         })
     };
-    let delta = |content: Value, finish: Option<&str>| {
-        json!([{ "index": 0, "delta": content, "finish_reason": finish }])
-    };
+    let delta = |content: Value, finish: Option<&str>| json!([{ "index": 0, "delta": content, "finish_reason": finish }]);
     event(
         out,
         None,
@@ -173,11 +171,7 @@ fn anthropic(out: &mut Vec<u8>, chat: &ChatReply, model: &str, id: u64) {
             "usage": {"output_tokens": chat.completion_tokens},
         }),
     );
-    event(
-        out,
-        Some("message_stop"),
-        &json!({"type": "message_stop"}),
-    );
+    event(out, Some("message_stop"), &json!({"type": "message_stop"}));
 }
 
 fn gemini(out: &mut Vec<u8>, chat: &ChatReply, model: &str, id: u64) {

@@ -47,17 +47,30 @@ pub async fn check_streaming<C: LanguageModel>(
     let (result, deltas) = stream_call(&client).await;
     let response = result.unwrap_or_else(|e| panic!("{wire:?} stream: {e:?}"));
     assert_eq!(response.text, STREAMED_TEXT, "{wire:?}");
-    assert!(deltas.len() >= 5, "{wire:?}: one delta per word: {deltas:?}");
+    assert!(
+        deltas.len() >= 5,
+        "{wire:?}: one delta per word: {deltas:?}"
+    );
     assert_eq!(deltas.concat(), STREAMED_TEXT, "{wire:?}");
     assert_eq!(
-        (response.usage.input_tokens, response.usage.output_tokens, response.usage.calls),
+        (
+            response.usage.input_tokens,
+            response.usage.output_tokens,
+            response.usage.calls
+        ),
         (30, 5, 1),
         "{wire:?}: usage is counted from the stream"
     );
     let sent = &server.requests()[0];
-    assert!(sent.wants_stream(), "{wire:?}: the request asks for a stream");
+    assert!(
+        sent.wants_stream(),
+        "{wire:?}: the request asks for a stream"
+    );
     if wire == Wire::OpenAi {
-        let json = sent.json.as_ref().map(|j| j["stream_options"]["include_usage"].clone());
+        let json = sent
+            .json
+            .as_ref()
+            .map(|j| j["stream_options"]["include_usage"].clone());
         assert_eq!(json, Some(serde_json::json!(true)), "include_usage");
     }
 
@@ -87,7 +100,11 @@ pub async fn check_streaming<C: LanguageModel>(
         Some(STREAMED_TEXT),
         "{wire:?}: retried"
     );
-    assert_eq!(deltas.concat(), STREAMED_TEXT, "{wire:?}: no delta from failed attempts");
+    assert_eq!(
+        deltas.concat(),
+        STREAMED_TEXT,
+        "{wire:?}: no delta from failed attempts"
+    );
     assert_eq!(server.request_count(), 3, "{wire:?}: two retries");
 
     // A stream dropped after its first events is an error, not retried: text was shown.
@@ -98,7 +115,10 @@ pub async fn check_streaming<C: LanguageModel>(
         matches!(result, Err(LlmError::Truncated { .. })),
         "{wire:?}: cut stream: {result:?}"
     );
-    assert!(!deltas.is_empty(), "{wire:?}: deltas arrived before the cut");
+    assert!(
+        !deltas.is_empty(),
+        "{wire:?}: deltas arrived before the cut"
+    );
     assert_eq!(server.request_count(), 1, "{wire:?}: not retried");
 
     // A server that answers a streaming request with plain JSON still works.
@@ -110,5 +130,9 @@ pub async fn check_streaming<C: LanguageModel>(
         Some((STREAMED_TEXT.to_string(), 30)),
         "{wire:?}: plain answer"
     );
-    assert_eq!(deltas, vec![STREAMED_TEXT.to_string()], "{wire:?}: one delta");
+    assert_eq!(
+        deltas,
+        vec![STREAMED_TEXT.to_string()],
+        "{wire:?}: one delta"
+    );
 }

@@ -84,7 +84,9 @@ impl<W: WireFormat> HttpModel<W> {
                     let failure = self.transport_failure(e, Phase::Body, target, attempt);
                     return Err(match failure.error {
                         timeout @ LlmError::Timeout { .. } => AttemptFailure::fatal(timeout),
-                        other => cut(format!("the stream was cut after {received} bytes: {other}")),
+                        other => cut(format!(
+                            "the stream was cut after {received} bytes: {other}"
+                        )),
                     });
                 }
             };
