@@ -2,8 +2,8 @@
 //! model's reply costs a run. The same run is timed on a pseudo-terminal (`script`, util-linux)
 //! with streaming on (the default on a terminal) and with `--no-stream`, alternating, `N` times
 //! each (default 5): three root turns whose replies are 400 words each, served by the fake
-//! server after `latency` ms (default 50) and trickled out 64 bytes every millisecond, with the
-//! live view drawing. Reports the median wall times and their ratio (streaming / plain), and
+//! server after `latency` ms (default 50) as one event per word (about 1,200 events a run), with
+//! the live view drawing. Reports the median wall times and their ratio (streaming / plain), and
 //! checks that both runs give the same answer and that the streaming runs did ask for streams.
 //!
 //! `--debug` times `target/debug/rlm` (built by `cargo build -p rlm-cli`) instead of a release
@@ -68,10 +68,11 @@ fn reply(request: &RecordedRequest, latency: Duration) -> Reply {
         1 => "```repl\nprint(context[:20])\n```",
         _ => "```repl\nFINAL('length ' + str(n))\n```",
     };
+    // No trickle: the fake server trickles by bytes, and an event stream is several times the
+    // bytes of the same answer as one JSON body, so a trickle would time the fake server.
     Reply::text(format!("{words}\n{code}"))
         .usage(1000, 500)
         .latency(latency)
-        .trickle(64, Duration::from_millis(1))
 }
 
 /// `rlm run` on a pseudo-terminal; returns the wall time and the screen.

@@ -46,12 +46,17 @@ pub fn decode_event(event: &SseEvent, state: &mut StreamState) -> Result<Option<
     if data.is_empty() {
         return Ok(None);
     }
-    let value: Value = serde_json::from_str(data)
-        .map_err(|e| codec::invalid(format!("a stream event is not JSON: {e}"), data.as_bytes()))?;
-    if let Some(info) = ErrorInfo::from_json(&value) {
-        return Err(error_body::classify_body_error(&info, data));
+    // Most events are plain chunks: parsed straight into one; only an event that names an
+    // error goes through the error-object rules.
+    if data.contains("\"error\"") {
+        let value: Value = serde_json::from_str(data).map_err(|e| {
+            codec::invalid(format!("a stream event is not JSON: {e}"), data.as_bytes())
+        })?;
+        if let Some(info) = ErrorInfo::from_json(&value) {
+            return Err(error_body::classify_body_error(&info, data));
+        }
     }
-    let chunk: Chunk = serde_json::from_value(value).map_err(|e| {
+    let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
         codec::invalid(
             format!("a stream event is not a chat completion chunk: {e}"),
             data.as_bytes(),
