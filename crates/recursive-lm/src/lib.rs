@@ -66,9 +66,9 @@ pub use rlm_core as core;
 pub use rlm_core::names;
 pub use rlm_core::{BadToolName, Tool, ToolArgs, ToolError, ToolNameError, Tools, tool_fn};
 pub use rlm_core::{
-    CompletionRequest, CompletionResponse, EventSink, LanguageModel, LlmError, Message, Repl,
-    ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError, SubcallCallbacks,
-    SubcallKind, Usage,
+    CompletionRequest, CompletionResponse, EventSink, LanguageModel, LlmError, Message, OnDelta,
+    Repl, ReplFactory, ReplHost, ReplValue, Role, RunEvent, RunOutcomeKind, SinkError,
+    SubcallCallbacks, SubcallKind, Usage,
 };
 pub use rlm_core::{ReasoningEffort, Sampling};
 pub use rlm_limits as limits;

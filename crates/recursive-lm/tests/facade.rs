@@ -216,3 +216,113 @@ async fn child_rlms_get_the_sub_tools_instead_of_the_roots() {
     let done = rlm.completion("text", "q").await.unwrap();
     assert_eq!(done.answer(), "root / no root tool, sub, 1");
 }
+
+/// Records every event it is given; wants deltas when told to.
+struct Watcher {
+    events: std::sync::Mutex<Vec<rlm::RunEvent>>,
+    deltas: bool,
+}
+
+impl rlm::EventSink for Watcher {
+    fn on_event(&self, event: &rlm::RunEvent) -> Result<(), rlm::SinkError> {
+        self.events.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+    fn wants_deltas(&self) -> bool {
+        self.deltas
+    }
+}
+
+fn watcher(deltas: bool) -> Arc<Watcher> {
+    Arc::new(Watcher {
+        events: std::sync::Mutex::new(Vec::new()),
+        deltas,
+    })
+}
+
+fn streamed_turns() -> Script {
+    Script::from_fn(|req: &RecordedRequest| {
+        if !is_turn(req) {
+            return Reply::text("sub answer").usage(7, 3);
+        }
+        match turns(req) {
+            0 => Reply::text("Let me look.\n```repl\nx = llm_query('hi')\nprint(x)\n```")
+                .usage(100, 20),
+            _ => Reply::text("Done.\n```repl\nFINAL(x + ' twice')\n```").usage(100, 20),
+        }
+    })
+}
+
+#[tokio::test]
+async fn root_turns_stream_to_a_sink_that_wants_deltas() {
+    let server = FakeServer::start(streamed_turns()).await;
+    let live = watcher(true);
+    let plain = watcher(false);
+    let rlm = Rlm::builder(client(&server))
+        .max_iterations(5)
+        .subscribe(live.clone())
+        .subscribe(plain.clone())
+        .build()
+        .unwrap();
+    let done = rlm.completion("ctx", "q").await.unwrap();
+    assert_eq!(done.answer(), "sub answer twice");
+    let usage = done.total_usage();
+    assert_eq!(
+        (usage.calls, usage.input_tokens),
+        (3, 207),
+        "usage still counted"
+    );
+    // Root turns asked for a stream; the sub-call did not.
+    let requests = server.requests();
+    let streamed: Vec<bool> = requests.iter().map(RecordedRequest::wants_stream).collect();
+    assert_eq!(streamed, [true, false, true]);
+    // Each turn's deltas, in order, join to the reply the model gave.
+    let events = live.events.lock().unwrap().clone();
+    let mut turns_text: Vec<String> = vec![String::new(); 2];
+    for event in &events {
+        if let rlm::RunEvent::RootDelta {
+            iteration, text, ..
+        } = event
+        {
+            turns_text[*iteration as usize - 1].push_str(text);
+        }
+    }
+    assert_eq!(
+        turns_text,
+        [
+            "Let me look.\n```repl\nx = llm_query('hi')\nprint(x)\n```",
+            "Done.\n```repl\nFINAL(x + ' twice')\n```"
+        ]
+    );
+    let deltas = events
+        .iter()
+        .filter(|e| matches!(e, rlm::RunEvent::RootDelta { .. }))
+        .count();
+    assert!(deltas > 4, "word-sized deltas, got {deltas}");
+    // A sink that does not want deltas never sees one.
+    assert!(
+        !plain
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, rlm::RunEvent::RootDelta { .. }))
+    );
+}
+
+#[tokio::test]
+async fn without_a_sink_that_wants_deltas_nothing_streams() {
+    let server = FakeServer::start(streamed_turns()).await;
+    let plain = watcher(false);
+    let rlm = Rlm::builder(client(&server))
+        .max_iterations(5)
+        .subscribe(plain.clone())
+        .build()
+        .unwrap();
+    let done = rlm.completion("ctx", "q").await.unwrap();
+    assert_eq!(done.answer(), "sub answer twice");
+    assert!(server.requests().iter().all(|r| !r.wants_stream()));
+    for r in server.requests() {
+        assert!(r.json.as_ref().is_some_and(|j| j.get("stream").is_none()));
+    }
+}

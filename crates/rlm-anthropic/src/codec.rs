@@ -28,6 +28,8 @@ struct WireRequest<'a> {
     stop_sequences: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<WireThinking>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -72,6 +74,25 @@ pub fn encode_request(
     default_model: &str,
     default_max_tokens: u32,
 ) -> Result<Vec<u8>, LlmError> {
+    encode(request, default_model, default_max_tokens, false)
+}
+
+/// The body of [`encode_request`] with `"stream": true` (the Messages API reports usage in
+/// its `message_start` and `message_delta` events).
+pub fn encode_stream_request(
+    request: &CompletionRequest,
+    default_model: &str,
+    default_max_tokens: u32,
+) -> Result<Vec<u8>, LlmError> {
+    encode(request, default_model, default_max_tokens, true)
+}
+
+fn encode(
+    request: &CompletionRequest,
+    default_model: &str,
+    default_max_tokens: u32,
+    stream: bool,
+) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
     let sampling = &request.sampling;
@@ -99,6 +120,7 @@ pub fn encode_request(
         top_p: sampling.top_p,
         stop_sequences: &sampling.stop,
         thinking,
+        stream,
     };
     encode_json_with_extra(&wire, &sampling.extra_body)
 }
@@ -159,11 +181,30 @@ struct WireBlock {
 }
 
 #[derive(Deserialize, Default)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// The usage of one call: the API's `input_tokens` counts only the uncached part of the
+    /// prompt, so the cache reads and writes are added back.
+    pub(crate) fn into_usage(self) -> Usage {
+        let cache_read = self.cache_read_input_tokens.unwrap_or(0);
+        Usage {
+            input_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+                .saturating_add(cache_read),
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cached_tokens: cache_read,
+            cost: None,
+            calls: 1,
+        }
+    }
 }
 
 /// Maps a `stop_reason` to a [`FinishReason`]: `end_turn` and `stop_sequence` are
@@ -201,19 +242,7 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     let wire: WireResponse = codec::decode_json(body, "a Messages API response", |value, text| {
         ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
     })?;
-    let usage = wire.usage.unwrap_or_default();
-    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
-    let usage = Usage {
-        input_tokens: usage
-            .input_tokens
-            .unwrap_or(0)
-            .saturating_add(usage.cache_creation_input_tokens.unwrap_or(0))
-            .saturating_add(cache_read),
-        output_tokens: usage.output_tokens.unwrap_or(0),
-        cached_tokens: cache_read,
-        cost: None,
-        calls: 1,
-    };
+    let usage = wire.usage.unwrap_or_default().into_usage();
     let raw_reason = wire.stop_reason.filter(|r| !r.is_empty());
     let finish = finish_reason(raw_reason.as_deref());
     codec::check_finish(&finish, || {

@@ -20,6 +20,8 @@
 //!   prompt (`input_tokens` plus cache writes and reads), with cache reads as `cached_tokens`.
 //!   `stop_reason` `max_tokens` is [`rlm_core::LlmError::Truncated`], `refusal`
 //!   [`rlm_core::LlmError::ContentFilter`]; an error object inside a 200 is typed.
+//! - [`stream`]: the events of a streamed reply (`"stream": true`: `message_start`,
+//!   `content_block_delta`, `message_delta` with the usage, `message_stop`), decoded one by one.
 //! - [`error_body`]: error responses to typed errors: 401/403 authentication, a spend-limit or
 //!   credit-balance error [`rlm_core::LlmError::QuotaExhausted`] (never retried), `prompt is
 //!   too long` [`rlm_core::LlmError::ContextLengthExceeded`]; 529 `overloaded_error` is retried.
@@ -46,6 +48,7 @@
 
 pub mod codec;
 pub mod error_body;
+pub mod stream;
 mod wire;
 
 pub use codec::DEFAULT_MAX_TOKENS;

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 use rlm_http::header::{HeaderName, HeaderValue};
+use rlm_http::sse::SseEvent;
+use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
-use crate::codec::{DEFAULT_MAX_TOKENS, decode_response, encode_request};
+use crate::codec::{DEFAULT_MAX_TOKENS, decode_response, encode_request, encode_stream_request};
 use crate::error_body::classify_status;
+use crate::stream;
 
 /// The endpoint used when neither code nor `ANTHROPIC_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -116,6 +119,32 @@ impl WireFormat for Anthropic {
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {
         decode_response(body, model)
+    }
+
+    /// The body with `"stream": true`.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        encode_stream_request(request, model, self.max_tokens).map(Some)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        stream::decode_event(event, state)
+    }
+
+    /// The `stop_reason` rules of a plain response ([`crate::codec::finish_reason`]).
+    fn finish_stream(
+        &self,
+        state: StreamState,
+        model: &str,
+    ) -> Result<CompletionResponse, LlmError> {
+        rlm_http::stream::finish(state, model, crate::codec::finish_reason)
     }
 
     fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> LlmError {

@@ -387,3 +387,10 @@ async fn base_url_conventions_post_to_v1_messages() {
         assert_eq!(server.requests()[i].path, *path, "{base}");
     }
 }
+
+/// Streaming over real HTTP: deltas, usage, retries before the first byte, a cut stream, a
+/// plain JSON answer (the shared cases of `rlm_testkit::stream_checks`).
+#[tokio::test]
+async fn streaming_over_sse() {
+    rlm_testkit::stream_checks::check_streaming(rlm_testkit::Wire::Anthropic, client_with).await;
+}

@@ -14,7 +14,8 @@
 //! `--strict` (performance is measured and reported, not assumed).
 //!
 //! `cargo xtask bench serve` is its own benchmark: `rlm serve` under a Rust WebSocket load
-//! generator ([`serve`], [`serve_load`]).
+//! generator ([`serve`], [`serve_load`]). `cargo xtask bench stream` times a run on a
+//! pseudo-terminal with the root's replies streamed and with `--no-stream` ([`stream`]).
 //!
 //! Modules: [`scenarios`] (scripts, expected answers, goals), [`chunked`] (the chunked
 //! fan-outs with slow sub-calls or first-attempt faults: `latency-tail`, `fault-mix`), [`ideal`]
@@ -31,6 +32,7 @@ mod report;
 mod scenarios;
 mod serve;
 mod serve_load;
+mod stream;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -51,7 +53,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(600);
 /// The model name sent to the fake server (it echoes it).
 const MODEL: &str = "bench-model";
 
-const USAGE: &str = "usage: cargo xtask bench serve [--sessions N] [--steps N] ... (rlm serve under load; `serve --help`)\n       cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
+const USAGE: &str = "usage: cargo xtask bench serve [--sessions N] [--steps N] ... (rlm serve under load; `serve --help`)\n       cargo xtask bench stream [--reps N] [--latency-ms N] [--debug] (streaming vs --no-stream on a terminal)\n       cargo xtask bench [--latency-ms N] [--scenario NAME]... [--out FILE] [--strict] [--trace] [--sandbox monty|python]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -152,6 +154,9 @@ fn names() -> String {
 fn run(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("serve") {
         return serve::run(&args[1..], &target_dir()?);
+    }
+    if args.first().map(String::as_str) == Some("stream") {
+        return stream::run(&args[1..], &target_dir()?);
     }
     let opts = Options::parse(args)?;
     // `tree-1gb` writes 1 GB: it runs only when named, and alone when it is the only name.

@@ -171,6 +171,11 @@ pub struct RunArgs {
     /// No progress on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not stream the root model's replies into the live view. On a terminal they stream
+    /// by default (token by token, over server-sent events); off a terminal, or with
+    /// `--quiet`, nothing streams.
+    #[arg(long)]
+    pub no_stream: bool,
 }
 
 /// The limit flags, grouped by the library bundle each group fills; [`LimitArgs::runner_config`]

@@ -4,6 +4,10 @@
 //! Events only update [`LiveState`] under a mutex (a map update, no drawing); a ticker thread
 //! renders the tree five times a second, so watching costs the run almost nothing. One
 //! `indicatif` line per tree line, each `{wide_msg}`, so lines are cut to the terminal's width.
+//!
+//! When streaming is on, the root model's reply of the current turn shows under the root's
+//! line as it arrives ([`RunEvent::RootDelta`]): its last [`REPLY_LINES`] lines, each marked
+//! `> `, until the next turn starts.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +23,10 @@ use rlm::{RunEvent, RunOutcomeKind, Usage};
 const MAX_RUN_LINES: usize = 12;
 /// How often the tree is redrawn.
 const TICK: Duration = Duration::from_millis(200);
+/// Lines of the streaming reply shown under the root.
+pub const REPLY_LINES: usize = 3;
+/// Characters of the streaming reply kept (its tail): enough for [`REPLY_LINES`] lines.
+const REPLY_KEEP: usize = 4096;
 
 /// One run as the live view knows it.
 #[derive(Debug, Clone)]
@@ -49,6 +57,8 @@ pub struct LiveState {
     usage: Usage,
     /// Usage by model name (root turns under the run's model, plain sub-calls under theirs).
     by_model: BTreeMap<String, Usage>,
+    /// The tail of the root's reply of the current turn, as streamed.
+    reply: String,
 }
 
 impl LiveState {
@@ -61,6 +71,7 @@ impl LiveState {
             roots: Vec::new(),
             usage: Usage::default(),
             by_model: BTreeMap::new(),
+            reply: String::new(),
         }
     }
 
@@ -104,10 +115,25 @@ impl LiveState {
                 }
             }
             RunEvent::IterationStarted {
-                run_id, iteration, ..
+                run_id,
+                iteration,
+                depth,
             } => {
                 if let Some(n) = self.nodes.get_mut(run_id) {
                     n.iteration = *iteration;
+                }
+                if *depth == 0 {
+                    self.reply.clear();
+                }
+            }
+            RunEvent::RootDelta { text, .. } => {
+                self.reply.push_str(text);
+                if self.reply.len() > REPLY_KEEP {
+                    let mut cut = self.reply.len() - REPLY_KEEP;
+                    while !self.reply.is_char_boundary(cut) {
+                        cut += 1;
+                    }
+                    self.reply.drain(..cut);
                 }
             }
             RunEvent::ModelResponded {
@@ -225,12 +251,34 @@ impl LiveState {
         for id in &shown {
             if let Some(n) = self.nodes.get(id) {
                 lines.push(self.node_line(n, now));
+                if n.depth == 0 {
+                    lines.extend(self.reply_lines());
+                }
             }
         }
         if hidden > 0 {
             lines.push(format!("  ... and {hidden} more runs"));
         }
         lines
+    }
+
+    /// The last [`REPLY_LINES`] non-blank lines of the streaming reply, marked `> `.
+    fn reply_lines(&self) -> Vec<String> {
+        let tail: Vec<&str> = self
+            .reply
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        tail[tail.len().saturating_sub(REPLY_LINES)..]
+            .iter()
+            .map(|line| {
+                let shown: String = line
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                format!("  > {}", clip(&shown, 160))
+            })
+            .collect()
     }
 
     fn node_line(&self, n: &Node, now: Instant) -> String {
@@ -311,6 +359,8 @@ fn secs(d: Duration) -> String {
 /// The live view: an event sink plus the thread that draws it.
 pub struct LiveTree {
     state: Mutex<LiveState>,
+    /// Whether the root's reply is asked for as a stream.
+    stream: bool,
     multi: MultiProgress,
     bars: Mutex<Vec<ProgressBar>>,
     stopped: AtomicBool,
@@ -318,10 +368,11 @@ pub struct LiveTree {
 }
 
 impl LiveTree {
-    /// Starts drawing on stderr.
-    pub fn start(max_iterations: u32) -> Arc<Self> {
+    /// Starts drawing on stderr; `stream` asks for the root's replies as they stream in.
+    pub fn start(max_iterations: u32, stream: bool) -> Arc<Self> {
         let tree = Arc::new(Self {
             state: Mutex::new(LiveState::new(max_iterations, Instant::now())),
+            stream,
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
             bars: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
@@ -391,6 +442,10 @@ impl EventSink for LiveTree {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.apply(event, Instant::now());
         Ok(())
+    }
+
+    fn wants_deltas(&self) -> bool {
+        self.stream
     }
 }
 

@@ -186,7 +186,8 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let models = models::Models::from_args(&args)?;
     sandbox::check(&args).await?;
-    let reporter = (!args.quiet).then(|| Reporter::for_stderr(args.limits.run.max_iterations));
+    let reporter = (!args.quiet)
+        .then(|| Reporter::for_stderr(args.limits.run.max_iterations, !args.no_stream));
     let rlm = build_rlm(&args, &models, reporter.as_ref())?;
 
     // Ctrl-C cancels the whole tree; the result still reports what the run had done (a second

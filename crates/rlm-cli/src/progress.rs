@@ -19,11 +19,13 @@ pub enum Reporter {
 
 impl Reporter {
     /// The live tree when stderr is a terminal, plain lines otherwise (and when `RUST_LOG`
-    /// is set, so log lines do not fight the redrawn tree).
-    pub fn for_stderr(max_iterations: u32) -> Self {
+    /// is set, so log lines do not fight the redrawn tree). The live tree shows the root
+    /// model's reply as it streams in when `stream`; plain lines never ask for a stream, so a
+    /// piped run's wire traffic does not change.
+    pub fn for_stderr(max_iterations: u32, stream: bool) -> Self {
         let logging = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
         if std::io::stderr().is_terminal() && !logging {
-            Reporter::Live(LiveTree::start(max_iterations))
+            Reporter::Live(LiveTree::start(max_iterations, stream))
         } else {
             Reporter::Lines(Arc::new(Progress))
         }

@@ -103,6 +103,18 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         response: Option<String>,
     },
+    /// A piece of the root model's reply, as it streams in (only the root run's turns stream,
+    /// and only when a subscriber asks for deltas: [`crate::EventSink::wants_deltas`]). The
+    /// pieces of one turn joined are the `response` of the [`RunEvent::ModelResponded`] that
+    /// follows. Delivered only to the sinks that want deltas (never to trajectories).
+    RootDelta {
+        /// The root run.
+        run_id: u64,
+        /// 1-based iteration number.
+        iteration: u32,
+        /// The new text.
+        text: String,
+    },
     /// A code block ran.
     BlockExecuted {
         /// The run.
@@ -225,6 +237,7 @@ impl RunEvent {
             | RunEvent::SubcallStarted { depth, .. }
             | RunEvent::SubcallCompleted { depth, .. }
             | RunEvent::RunFinished { depth, .. } => *depth,
+            RunEvent::RootDelta { .. } => 0,
         }
     }
 
@@ -237,7 +250,8 @@ impl RunEvent {
             | RunEvent::BlockExecuted { run_id, .. }
             | RunEvent::SubcallStarted { run_id, .. }
             | RunEvent::SubcallCompleted { run_id, .. }
-            | RunEvent::RunFinished { run_id, .. } => *run_id,
+            | RunEvent::RunFinished { run_id, .. }
+            | RunEvent::RootDelta { run_id, .. } => *run_id,
         }
     }
 }

@@ -55,7 +55,7 @@ pub use completion::{CompletionRequest, CompletionResponse, FinishReason, Usage}
 pub use error::{LlmError, ReplError};
 pub use event::{RunEvent, RunOutcomeKind, SubcallKind};
 pub use message::{Message, Role};
-pub use model::LanguageModel;
+pub use model::{LanguageModel, OnDelta};
 pub use names::HOST_FUNCTIONS;
 pub use repl::{
     DEFAULT_MAX_MEMORY, Execution, FinalAnswer, HostCall, HostReply, Repl, ReplConfig, ReplFactory,

@@ -29,6 +29,14 @@ pub trait EventSink: Send + Sync {
     fn wants_content(&self) -> bool {
         false
     }
+
+    /// Whether this sink wants the root model's reply as it streams in
+    /// ([`RunEvent::RootDelta`]). Asked once per run tree; when no sink wants deltas, the
+    /// runner asks for no stream at all (the wire traffic stays non-streaming), and delta
+    /// events go only to the sinks that want them. Default: `false`.
+    fn wants_deltas(&self) -> bool {
+        false
+    }
 }
 
 impl<F> EventSink for F
@@ -76,9 +84,19 @@ impl Subscribers {
         self.sinks.iter().any(|sink| sink.wants_content())
     }
 
+    /// Whether any subscriber wants streamed deltas ([`EventSink::wants_deltas`]).
+    pub fn wants_deltas(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.wants_deltas())
+    }
+
     /// Delivers `event` to every subscriber; failures and panics are logged, never propagated.
+    /// A [`RunEvent::RootDelta`] goes only to the subscribers that want deltas.
     pub fn emit(&self, event: &RunEvent) {
+        let delta = matches!(event, RunEvent::RootDelta { .. });
         for sink in &self.sinks {
+            if delta && !sink.wants_deltas() {
+                continue;
+            }
             match catch_unwind(AssertUnwindSafe(|| sink.on_event(event))) {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::warn!(error = %err, "event subscriber failed"),
@@ -194,6 +212,41 @@ mod tests {
         assert!(!subs.wants_content());
         subs.push(Arc::new(Recording));
         assert!(subs.wants_content());
+    }
+
+    /// Counts the events it is given and wants deltas when told to.
+    struct Counting(Mutex<usize>, bool);
+    impl EventSink for Counting {
+        fn on_event(&self, _: &RunEvent) -> Result<(), SinkError> {
+            *self.0.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn wants_deltas(&self) -> bool {
+            self.1
+        }
+    }
+
+    #[test]
+    fn deltas_go_only_to_the_sinks_that_want_them() {
+        let plain = Arc::new(Counting(Mutex::new(0), false));
+        let live = Arc::new(Counting(Mutex::new(0), true));
+        let mut subs = Subscribers::new();
+        subs.push(plain.clone());
+        assert!(!subs.wants_deltas());
+        subs.push(live.clone());
+        assert!(subs.wants_deltas());
+        subs.emit(&RunEvent::RootDelta {
+            run_id: 1,
+            iteration: 1,
+            text: "he".into(),
+        });
+        subs.emit(&RunEvent::IterationStarted {
+            run_id: 1,
+            depth: 0,
+            iteration: 2,
+        });
+        assert_eq!(*plain.0.lock().unwrap(), 1, "no delta for a plain sink");
+        assert_eq!(*live.0.lock().unwrap(), 2);
     }
 
     #[test]

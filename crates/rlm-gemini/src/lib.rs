@@ -20,6 +20,8 @@
 //!   (`finishReason` `SAFETY`, `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, and a
 //!   blocked prompt's `promptFeedback.blockReason`) are [`rlm_core::LlmError::ContentFilter`];
 //!   `MAX_TOKENS` is [`rlm_core::LlmError::Truncated`].
+//! - [`stream`]: a streamed reply (`:streamGenerateContent?alt=sse`: one
+//!   `GenerateContentResponse` per event, with the running usage), decoded event by event.
 //! - [`error_body`]: error responses to typed errors: 401/403 and a refused key (a 400
 //!   `API_KEY_INVALID`) authentication; a 429 `RESOURCE_EXHAUSTED` for a daily quota or
 //!   depleted credits [`rlm_core::LlmError::QuotaExhausted`] (never retried), other 429s
@@ -45,6 +47,7 @@
 
 pub mod codec;
 pub mod error_body;
+pub mod stream;
 mod wire;
 
 pub use rlm_http::{ApiKey, DEFAULT_CONNECT_TIMEOUT, MAX_RESPONSE_BYTES};

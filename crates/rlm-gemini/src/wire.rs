@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 use rlm_http::header::HeaderName;
+use rlm_http::sse::SseEvent;
+use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
 use crate::codec::{decode_response, encode_request};
 use crate::error_body::classify_status;
+use crate::stream;
 
 /// The endpoint used when neither code nor `GEMINI_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -141,6 +144,37 @@ impl WireFormat for Gemini {
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {
         decode_response(body, model)
+    }
+
+    /// The same body as a plain request: the method in the URL asks for the stream.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        _model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        encode_request(request).map(Some)
+    }
+
+    /// `...:streamGenerateContent?alt=sse` in place of `...:generateContent`.
+    fn stream_url(&self, url: Url) -> Url {
+        stream::stream_url(url)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        stream::decode_event(event, state)
+    }
+
+    /// The `finishReason` rules of a plain response ([`crate::codec::finish_reason`]).
+    fn finish_stream(
+        &self,
+        state: StreamState,
+        model: &str,
+    ) -> Result<CompletionResponse, LlmError> {
+        rlm_http::stream::finish(state, model, crate::codec::finish_reason)
     }
 
     fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> LlmError {

@@ -409,3 +409,10 @@ async fn base_url_conventions_keep_one_api_version() {
         assert_eq!(server.requests()[i].path, *path, "{base}");
     }
 }
+
+/// Streaming over real HTTP: deltas, usage, retries before the first byte, a cut stream, a
+/// plain JSON answer (the shared cases of `rlm_testkit::stream_checks`).
+#[tokio::test]
+async fn streaming_over_sse() {
+    rlm_testkit::stream_checks::check_streaming(rlm_testkit::Wire::Gemini, client_with).await;
+}

@@ -23,6 +23,12 @@
 //!   [`redact::Scrubber`] that takes the key and header values out of every error;
 //! - URLs shown without user info or query, so a key put in a URL never shows.
 //!
+//! Streaming ([`rlm_core::LanguageModel::complete_streaming`]): the transport parses the
+//! server-sent events once ([`sse`]) and the codec decodes each event's JSON into a
+//! [`stream::StreamState`] ([`WireFormat::decode_event`]). A stream is retried like a plain call
+//! until the first byte of its body; after that a failure is an error (the caller has seen
+//! text). A server that answers a streaming request with a plain JSON body still works.
+//!
 //! [`codec`] holds the pieces every codec shares (the JSON body in and out, the error object in
 //! an HTTP 200, the finish-reason and status rules); [`merge_patch`] applies a request's
 //! provider extras (`Sampling::extra_body`) to its body. `docs/providers.md` shows how to add a
@@ -53,6 +59,8 @@ pub mod merge_patch;
 mod model;
 pub mod redact;
 pub mod retry;
+pub mod sse;
+pub mod stream;
 mod wire;
 
 pub use builder::{DEFAULT_CONNECT_TIMEOUT, HttpModelBuilder};

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use reqwest::Url;
 use reqwest::header::CONTENT_TYPE;
-use rlm_core::{CompletionRequest, CompletionResponse, LanguageModel, LlmError};
+use rlm_core::{CompletionRequest, CompletionResponse, LanguageModel, LlmError, OnDelta};
 use rlm_limits::RetryPolicy;
 
 use crate::builder::HttpModelBuilder;
@@ -17,6 +17,8 @@ use crate::hints;
 use crate::redact::{ApiKey, Scrubber, snippet_bytes};
 use crate::retry::{self, Attempt, AttemptFailure, Phase, SleepFn, TransportErrorKind};
 use crate::wire::WireFormat;
+
+mod stream;
 
 /// Largest response body read; a longer one fails with [`LlmError::InvalidResponse`].
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -57,7 +59,7 @@ pub fn shown_url(url: &Url) -> String {
 
 /// A provider's client: [`LanguageModel`] over HTTP, speaking the wire format `W`.
 ///
-/// Each call is one non-streaming `POST` to the codec's endpoint for the request's model,
+/// Each call is one `POST` to the codec's endpoint for the request's model,
 /// retried per the [`RetryPolicy`] (connect errors, dropped connections, truncated bodies, 408,
 /// 409, 429, 5xx; `x-should-retry`, `retry-after-ms` and `Retry-After` honoured up to
 /// `max_retry_after`, a longer wait failing fast with [`LlmError::RetryAfterTooLong`]), all
@@ -65,6 +67,15 @@ pub fn shown_url(url: &Url) -> String {
 /// the future cancels the call, including a backoff sleep. The key, and the values of extra
 /// headers, never appear in errors, `Debug` output or logs; shown URLs carry no user info and
 /// no query.
+///
+/// [`LanguageModel::complete`] sends a plain request. [`LanguageModel::complete_streaming`]
+/// asks for a server-sent-event stream (the codec's [`WireFormat::encode_stream`]) and hands
+/// each piece of text to its callback as it arrives; a server that answers with a plain JSON
+/// body instead (any `Content-Type` but `text/event-stream`) is decoded as usual and its text
+/// handed over at once. A stream is retried like a plain call until the first byte of its body
+/// arrives; after that, a failure (a dropped connection, an error event, a stream that ends
+/// before its last event) ends the call with an error, since the caller has already seen text.
+/// Usage comes from the stream's own usage events.
 ///
 /// The providers name it: `rlm_openai::OpenAiClient` is `HttpModel<rlm_openai::OpenAi>`.
 /// Cloning is cheap and shares the connection pool.
@@ -222,14 +233,13 @@ impl<W: WireFormat> HttpModel<W> {
         Ok(body)
     }
 
-    /// One HTTP exchange.
-    async fn attempt(
+    /// Sends one request: the POST with the call's time left as its timeout.
+    async fn send(
         &self,
         target: &Target,
         body: &[u8],
-        model: &str,
         attempt: Attempt,
-    ) -> Result<CompletionResponse, AttemptFailure> {
+    ) -> Result<reqwest::Response, AttemptFailure> {
         let mut request = self
             .http
             .post(target.url.clone())
@@ -238,10 +248,21 @@ impl<W: WireFormat> HttpModel<W> {
         if let Some(left) = attempt.time_left() {
             request = request.timeout(left);
         }
-        let response = request
+        request
             .send()
             .await
-            .map_err(|e| self.transport_failure(e, Phase::Send, target, attempt))?;
+            .map_err(|e| self.transport_failure(e, Phase::Send, target, attempt))
+    }
+
+    /// Reads a whole response and decodes it: a 2xx body through the codec, any other status
+    /// classified (with the server's wait and retry verdict).
+    async fn read_response(
+        &self,
+        response: reqwest::Response,
+        target: &Target,
+        model: &str,
+        attempt: Attempt,
+    ) -> Result<CompletionResponse, AttemptFailure> {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = hints::retry_after(header, SystemTime::now());
@@ -257,6 +278,18 @@ impl<W: WireFormat> HttpModel<W> {
                 .classify(status, &String::from_utf8_lossy(&raw), retry_after))
         };
         result.map_err(|error| AttemptFailure::from_response(error, retry_after, should_retry))
+    }
+
+    /// One HTTP exchange.
+    async fn attempt(
+        &self,
+        target: &Target,
+        body: &[u8],
+        model: &str,
+        attempt: Attempt,
+    ) -> Result<CompletionResponse, AttemptFailure> {
+        let response = self.send(target, body, attempt).await?;
+        self.read_response(response, target, model, attempt).await
     }
 
     async fn call(&self, request: &CompletionRequest) -> Result<CompletionResponse, LlmError> {
@@ -290,6 +323,19 @@ impl<W: WireFormat> LanguageModel for HttpModel<W> {
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
         self.call(&request)
+            .await
+            .map_err(|e| self.scrubber.scrub_error(e))
+    }
+
+    /// One streaming `POST` when the codec can stream ([`WireFormat::encode_stream`]), else
+    /// [`LanguageModel::complete`] with the text handed over at once. See [`HttpModel`] for the
+    /// rules (retries before the first byte of the stream only).
+    async fn complete_streaming(
+        &self,
+        request: CompletionRequest,
+        on_delta: OnDelta,
+    ) -> Result<CompletionResponse, LlmError> {
+        self.call_streaming(&request, &on_delta)
             .await
             .map_err(|e| self.scrubber.scrub_error(e))
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
-use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
+use rlm_core::{CompletionRequest, CompletionResponse, FinishReason, LlmError};
+
+use crate::sse::SseEvent;
+use crate::stream::{self, StreamState};
 
 /// The wire format of one provider API: the codec under an [`HttpModel`](crate::HttpModel).
 ///
@@ -127,4 +130,46 @@ pub trait WireFormat: Clone + fmt::Debug + Send + Sync + 'static {
     /// the wait the headers asked for. An [`LlmError::Http`] with a retryable status is
     /// retried; every other error is final.
     fn classify(&self, status: u16, body: &str, retry_after: Option<Duration>) -> LlmError;
+
+    /// The body of a streaming request for `request` (the plain body with `stream: true` and
+    /// whatever else the API needs to report usage in a stream); `None` when the codec cannot
+    /// stream, which is the default: [`crate::HttpModel`] then makes a plain call.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        default_model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        let _ = (request, default_model);
+        Ok(None)
+    }
+
+    /// The URL of a streaming request, made from the plain request's `url` (Gemini streams
+    /// from another method, `:streamGenerateContent?alt=sse`). The same URL by default.
+    fn stream_url(&self, url: Url) -> Url {
+        url
+    }
+
+    /// Takes one server-sent event of a stream (its data already free of secrets) into
+    /// `state` (model, finish reason, usage, `done` at the last event) and returns the text it
+    /// adds, if any; the transport appends that text to `state.text` and hands it to the
+    /// caller. An error event is the typed error of its kind. Ignores everything by default.
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        let _ = (event, state);
+        Ok(None)
+    }
+
+    /// The response once the stream has ended with its last event. By default the finish
+    /// reason is parsed with [`FinishReason::parse`] and checked as a plain response's would
+    /// be ([`stream::finish`]); a codec with its own finish reasons overrides this.
+    fn finish_stream(
+        &self,
+        state: StreamState,
+        requested_model: &str,
+    ) -> Result<CompletionResponse, LlmError> {
+        stream::finish(state, requested_model, FinishReason::parse)
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rlm_core::{CompletionRequest, CompletionResponse, LanguageModel, LlmError};
+use rlm_core::{CompletionRequest, CompletionResponse, LanguageModel, LlmError, OnDelta};
 
 use crate::TreeState;
 
@@ -71,6 +71,36 @@ impl<M: LanguageModel> LanguageModel for Budgeted<M> {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
+        self.guarded(request, |request| self.inner.complete(request))
+            .await
+    }
+
+    /// The same budget, concurrency cap and booking as `complete`, around the inner model's
+    /// stream.
+    async fn complete_streaming(
+        &self,
+        request: CompletionRequest,
+        on_delta: OnDelta,
+    ) -> Result<CompletionResponse, LlmError> {
+        self.guarded(request, |request| {
+            self.inner.complete_streaming(request, on_delta)
+        })
+        .await
+    }
+}
+
+impl<M: LanguageModel> Budgeted<M> {
+    /// Runs `call` under the tree's budget: refused when the tree has stopped or the budget is
+    /// spent, after a slot under the concurrency cap; its usage and cost booked.
+    async fn guarded<'a, F, Fut>(
+        &'a self,
+        request: CompletionRequest,
+        call: F,
+    ) -> Result<CompletionResponse, LlmError>
+    where
+        F: FnOnce(CompletionRequest) -> Fut,
+        Fut: std::future::Future<Output = Result<CompletionResponse, LlmError>> + Send + 'a,
+    {
         let state = &self.state;
         if let Some(err) = state.fatal() {
             return Err(err);
@@ -92,7 +122,7 @@ impl<M: LanguageModel> LanguageModel for Budgeted<M> {
             state.halt();
             LlmError::from(e)
         })?;
-        let result = self.inner.complete(request).await;
+        let result = call(request).await;
         drop(permit);
         match result {
             Ok(response) => {
@@ -248,6 +278,60 @@ mod tests {
         assert_eq!(usage["other"].input_tokens, 2_000);
         let snap = state.budget().snapshot();
         assert_eq!((snap.calls_settled, snap.tokens_used), (3, 4_500));
+    }
+
+    /// A model that streams its answer in two pieces (not the default one-piece fallback).
+    struct TwoPieces;
+
+    #[async_trait]
+    impl LanguageModel for TwoPieces {
+        fn model_name(&self) -> &str {
+            "pieces"
+        }
+        async fn complete(&self, _: CompletionRequest) -> Result<CompletionResponse, LlmError> {
+            Ok(CompletionResponse {
+                usage: Usage {
+                    input_tokens: 7,
+                    output_tokens: 3,
+                    ..Usage::default()
+                },
+                ..CompletionResponse::text("pieces", "ab")
+            })
+        }
+        async fn complete_streaming(
+            &self,
+            request: CompletionRequest,
+            on_delta: OnDelta,
+        ) -> Result<CompletionResponse, LlmError> {
+            on_delta("a");
+            on_delta("b");
+            self.complete(request).await
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_pass_through_the_stack_and_are_booked() {
+        let state = state(RunLimits::default(), PriceTable::default());
+        let model = Budgeted::new(crate::Traced::new(TwoPieces), state.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let on_delta: OnDelta = Arc::new(move |t: &str| log.lock().unwrap().push(t.to_string()));
+        let response = model
+            .complete_streaming(request(None), on_delta)
+            .await
+            .unwrap();
+        assert_eq!(response.text, "ab");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["a", "b"],
+            "forwarded, not one piece"
+        );
+        let usage = state.usage();
+        assert_eq!(
+            (usage["pieces"].calls, usage["pieces"].input_tokens),
+            (1, 7)
+        );
+        assert_eq!(state.budget().snapshot().calls_settled, 1);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! The spans' target is this module (`rlm_limits::traced`), so `RUST_LOG=rlm_limits=debug`
 //! shows them with their content events.
 
+use rlm_core::OnDelta;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -93,6 +94,35 @@ impl<M: LanguageModel> LanguageModel for Traced<M> {
     }
 
     async fn complete(&self, request: CompletionRequest) -> Result<CompletionResponse, LlmError> {
+        self.traced(request, |request| self.inner.complete(request))
+            .await
+    }
+
+    /// The same `gen_ai.chat` span as `complete`, around the inner model's stream.
+    async fn complete_streaming(
+        &self,
+        request: CompletionRequest,
+        on_delta: OnDelta,
+    ) -> Result<CompletionResponse, LlmError> {
+        self.traced(request, |request| {
+            self.inner.complete_streaming(request, on_delta)
+        })
+        .await
+    }
+}
+
+impl<M: LanguageModel> Traced<M> {
+    /// Runs `call` inside a `gen_ai.chat` span that records the response's model, usage and
+    /// finish reason, or the error's kind.
+    async fn traced<'a, F, Fut>(
+        &'a self,
+        request: CompletionRequest,
+        call: F,
+    ) -> Result<CompletionResponse, LlmError>
+    where
+        F: FnOnce(CompletionRequest) -> Fut,
+        Fut: std::future::Future<Output = Result<CompletionResponse, LlmError>> + Send + 'a,
+    {
         let model = request
             .model
             .as_deref()
@@ -113,7 +143,7 @@ impl<M: LanguageModel> LanguageModel for Traced<M> {
                 || tracing::debug!(gen_ai.prompt = %render_messages(&request.messages), "prompt"),
             );
         }
-        let result = self.inner.complete(request).instrument(span.clone()).await;
+        let result = call(request).instrument(span.clone()).await;
         match &result {
             Ok(response) => {
                 span.record(spans::RESPONSE_MODEL, response.model.as_str());

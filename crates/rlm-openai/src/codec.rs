@@ -41,6 +41,15 @@ struct WireRequest<'a> {
     seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -65,6 +74,27 @@ pub fn encode_request(
     request: &CompletionRequest,
     default_model: &str,
     max_tokens_field: MaxTokensField,
+) -> Result<Vec<u8>, LlmError> {
+    encode(request, default_model, max_tokens_field, false)
+}
+
+/// The body of [`encode_request`] asking for a stream: `"stream": true` and
+/// `"stream_options": {"include_usage": true}`, so the last event carries the usage (servers
+/// that do not know `stream_options` ignore it; the provider extras can remove it with
+/// `"stream_options": null`).
+pub fn encode_stream_request(
+    request: &CompletionRequest,
+    default_model: &str,
+    max_tokens_field: MaxTokensField,
+) -> Result<Vec<u8>, LlmError> {
+    encode(request, default_model, max_tokens_field, true)
+}
+
+fn encode(
+    request: &CompletionRequest,
+    default_model: &str,
+    max_tokens_field: MaxTokensField,
+    stream: bool,
 ) -> Result<Vec<u8>, LlmError> {
     let model = codec::named_model(request, default_model)?;
     codec::check_sampling(request)?;
@@ -93,6 +123,10 @@ pub fn encode_request(
         stop: &sampling.stop,
         seed: sampling.seed,
         reasoning_effort: sampling.reasoning_effort.map(ReasoningEffort::as_str),
+        stream,
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
     };
     encode_json_with_extra(&wire, &sampling.extra_body)
 }
@@ -116,7 +150,7 @@ struct WireResponseMessage {
 }
 
 #[derive(Deserialize, Default)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     prompt_tokens_details: Option<WirePromptDetails>,
@@ -131,9 +165,26 @@ struct WirePromptDetails {
     cached_tokens: Option<u64>,
 }
 
+impl WireUsage {
+    /// The usage of one call.
+    pub(crate) fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.prompt_tokens.unwrap_or(0),
+            output_tokens: self.completion_tokens.unwrap_or(0),
+            cached_tokens: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .or(self.prompt_cache_hit_tokens)
+                .unwrap_or(0),
+            cost: self.cost.filter(|c| c.is_finite()),
+            calls: 1,
+        }
+    }
+}
+
 /// The text of a message `content`: a string, or an array of parts whose `text` fields are
 /// joined (some servers send `[{"type": "text", "text": ...}]`). `None` when absent or null.
-fn content_text(content: Option<&Value>) -> Result<Option<String>, &'static str> {
+pub(crate) fn content_text(content: Option<&Value>) -> Result<Option<String>, &'static str> {
     match content {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -162,18 +213,7 @@ pub fn decode_response(body: &[u8], requested_model: &str) -> Result<CompletionR
     let wire: WireResponse = codec::decode_json(body, "a chat completion", |value, text| {
         ErrorInfo::from_json(value).map(|info| error_body::classify_body_error(&info, text))
     })?;
-    let usage = wire.usage.unwrap_or_default();
-    let usage = Usage {
-        input_tokens: usage.prompt_tokens.unwrap_or(0),
-        output_tokens: usage.completion_tokens.unwrap_or(0),
-        cached_tokens: usage
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .or(usage.prompt_cache_hit_tokens)
-            .unwrap_or(0),
-        cost: usage.cost.filter(|c| c.is_finite()),
-        calls: 1,
-    };
+    let usage = wire.usage.unwrap_or_default().into_usage();
     let Some(choice) = wire.choices.and_then(|c| c.into_iter().next()) else {
         return Err(LlmError::EmptyCompletion {
             finish_reason: "unknown (no choices)".into(),

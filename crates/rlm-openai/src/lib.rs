@@ -22,6 +22,8 @@
 //!   without `usage` counts zero tokens. HTTP 200 is not yet success: `content: null`, no
 //!   choices, `finish_reason` `length` or `content_filter`, a non-JSON body and an error object
 //!   inside a 200 are typed errors.
+//! - [`stream`]: the chunks of a streamed reply (`"stream": true` with
+//!   `stream_options.include_usage`, so usage is still counted), decoded event by event.
 //! - [`error_body`]: error responses to typed errors (authentication, exhausted quota, context
 //!   length, Azure's content-filter refusal, other HTTP errors), bodies cut to 2 KiB.
 //!
@@ -49,6 +51,7 @@
 
 pub mod codec;
 pub mod error_body;
+pub mod stream;
 mod wire;
 
 pub use codec::MaxTokensField;

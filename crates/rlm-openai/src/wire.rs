@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use rlm_core::{CompletionRequest, CompletionResponse, LlmError};
 use rlm_http::header::{AUTHORIZATION, HeaderName};
+use rlm_http::sse::SseEvent;
+use rlm_http::stream::StreamState;
 use rlm_http::{HttpModel, HttpModelBuilder, Url, WireFormat, codec};
 
-use crate::codec::{MaxTokensField, decode_response, encode_request};
+use crate::codec::{MaxTokensField, decode_response, encode_request, encode_stream_request};
 use crate::error_body::classify_status;
+use crate::stream::decode_event;
 
 /// The endpoint used when neither code nor `OPENAI_BASE_URL` names one.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -110,6 +113,14 @@ impl OpenAiOptions {
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         encode_request(request, model, self.max_tokens_field)
     }
+
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        encode_stream_request(request, model, self.max_tokens_field).map(Some)
+    }
 }
 
 /// The OpenAI chat-completions codec (any OpenAI-compatible server).
@@ -166,6 +177,23 @@ impl WireFormat for OpenAi {
 
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         self.options.encode(request, model)
+    }
+
+    /// The body with `"stream": true` and `stream_options.include_usage`.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        self.options.encode_stream(request, model)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        decode_event(event, state)
     }
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {
@@ -240,6 +268,23 @@ impl WireFormat for AzureOpenAi {
 
     fn encode(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, LlmError> {
         self.options.encode(request, model)
+    }
+
+    /// The body with `"stream": true` and `stream_options.include_usage`.
+    fn encode_stream(
+        &self,
+        request: &CompletionRequest,
+        model: &str,
+    ) -> Result<Option<Vec<u8>>, LlmError> {
+        self.options.encode_stream(request, model)
+    }
+
+    fn decode_event(
+        &self,
+        event: &SseEvent,
+        state: &mut StreamState,
+    ) -> Result<Option<String>, LlmError> {
+        decode_event(event, state)
     }
 
     fn decode(&self, body: &[u8], model: &str) -> Result<CompletionResponse, LlmError> {

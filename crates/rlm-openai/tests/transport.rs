@@ -190,3 +190,10 @@ async fn connect_refused_is_a_connect_error_naming_the_url() {
 async fn stall_ends_in_timeout_at_the_call_deadline() {
     provider_tests::assert_stall_times_out(client_with, "/v1/chat/completions").await;
 }
+
+/// Streaming over real HTTP: deltas, usage, retries before the first byte, a cut stream, a
+/// plain JSON answer (the shared cases of `rlm_testkit::stream_checks`).
+#[tokio::test]
+async fn streaming_over_sse() {
+    rlm_testkit::stream_checks::check_streaming(rlm_testkit::Wire::OpenAi, client_with).await;
+}

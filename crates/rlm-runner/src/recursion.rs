@@ -105,7 +105,7 @@ impl SubcallHost {
         let started = Instant::now();
         let result = self
             .tree
-            .call_model(&route, vec![Message::user(prompt)], self.deadline)
+            .call_model(&route, vec![Message::user(prompt)], self.deadline, None)
             .await;
         let (text, error, usage) = match result {
             Ok(response) => (self.truncate(response.text), None, Some(response.usage)),

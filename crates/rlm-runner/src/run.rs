@@ -267,9 +267,15 @@ impl Run {
     async fn ask(&mut self, last_chance: bool) -> Result<String, Stop> {
         self.compact_if_needed(last_chance).await?;
         let started = Instant::now();
+        // Only the root's turns stream, and only to a subscriber that wants deltas.
+        let on_delta = if self.depth == 0 {
+            self.tree.root_deltas(self.run_id, self.iterations)
+        } else {
+            None
+        };
         let response = self
             .tree
-            .call_model(&self.route, self.messages.clone(), self.deadline)
+            .call_model(&self.route, self.messages.clone(), self.deadline, on_delta)
             .await
             .map_err(|f| self.call_stop(f))?;
         self.own_usage.add(&response.usage);

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rlm_core::{
-    CompletionResponse, LanguageModel, LlmError, Message, Repl, ReplFactory, RunEvent, Sampling,
-    Subscribers,
+    CompletionResponse, LanguageModel, LlmError, Message, OnDelta, Repl, ReplFactory, RunEvent,
+    Sampling, Subscribers,
 };
 use rlm_limits::{Budgeted, ChildTrace, Deadline, Traced, TreeBudget, TreeState};
 
@@ -34,6 +34,8 @@ pub(crate) struct Tree {
     pub state: Arc<TreeState>,
     /// Whether a subscriber wants the content fields of the events (asked once).
     record: bool,
+    /// Whether a subscriber wants the root's reply as it streams in (asked once).
+    stream: bool,
     /// The sampling of run turns, and of plain sub-calls (inheritance applied), shared by
     /// every route.
     root_sampling: Arc<Sampling>,
@@ -70,6 +72,7 @@ impl Tree {
             stack
         });
         let record = subscribers.wants_content();
+        let stream = subscribers.wants_deltas();
         Self {
             root_sampling: Arc::new(config.sampling.clone()),
             sub_sampling: Arc::new(config.effective_sub_sampling()),
@@ -79,6 +82,7 @@ impl Tree {
             subscribers,
             state,
             record,
+            stream,
         }
     }
 
@@ -134,14 +138,36 @@ impl Tree {
         }
     }
 
-    /// One LLM call through the route's stack, dropped when `deadline` passes.
+    /// Where a root turn's reply streams to: a [`RunEvent::RootDelta`] per piece, when a
+    /// subscriber wants deltas (else `None`: the call is not streamed at all).
+    pub fn root_deltas(&self, run_id: u64, iteration: u32) -> Option<OnDelta> {
+        if !self.stream {
+            return None;
+        }
+        let subscribers = self.subscribers.clone();
+        Some(Arc::new(move |text: &str| {
+            subscribers.emit(&RunEvent::RootDelta {
+                run_id,
+                iteration,
+                text: text.to_string(),
+            });
+        }))
+    }
+
+    /// One LLM call through the route's stack, streamed to `on_delta` when given, dropped when
+    /// `deadline` passes.
     pub async fn call_model(
         &self,
         route: &Route,
         messages: Vec<Message>,
         deadline: Deadline,
+        on_delta: Option<OnDelta>,
     ) -> Result<CompletionResponse, CallFailure> {
-        let call = route.model.complete(route.request(messages));
+        let request = route.request(messages);
+        let call = match on_delta {
+            Some(on_delta) => route.model.complete_streaming(request, on_delta),
+            None => route.model.complete(request),
+        };
         match deadline.instant() {
             Some(at) => match tokio::time::timeout_at(at, call).await {
                 Ok(result) => result.map_err(CallFailure::Llm),

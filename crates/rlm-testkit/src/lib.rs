@@ -7,7 +7,10 @@
 //! - [`FakeServer`]: a fake LLM HTTP/1.1 server on 127.0.0.1 with scripted [`Reply`]s and
 //!   faults (error statuses with headers, stalls, dropped connections, truncated and trickled
 //!   bodies, non-JSON bodies), counting requests, concurrency and connections. Every `POST` path
-//!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]).
+//!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]), as
+//!   server-sent events when the request asks for a stream ([`stream`]: with scripted faults,
+//!   a plain JSON answer and a stream cut after some events).
+//! - [`stream_checks`]: the streaming cases every provider's transport passes.
 //! - [`Attempts`]: per-key request counts, for scripts that fail first attempts by prompt.
 //! - [`provider_tests`]: the helpers the providers' transport tests share (retry policy,
 //!   outcomes, a checked call, recorded waits), parameterised by a closure building the client.
@@ -46,6 +49,8 @@ mod reply;
 pub mod schema;
 mod scripted;
 mod server;
+pub mod stream;
+pub mod stream_checks;
 mod wire;
 
 pub use attempts::Attempts;

@@ -97,6 +97,8 @@ pub(crate) struct ChatReply {
     /// Anthropic's `cache_creation_input_tokens`.
     pub(crate) cache_creation_tokens: Option<u64>,
     pub(crate) wire: Wire,
+    /// Answer with plain JSON even to a streaming request.
+    pub(crate) plain: bool,
 }
 
 impl ChatReply {
@@ -178,6 +180,8 @@ pub struct Reply {
     pub(crate) trickle: Option<(usize, Duration)>,
     /// Send only this many body bytes (the full length is announced), then close.
     pub(crate) cut_at: Option<usize>,
+    /// Served as a stream: send only this many events, then close.
+    pub(crate) cut_events: Option<usize>,
 }
 
 impl Reply {
@@ -196,6 +200,7 @@ impl Reply {
             latency: None,
             trickle: None,
             cut_at: None,
+            cut_events: None,
         }
     }
 
@@ -221,6 +226,7 @@ impl Reply {
                 cost: None,
                 cache_creation_tokens: None,
                 wire,
+                plain: false,
             }),
         })
         .header("content-type", "application/json")
@@ -385,7 +391,7 @@ impl Reply {
         self
     }
 
-    fn chat_mut(&mut self) -> Option<&mut ChatReply> {
+    pub(crate) fn chat_mut(&mut self) -> Option<&mut ChatReply> {
         match &mut self.kind {
             Kind::Response {
                 body: Body::Chat(chat),

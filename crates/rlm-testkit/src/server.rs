@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::{self, RawRequest, ReadError};
 use crate::reply::{Body, Kind, RecordedRequest, Reply, Script};
+use crate::stream;
 
 /// Counters of a [`FakeServer`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,7 +114,8 @@ impl FakeServerBuilder {
 /// It answers every `POST`, whatever its path (`/v1/chat/completions`, Anthropic's
 /// `/v1/messages`, Gemini's `/v1beta/models/{model}:generateContent`, an Azure deployment
 /// path), from one [`Script`], and any other method with 404. Replies speak OpenAI's format
-/// unless built for another provider ([`Reply::anthropic_text`], [`Reply::gemini_text`]). It
+/// unless built for another provider ([`Reply::anthropic_text`], [`Reply::gemini_text`]); a
+/// completion asked for as a stream goes out as server-sent events ([`crate::stream`]). It
 /// counts requests, concurrency and connections, and records every request with its path. Dropping the server
 /// (or [`FakeServer::shutdown`]) stops accepting and closes every connection.
 ///
@@ -415,15 +417,26 @@ async fn answer(
         }
         Kind::Response { status, body } => (status, body),
     };
+    let mut headers = reply.headers;
+    let mut cut_at = reply.cut_at;
     let body = match body {
         Body::Bytes(bytes) => bytes,
+        Body::Chat(chat) if request.wants_stream() && !chat.plain => {
+            let body = stream::render(&chat, request, request.connection_id);
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+            headers.push(("content-type".into(), "text/event-stream".into()));
+            headers.push(("cache-control".into(), "no-cache".into()));
+            if let Some(events) = reply.cut_events {
+                cut_at = Some(stream::events_len(&body, events));
+            }
+            body
+        }
         Body::Chat(chat) => chat
             .to_json(request, request.connection_id)
             .to_string()
             .into_bytes(),
     };
-    let mut headers = reply.headers;
-    let cut = reply.cut_at.filter(|&n| n < body.len());
+    let cut = cut_at.filter(|&n| n < body.len());
     if cut.is_some() {
         headers.push(("connection".into(), "close".into()));
     }

@@ -203,3 +203,50 @@ fn a_failure_before_any_reply_and_the_last_chance_call_are_named() {
     s.apply(&finished(2, RunOutcomeKind::IterationLimit), t0);
     assert!(s.lines(t0)[2].contains("iteration_limit after 0 iter + last-chance call"));
 }
+
+#[test]
+fn the_streaming_reply_shows_under_the_root_until_the_next_turn() {
+    let t0 = Instant::now();
+    let mut s = LiveState::new(5, t0);
+    s.apply(&started(1, None, 0, "q"), t0);
+    s.apply(&started(2, Some(1), 1, "kid"), t0);
+    for piece in [
+        "Let me ",
+        "look.\n\n```repl\nprint(",
+        "len(context))\n",
+        "```",
+    ] {
+        s.apply(
+            &RunEvent::RootDelta {
+                run_id: 1,
+                iteration: 1,
+                text: piece.into(),
+            },
+            t0,
+        );
+    }
+    let lines = s.lines(t0);
+    assert_eq!(
+        lines[2..5],
+        ["  > ```repl", "  > print(len(context))", "  > ```",]
+    );
+    assert!(lines[5].starts_with("  * child"), "{lines:?}");
+    s.apply(
+        &RunEvent::IterationStarted {
+            run_id: 1,
+            depth: 0,
+            iteration: 2,
+        },
+        t0,
+    );
+    assert!(!s.lines(t0).iter().any(|l| l.starts_with("  > ")));
+    s.apply(
+        &RunEvent::RootDelta {
+            run_id: 1,
+            iteration: 2,
+            text: "é".repeat(REPLY_KEEP),
+        },
+        t0,
+    );
+    assert!(s.reply.len() <= REPLY_KEEP);
+}

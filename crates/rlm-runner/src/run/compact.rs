@@ -56,7 +56,7 @@ impl Run {
         let request = compaction::summary_request(&self.messages, limit);
         let response = self
             .tree
-            .call_model(&self.route, request, self.deadline)
+            .call_model(&self.route, request, self.deadline, None)
             .await
             .map_err(|f| self.call_stop(f))?;
         self.own_usage.add(&response.usage);
