@@ -8,6 +8,8 @@
 //!   faults (error statuses with headers, stalls, dropped connections, truncated and trickled
 //!   bodies, non-JSON bodies), counting requests, concurrency and connections. Every `POST` path
 //!   goes to the script; replies speak OpenAI's, Anthropic's or Gemini's format ([`Wire`]).
+//! - `OtlpReceiver` (feature `otlp`): an OTLP/HTTP trace receiver stub on 127.0.0.1 that
+//!   decodes the protobuf bodies of `POST /v1/traces` into spans.
 //! - [`Attempts`]: per-key request counts, for scripts that fail first attempts by prompt.
 //! - [`provider_tests`]: the helpers the providers' transport tests share (retry policy,
 //!   outcomes, a checked call, recorded waits), parameterised by a closure building the client.
@@ -39,6 +41,8 @@
 mod attempts;
 pub mod conversation;
 mod http;
+#[cfg(feature = "otlp")]
+mod otlp;
 pub mod provider_tests;
 pub mod python_env;
 mod reply;
@@ -48,6 +52,8 @@ mod server;
 mod wire;
 
 pub use attempts::Attempts;
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use reply::{RecordedRequest, Reply, Script};
 pub use scripted::{ScriptedModel, Step};
 pub use server::{FakeServer, FakeServerBuilder, ServerStats};
