@@ -65,11 +65,22 @@ async fn a_completion_exports_its_chat_spans_with_links_and_usage() {
     let by_id: HashMap<&str, &ReceivedSpan> =
         spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
-    let (runs, roots, subs) = (named("rlm.run"), named("chat root-model"), named("chat sub-model"));
-    assert_eq!((runs.len(), roots.len(), subs.len()), (1, 1, 1), "{spans:#?}");
+    let (runs, roots, subs) = (
+        named("rlm.run"),
+        named("chat root-model"),
+        named("chat sub-model"),
+    );
+    assert_eq!(
+        (runs.len(), roots.len(), subs.len()),
+        (1, 1, 1),
+        "{spans:#?}"
+    );
     let (run, root, sub) = (runs[0], roots[0], subs[0]);
     assert_eq!(run.parent_span_id, None);
-    assert!(spans.iter().all(|s| s.trace_id == run.trace_id), "one trace");
+    assert!(
+        spans.iter().all(|s| s.trace_id == run.trace_id),
+        "one trace"
+    );
     assert_eq!(ancestors(root, &by_id), ["rlm.iteration", "rlm.run"]);
     assert_eq!(
         ancestors(sub, &by_id),
@@ -91,6 +102,9 @@ async fn a_completion_exports_its_chat_spans_with_links_and_usage() {
     }
     for body in receiver.bodies() {
         let text = String::from_utf8_lossy(&body);
-        assert!(!text.contains(KEY) && !text.contains("Bearer"), "a key was exported");
+        assert!(
+            !text.contains(KEY) && !text.contains("Bearer"),
+            "a key was exported"
+        );
     }
 }

@@ -46,10 +46,14 @@ pub fn resolve(
         return traces_url(base).map(Some);
     }
     if let Some(full) = set(TRACES_ENDPOINT_VAR) {
-        return checked(&full).map(|url| Some(url.to_string())).map_err(|e| e.from_var(TRACES_ENDPOINT_VAR));
+        return checked(&full)
+            .map(|url| Some(url.to_string()))
+            .map_err(|e| e.from_var(TRACES_ENDPOINT_VAR));
     }
     if let Some(base) = set(ENDPOINT_VAR) {
-        return traces_url(&base).map(Some).map_err(|e| e.from_var(ENDPOINT_VAR));
+        return traces_url(&base)
+            .map(Some)
+            .map_err(|e| e.from_var(ENDPOINT_VAR));
     }
     Ok(None)
 }
@@ -99,17 +103,35 @@ mod tests {
         check(None, &[], Ok(None));
         check(None, &[(ENDPOINT_VAR, "  ")], Ok(None));
         check(Some(base), &[], Ok(Some("http://collector:4318/v1/traces")));
-        check(Some("https://h/otlp/"), &[], Ok(Some("https://h/otlp/v1/traces")));
-        check(Some("http://h:1/v1/traces"), &[], Ok(Some("http://h:1/v1/traces")));
-        check(None, &[(ENDPOINT_VAR, base)], Ok(Some("http://collector:4318/v1/traces")));
+        check(
+            Some("https://h/otlp/"),
+            &[],
+            Ok(Some("https://h/otlp/v1/traces")),
+        );
+        check(
+            Some("http://h:1/v1/traces"),
+            &[],
+            Ok(Some("http://h:1/v1/traces")),
+        );
         check(
             None,
-            &[(TRACES_ENDPOINT_VAR, "http://t:9/custom"), (ENDPOINT_VAR, base)],
+            &[(ENDPOINT_VAR, base)],
+            Ok(Some("http://collector:4318/v1/traces")),
+        );
+        check(
+            None,
+            &[
+                (TRACES_ENDPOINT_VAR, "http://t:9/custom"),
+                (ENDPOINT_VAR, base),
+            ],
             Ok(Some("http://t:9/custom")),
         );
         check(
             Some("http://flag:1"),
-            &[(TRACES_ENDPOINT_VAR, "http://t:9/custom"), (ENDPOINT_VAR, base)],
+            &[
+                (TRACES_ENDPOINT_VAR, "http://t:9/custom"),
+                (ENDPOINT_VAR, base),
+            ],
             Ok(Some("http://flag:1/v1/traces")),
         );
         check(
@@ -117,11 +139,17 @@ mod tests {
             &[],
             Err("invalid OTLP endpoint `collector:4318`: it must start with http:// or https://"),
         );
-        check(Some("http://:4318"), &[], Err("invalid OTLP endpoint `http://:4318`: it has no host"));
+        check(
+            Some("http://:4318"),
+            &[],
+            Err("invalid OTLP endpoint `http://:4318`: it has no host"),
+        );
         check(
             None,
             &[(ENDPOINT_VAR, "localhost:4318")],
-            Err("invalid OTLP endpoint `localhost:4318` in OTEL_EXPORTER_OTLP_ENDPOINT: it must start with http:// or https://"),
+            Err(
+                "invalid OTLP endpoint `localhost:4318` in OTEL_EXPORTER_OTLP_ENDPOINT: it must start with http:// or https://",
+            ),
         );
     }
 }

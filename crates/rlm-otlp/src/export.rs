@@ -90,7 +90,9 @@ where
             message: e.to_string(),
         })?;
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(GenAiSpans::new(BatchSpanProcessor::builder(exporter).build()))
+        .with_span_processor(GenAiSpans::new(
+            BatchSpanProcessor::builder(exporter).build(),
+        ))
         .with_resource(resource(config.service_name.as_deref()))
         .build();
     let tracer = provider.tracer("recursive-lm");
@@ -130,7 +132,9 @@ pub fn install(endpoint: &str) -> Result<OtlpGuard, OtlpError> {
 /// `OTEL_SERVICE_NAME`, the SDK's own attributes).
 fn resource(service_name: Option<&str>) -> Resource {
     if let Some(name) = service_name {
-        return Resource::builder().with_service_name(name.to_string()).build();
+        return Resource::builder()
+            .with_service_name(name.to_string())
+            .build();
     }
     let detected = Resource::builder().build();
     let named = detected
@@ -139,7 +143,9 @@ fn resource(service_name: Option<&str>) -> Resource {
     if named {
         detected
     } else {
-        Resource::builder().with_service_name(DEFAULT_SERVICE).build()
+        Resource::builder()
+            .with_service_name(DEFAULT_SERVICE)
+            .build()
     }
 }
 

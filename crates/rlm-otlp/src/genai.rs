@@ -104,7 +104,9 @@ pub(crate) fn rewrite(span: &mut SpanData) {
         } else if key == spans::FINISH_REASONS
             && let Value::String(text) = &kv.value
         {
-            kv.value = Value::Array(opentelemetry::Array::String(vec![finish_reason(text.as_str())]));
+            kv.value = Value::Array(opentelemetry::Array::String(vec![finish_reason(
+                text.as_str(),
+            )]));
         }
     }
     if span.name != spans::LLM_CALL {
@@ -134,7 +136,8 @@ pub(crate) fn rewrite(span: &mut SpanData) {
                 .map_or_else(|| "_OTHER".to_string(), |kv| kv.value.as_str().into_owned())
         });
     if let Some(kind) = failure {
-        span.attributes.push(KeyValue::new("error.type", kind.clone()));
+        span.attributes
+            .push(KeyValue::new("error.type", kind.clone()));
         if matches!(span.status, Status::Unset) {
             span.status = Status::error(kind);
         }
@@ -163,7 +166,12 @@ fn finish_reason(recorded: &str) -> opentelemetry::StringValue {
 /// Whether an attribute looks like a credential: by its name, or a value that is an HTTP
 /// `Authorization` credential.
 fn is_secret(key: &opentelemetry::Key, value: &Value) -> bool {
-    let name = key.as_str().rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    let name = key
+        .as_str()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if SECRET_NAMES.contains(&name.as_str()) {
         return true;
     }
@@ -171,17 +179,17 @@ fn is_secret(key: &opentelemetry::Key, value: &Value) -> bool {
         return false;
     };
     let text = text.as_str().trim_start();
-    ["bearer ", "basic "]
-        .iter()
-        .any(|scheme| text.len() >= scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme))
+    ["bearer ", "basic "].iter().any(|scheme| {
+        text.len() >= scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
 
-    use opentelemetry::trace::{Event, SpanContext, SpanId};
     use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{Event, SpanContext, SpanId};
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
 
     use super::*;
@@ -239,9 +247,16 @@ mod tests {
         assert_eq!(finish_reason("Other(\"eos\")").as_str(), "eos");
         assert_eq!(finish_reason("Stop").as_str(), "stop");
 
-        let mut run = span("rlm.run", vec![KeyValue::new("gen_ai.request.model", "m")], Vec::new());
+        let mut run = span(
+            "rlm.run",
+            vec![KeyValue::new("gen_ai.request.model", "m")],
+            Vec::new(),
+        );
         rewrite(&mut run);
-        assert_eq!((run.name.as_ref(), run.span_kind), ("rlm.run", SpanKind::Internal));
+        assert_eq!(
+            (run.name.as_ref(), run.span_kind),
+            ("rlm.run", SpanKind::Internal)
+        );
     }
 
     #[test]
@@ -249,7 +264,10 @@ mod tests {
         let failed = Event::new(
             FAILED_CALL_EVENT,
             SystemTime::UNIX_EPOCH,
-            vec![KeyValue::new("error.kind", "rate_limit"), KeyValue::new("status", 429)],
+            vec![
+                KeyValue::new("error.kind", "rate_limit"),
+                KeyValue::new("status", 429),
+            ],
             0,
         );
         let mut call = span(
@@ -260,9 +278,10 @@ mod tests {
         rewrite(&mut call);
         assert_eq!(call.name, "chat m");
         assert_eq!(call.status, Status::error("rate_limit"));
-        assert!(call
-            .attributes
-            .contains(&KeyValue::new("error.type", "rate_limit")));
+        assert!(
+            call.attributes
+                .contains(&KeyValue::new("error.type", "rate_limit"))
+        );
     }
 
     #[test]
@@ -289,7 +308,10 @@ mod tests {
             vec![event],
         );
         rewrite(&mut s);
-        assert_eq!(keys(&s), ["gen_ai.usage.input_tokens", "gen_ai.request.model"]);
+        assert_eq!(
+            keys(&s),
+            ["gen_ai.usage.input_tokens", "gen_ai.request.model"]
+        );
         let event_keys: Vec<_> = s.events.events[0]
             .attributes
             .iter()

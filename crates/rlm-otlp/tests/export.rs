@@ -26,7 +26,10 @@ async fn chat_spans_reach_the_collector_with_names_usage_and_parents() {
         content: false,
     };
     let (layer, guard) = rlm_otlp::layer(&config).unwrap().unwrap();
-    assert_eq!(guard.endpoint(), format!("{}/v1/traces", receiver.base_url()));
+    assert_eq!(
+        guard.endpoint(),
+        format!("{}/v1/traces", receiver.base_url())
+    );
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
 
     let model = Traced::new(
@@ -52,7 +55,11 @@ async fn chat_spans_reach_the_collector_with_names_usage_and_parents() {
     guard.shutdown_within(Duration::from_secs(10)).unwrap();
     let spans = receiver.spans();
     let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["chat root-model", "chat root-model", "rlm.run"], "{spans:#?}");
+    assert_eq!(
+        names,
+        ["chat root-model", "chat root-model", "rlm.run"],
+        "{spans:#?}"
+    );
     let (ok, failed, root) = (&spans[0], &spans[1], &spans[2]);
     assert_eq!(root.parent_span_id, None);
     for call in [ok, failed] {
@@ -61,7 +68,10 @@ async fn chat_spans_reach_the_collector_with_names_usage_and_parents() {
         assert_eq!(call.kind, 3, "CLIENT");
         assert_eq!(call.service_name.as_deref(), Some("otlp-test"));
         assert_eq!(call.attr("gen_ai.operation.name").as_deref(), Some("chat"));
-        assert_eq!(call.attr("gen_ai.request.model").as_deref(), Some("root-model"));
+        assert_eq!(
+            call.attr("gen_ai.request.model").as_deref(),
+            Some("root-model")
+        );
     }
     assert_eq!(ok.int("gen_ai.usage.input_tokens"), Some(120), "{ok:#?}");
     assert_eq!(ok.int("gen_ai.usage.output_tokens"), Some(7));
@@ -91,10 +101,17 @@ async fn content_is_exported_only_when_asked() {
     let spans = receiver.spans();
     assert_eq!(spans.len(), 1, "{spans:#?}");
     assert_eq!(spans[0].service_name.as_deref(), Some("rlm"));
-    let events: Vec<_> = spans[0].events.iter().map(|(name, _)| name.as_str()).collect();
+    let events: Vec<_> = spans[0]
+        .events
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
     assert_eq!(events, ["prompt", "completion"]);
     assert_eq!(
-        spans[0].events[0].1.get("gen_ai.prompt").and_then(|v| v.as_str()),
+        spans[0].events[0]
+            .1
+            .get("gen_ai.prompt")
+            .and_then(|v| v.as_str()),
         Some("user: the prompt")
     );
 }

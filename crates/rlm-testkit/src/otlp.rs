@@ -156,7 +156,11 @@ impl Drop for OtlpReceiver {
     }
 }
 
-async fn accept_loop(listener: TcpListener, received: Arc<Mutex<Received>>, cancel: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    received: Arc<Mutex<Received>>,
+    cancel: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -230,7 +234,8 @@ fn handle(request: &http::RawRequest, received: &Mutex<Received>) -> u16 {
                     scope: scope.clone(),
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
-                    parent_span_id: (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
+                    parent_span_id: (!span.parent_span_id.is_empty())
+                        .then(|| hex(&span.parent_span_id)),
                     name: span.name,
                     kind: span.kind,
                     attributes: attributes(&span.attributes),
@@ -239,7 +244,9 @@ fn handle(request: &http::RawRequest, received: &Mutex<Received>) -> u16 {
                         .iter()
                         .map(|e| (e.name.clone(), attributes(&e.attributes)))
                         .collect(),
-                    status: span.status.map_or((0, String::new()), |s| (s.code, s.message)),
+                    status: span
+                        .status
+                        .map_or((0, String::new()), |s| (s.code, s.message)),
                 });
             }
         }
@@ -252,7 +259,12 @@ fn handle(request: &http::RawRequest, received: &Mutex<Received>) -> u16 {
 fn attributes(pairs: &[KeyValue]) -> BTreeMap<String, Value> {
     pairs
         .iter()
-        .map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, json_of)))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Value::Null, json_of),
+            )
+        })
         .collect()
 }
 
@@ -263,8 +275,12 @@ fn json_of(value: &AnyValue) -> Value {
         Some(any_value::Value::BoolValue(b)) => json!(b),
         Some(any_value::Value::IntValue(i)) => json!(i),
         Some(any_value::Value::DoubleValue(d)) => json!(d),
-        Some(any_value::Value::ArrayValue(a)) => Value::Array(a.values.iter().map(json_of).collect()),
-        Some(any_value::Value::KvlistValue(kvs)) => Value::Object(attributes(&kvs.values).into_iter().collect()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(json_of).collect())
+        }
+        Some(any_value::Value::KvlistValue(kvs)) => {
+            Value::Object(attributes(&kvs.values).into_iter().collect())
+        }
         Some(any_value::Value::BytesValue(b)) => json!(hex(b)),
     }
 }
