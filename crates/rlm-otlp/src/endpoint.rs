@@ -48,12 +48,12 @@ pub fn resolve(
     if let Some(full) = set(TRACES_ENDPOINT_VAR) {
         return checked(&full)
             .map(|url| Some(url.to_string()))
-            .map_err(|e| e.from_var(TRACES_ENDPOINT_VAR));
+            .map_err(|e| e.in_var(TRACES_ENDPOINT_VAR));
     }
     if let Some(base) = set(ENDPOINT_VAR) {
         return traces_url(&base)
             .map(Some)
-            .map_err(|e| e.from_var(ENDPOINT_VAR));
+            .map_err(|e| e.in_var(ENDPOINT_VAR));
     }
     Ok(None)
 }

@@ -76,7 +76,7 @@ pub enum OtlpError {
 
 impl OtlpError {
     /// The same error, saying which variable the endpoint came from.
-    pub(crate) fn from_var(self, var: &'static str) -> Self {
+    pub(crate) fn in_var(self, var: &'static str) -> Self {
         match self {
             OtlpError::InvalidEndpoint {
                 endpoint, reason, ..
