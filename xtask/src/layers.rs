@@ -33,6 +33,9 @@ pub enum Role {
     Runner,
     /// `rlm-trajectory`: records runs, above the runner and below the facade.
     Trajectory,
+    /// `rlm-otlp`: exports the runtime's spans over OTLP, beside the trajectory and under the
+    /// facade.
+    Telemetry,
     Facade,
     /// `rlm-server`: the OpenEnv environment server, above the facade and under the CLI.
     Server,
@@ -53,7 +56,7 @@ impl Role {
             Role::Http => Some(2),
             Role::Provider | Role::ReplBackend => Some(3),
             Role::Runner => Some(4),
-            Role::Trajectory => Some(5),
+            Role::Trajectory | Role::Telemetry => Some(5),
             Role::Facade => Some(6),
             Role::Server => Some(7),
             Role::Cli | Role::Binding => Some(8),
@@ -72,6 +75,7 @@ impl fmt::Display for Role {
             Role::ReplBackend => "REPL backend",
             Role::Runner => "runner",
             Role::Trajectory => "trajectory",
+            Role::Telemetry => "telemetry",
             Role::Facade => "facade",
             Role::Server => "server",
             Role::Cli => "CLI",
@@ -101,6 +105,7 @@ pub const ROLES: &[(Name, Role)] = &[
     (Name::Prefix("rlm-repl-"), Role::ReplBackend),
     (Name::Exact("rlm-runner"), Role::Runner),
     (Name::Exact("rlm-trajectory"), Role::Trajectory),
+    (Name::Exact("rlm-otlp"), Role::Telemetry),
     (Name::Exact("recursive-lm"), Role::Facade),
     (Name::Exact("rlm-server"), Role::Server),
     (Name::Exact("rlm-cli"), Role::Cli),
@@ -177,6 +182,11 @@ pub const ONLY_THROUGH: &[(Role, &[Role], &str)] = &[
         Role::Trajectory,
         &[Role::Core, Role::Limits, Role::Runner],
         "rlm-trajectory depends on rlm-core, rlm-limits and rlm-runner only",
+    ),
+    (
+        Role::Telemetry,
+        &[Role::Core, Role::Limits],
+        "rlm-otlp depends on rlm-limits (the span names) and rlm-core only",
     ),
 ];
 

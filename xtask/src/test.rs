@@ -27,6 +27,7 @@ const FACADE_FEATURES: &[(&str, Option<&str>)] = &[
     ("gemini", None),
     ("monty", None),
     ("python", Some("rlm-repl-python")),
+    ("otlp", Some("rlm-otlp")),
 ];
 
 /// The arguments split into package selection (given to every step) and the rest (given to
@@ -328,6 +329,13 @@ mod tests {
         assert_eq!(
             facade_features(&with_python),
             ["openai", "anthropic", "gemini", "monty", "python"]
+        );
+        let with_otlp = Workspace {
+            members: vec![member("recursive-lm"), member("rlm-otlp")],
+        };
+        assert_eq!(
+            facade_features(&with_otlp),
+            ["openai", "anthropic", "gemini", "monty", "otlp"]
         );
     }
 

@@ -15,6 +15,7 @@
 //! | `gemini` | no | `gemini`: the Google Gemini API (`gemini::GeminiClient`; `GEMINI_API_KEY`) |
 //! | `monty` | yes | [`monty`]: the embedded Monty interpreter, the default REPL (no Python or Docker) |
 //! | `python` | no | `python`: an OS-isolated CPython subprocess REPL (`python::PythonReplFactory`; needs `python3` on Linux) |
+//! | `otlp` | no | `otlp`: export the spans (`chat {model}` per LLM call, runs, REPL blocks) to an OpenTelemetry collector over OTLP/HTTP (`otlp::install(endpoint)` returns a guard that flushes on drop) |
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -117,6 +118,19 @@ pub use rlm_repl_monty as monty;
 
 #[cfg(feature = "python")]
 pub use rlm_repl_python as python;
+
+/// OTLP export of the runtime's spans (the `rlm-otlp` crate): GenAI `chat {model}` spans with
+/// token usage, parented under the run, the iteration and the REPL block that made the call.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), rlm::otlp::OtlpError> {
+/// let guard = rlm::otlp::install("http://127.0.0.1:4318")?; // or "" for OTEL_EXPORTER_OTLP_*
+/// // ... run completions; dropping the guard sends the last spans ...
+/// # drop(guard);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "otlp")]
+pub use rlm_otlp as otlp;
 
 /// A configured Recursive Language Model. Cheap to clone; each completion is independent.
 #[derive(Debug, Clone)]

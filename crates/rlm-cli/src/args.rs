@@ -21,6 +21,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Span export to an OpenTelemetry collector (`--otlp-endpoint`).
+    #[cfg(feature = "otlp")]
+    #[command(flatten)]
+    pub otlp: crate::telemetry::OtlpArgs,
 }
 
 /// `rlm run --help`'s list of exit codes (the crate docs of `main.rs` hold the same table).

@@ -31,8 +31,11 @@ pub const CANCELLED: u8 = 130;
 /// Held by whoever is ending the process.
 static EXITING: Mutex<()> = Mutex::new(());
 
-/// Ends the process with `code`; only one thread ever gets past the lock.
+/// Ends the process with `code`, after sending the spans not yet exported (`--otlp-endpoint`;
+/// outside the lock, so that an exit at once never waits on a collector); only one thread ever
+/// gets past the lock.
 pub fn exit(code: u8) -> ! {
+    crate::telemetry::shutdown(crate::telemetry::ORDERLY);
     let _only_one = EXITING.lock();
     std::process::exit(i32::from(code))
 }
@@ -170,6 +173,7 @@ pub(crate) fn exit_now(line: &'static str) -> ! {
     if spawned.is_ok() {
         let _ = written_rx.recv_timeout(SAY_WITHIN);
     }
+    crate::telemetry::shutdown(crate::telemetry::AT_ONCE);
     exit(CANCELLED)
 }
 

@@ -32,6 +32,7 @@ mod progress;
 mod sandbox;
 mod serve;
 mod stop;
+mod telemetry;
 mod tools;
 mod trace;
 mod view;
@@ -67,17 +68,10 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        // One line per closed span (run, iteration, LLM call, REPL execution) with its fields
-        // and timings, for whichever spans RUST_LOG enables.
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    if let Err(failure) = telemetry::init(&cli) {
+        eprintln!("error: {}", failure.message);
+        return ExitCode::from(failure.code);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,6 +114,7 @@ fn main() -> ExitCode {
                 });
             // Monty blocks a cancelled step left behind must not hold the exit (see below).
             runtime.shutdown_background();
+            telemetry::shutdown(telemetry::ORDERLY);
             return ExitCode::from(code);
         }
         Command::View(args) => {

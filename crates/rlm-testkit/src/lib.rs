@@ -11,6 +11,8 @@
 //!   server-sent events when the request asks for a stream ([`stream`]: with scripted faults,
 //!   a plain JSON answer and a stream cut after some events).
 //! - [`stream_checks`]: the streaming cases every provider's transport passes.
+//! - `OtlpReceiver` (feature `otlp`): an OTLP/HTTP trace receiver stub on 127.0.0.1 that
+//!   decodes the protobuf bodies of `POST /v1/traces` into spans.
 //! - [`Attempts`]: per-key request counts, for scripts that fail first attempts by prompt.
 //! - [`provider_tests`]: the helpers the providers' transport tests share (retry policy,
 //!   outcomes, a checked call, recorded waits), parameterised by a closure building the client.
@@ -43,6 +45,8 @@ mod attempts;
 pub mod conversation;
 pub mod demo;
 mod http;
+#[cfg(feature = "otlp")]
+mod otlp;
 pub mod provider_tests;
 pub mod python_env;
 mod reply;
@@ -54,6 +58,8 @@ pub mod stream_checks;
 mod wire;
 
 pub use attempts::Attempts;
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use reply::{RecordedRequest, Reply, Script};
 pub use scripted::{ScriptedModel, Step};
 pub use server::{FakeServer, FakeServerBuilder, ServerStats};

@@ -102,6 +102,7 @@ fn crates_named_in_the_rules_may_be_absent() {
     check(&g, &[]);
     assert_eq!(role_of("rlm-http"), Some(Role::Http));
     assert_eq!(role_of("rlm-trajectory"), Some(Role::Trajectory));
+    assert_eq!(role_of("rlm-otlp"), Some(Role::Telemetry));
     assert_eq!(role_of("rlm-bench"), Some(Role::Helper));
 }
 
