@@ -13,12 +13,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use serde_json::json;
 
 use crate::App;
 use crate::env::Environment;
 use crate::http::capacity;
-use crate::protocol::{self, ErrorCode, Incoming, WireError, frame};
+use crate::protocol::{self, ErrorCode, Incoming, WireError, typed_frame};
 use crate::sessions::{Count, Slot};
 
 /// Frames a client may send ahead while a step runs.
@@ -120,13 +119,13 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
         let answer = match protocol::parse_incoming(&body) {
             Err(e) => Err(e),
             Ok(Incoming::Close) => break,
-            Ok(Incoming::State) => env.state().map(|state| frame("state", json!(state))),
+            Ok(Incoming::State) => env.state().map(|state| typed_frame("state", &state)),
             Ok(Incoming::Reset(data)) => {
                 let params = protocol::reset_params(data);
                 let work = async {
                     let reply = env.reset(params?).await?;
                     app.registry.count(Count::Reset);
-                    Ok(frame("observation", json!(reply)))
+                    Ok(typed_frame("observation", &reply))
                 };
                 match watched(&app, &mut socket, &mut queued, work).await {
                     Watched::Done(result) => result,
@@ -139,7 +138,7 @@ async fn session(app: Arc<App>, mut socket: WebSocket, slot: Result<Slot, (usize
                 let work = async {
                     let reply = env.step(action?).await?;
                     app.registry.count(Count::Step);
-                    Ok(frame("observation", json!(reply)))
+                    Ok(typed_frame("observation", &reply))
                 };
                 match watched(&app, &mut socket, &mut queued, work).await {
                     Watched::Done(result) => result,
