@@ -98,8 +98,14 @@ async fn variables_stay_current_after_every_kind_of_change() {
     };
     assert_eq!(names(r.variables().await.unwrap()), ["answer:dict"]);
     exec_ok(&mut r, "a = 1", "").await;
-    assert_eq!(names(r.variables().await.unwrap()), ["a:int", "answer:dict"]);
-    assert_eq!(names(r.variables().await.unwrap()), ["a:int", "answer:dict"]);
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:int", "answer:dict"]
+    );
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:int", "answer:dict"]
+    );
     exec_ok(&mut r, "a = 'x'\nb = [a]", "").await;
     assert_eq!(
         names(r.variables().await.unwrap()),
@@ -111,8 +117,13 @@ async fn variables_stay_current_after_every_kind_of_change() {
         names(r.variables().await.unwrap()),
         ["a:str", "answer:dict", "b:list", "c:int"]
     );
-    r.set_variable("d", rlm_core::ReplValue::Int(4)).await.unwrap();
-    assert_eq!(r.get_variable("d").await.unwrap(), Some(rlm_core::ReplValue::Int(4)));
+    r.set_variable("d", rlm_core::ReplValue::Int(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get_variable("d").await.unwrap(),
+        Some(rlm_core::ReplValue::Int(4))
+    );
     assert_eq!(
         names(r.variables().await.unwrap()),
         ["a:str", "answer:dict", "b:list", "c:int", "d:int"]
@@ -121,7 +132,14 @@ async fn variables_stay_current_after_every_kind_of_change() {
     exec_ok(&mut r, "answer = 5\ne = None", "").await;
     assert_eq!(
         names(r.variables().await.unwrap()),
-        ["a:str", "answer:dict", "b:list", "c:int", "d:int", "e:NoneType"]
+        [
+            "a:str",
+            "answer:dict",
+            "b:list",
+            "c:int",
+            "d:int",
+            "e:NoneType"
+        ]
     );
 }
 
