@@ -6,8 +6,9 @@
 //!    server's CPU time per step (utime + stime from `/proc/<pid>/stat`, divided by the steps;
 //!    resets included in the CPU), its RSS with every session open and its peak RSS (VmHWM).
 //! 2. Isolation: `--isolation-sessions` (100) sessions' p99 alone, then again while one
-//!    session runs `while True: pass` and another a memory bomb (each stopped by its own
-//!    limits: `--execution-timeout 5`, and Monty's single-allocation cap).
+//!    session runs `while True: pass`, two others a single huge allocation and a fourth a
+//!    slowly growing list (each stopped by its own limits: `--execution-timeout 5`, Monty's
+//!    single-allocation cap, and the per-session `--max-memory 256M`).
 //! 3. Drain: SIGTERM, and the exit code.
 //!
 //! Goals (issue 13): CPU ≤ 0.1 ms per step, p99 ≤ 20 ms, RSS ≤ 300 MB, zero wrong replies,
@@ -26,13 +27,16 @@ use rlm_testkit::{FakeServer, Reply, Script};
 
 use crate::serve_load::{self, Load, LoadResult};
 
-const USAGE: &str = "usage: cargo xtask bench serve [--sessions N] [--steps N] [--isolation-sessions N] [--out FILE] [--strict]";
+const USAGE: &str = "usage: cargo xtask bench serve [--sessions N] [--steps N] [--isolation-sessions N] [--binary PATH] [--out FILE] [--strict]";
 
 struct Options {
     sessions: usize,
     steps: usize,
     isolation_sessions: usize,
     out: Option<std::path::PathBuf>,
+    /// A prebuilt `rlm` to serve with (a `--profile profiling` build under `perf`); default:
+    /// build the release binary.
+    binary: Option<std::path::PathBuf>,
     strict: bool,
 }
 
@@ -42,6 +46,7 @@ fn parse(args: &[String]) -> Result<Options> {
         steps: 10,
         isolation_sessions: 100,
         out: None,
+        binary: None,
         strict: false,
     };
     let mut it = args.iter();
@@ -58,6 +63,7 @@ fn parse(args: &[String]) -> Result<Options> {
                 o.isolation_sessions = value()?.parse().context("--isolation-sessions")?
             }
             "--out" => o.out = Some(value()?.into()),
+            "--binary" => o.binary = Some(value()?.into()),
             "--strict" => o.strict = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -72,10 +78,16 @@ fn parse(args: &[String]) -> Result<Options> {
 /// Runs the `serve` benchmark.
 pub fn run(args: &[String], target: &Path) -> Result<()> {
     let o = parse(args)?;
-    crate::cmd::run(crate::cmd::cargo().args(["build", "--release", "-p", "rlm-cli"]))?;
-    let rlm = target
-        .join("release")
-        .join(format!("rlm{}", std::env::consts::EXE_SUFFIX));
+    let rlm = match &o.binary {
+        Some(binary) => binary.clone(),
+        None => {
+            crate::cmd::run(crate::cmd::cargo().args(["build", "--release", "-p", "rlm-cli"]))?;
+            target
+                .join("release")
+                .join(format!("rlm{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    eprintln!("bench serve: serving with {}", rlm.display());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,6 +136,10 @@ pub fn run(args: &[String], target: &Path) -> Result<()> {
         ("infinite loop", "while True:\n    pass"),
         ("memory bomb", "x = 'a' * (10 ** 10)"),
         ("memory bomb (list)", "x = [0] * (10 ** 10)"),
+        (
+            "slowly growing bomb",
+            "chunks = []\nwhile True:\n    chunks.append('x' * 100_000)",
+        ),
     ];
     let hostile: Vec<_> = hostile_codes
         .iter()
@@ -206,6 +222,9 @@ fn start(rlm: &Path, model_url: &str, max_sessions: usize) -> Result<(Child, Str
             "5",
             "--drain-grace",
             "5",
+            // The per-session memory cap that stops the slowly growing bomb.
+            "--max-memory",
+            "256M",
         ])
         .env("OPENAI_API_KEY", "bench-key")
         .env_remove("RUST_LOG")

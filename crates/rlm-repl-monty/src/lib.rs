@@ -110,6 +110,10 @@
 //!   left), plus the overshoot of one long native operation. A block waiting on a host call
 //!   stops at once. Dropping a tokio runtime waits for such a thread; a process that is about
 //!   to exit should use `Runtime::shutdown_background` instead.
+//!   Dropping the [`MontyRepl`] itself (a server whose client left mid-step) does stop such a
+//!   block early: the session's memory meter is marked cancelled, so the block's next
+//!   interpreter checkpoint fails (an uncatchable `MemoryError` nobody sees) and its thread is
+//!   free again; one long native operation still runs to its end.
 //!
 //! # What Monty 1.4 lacks
 //! `tests/repl/language.rs` runs one snippet per construct; it and [`CAPABILITIES`] hold the

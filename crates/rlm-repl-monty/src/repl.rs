@@ -43,6 +43,14 @@ pub struct MontyRepl {
     tools: Arc<[String]>,
     /// The session's memory meter, current on the thread of every interpreter step.
     meter: Arc<Meter>,
+    /// The variables as they are now, when known without asking the interpreter (listed at
+    /// the end of the last block, or by the last [`Repl::variables`]); cleared by anything that
+    /// may change them.
+    listing: Option<Vec<VariableInfo>>,
+    /// Set once [`Repl::variables`] has been asked: from then on every block lists the
+    /// variables in its own epilogue, on the same blocking-pool trip, so a caller that lists
+    /// them after each block (`rlm serve`) pays no second trip and no second compile.
+    eager_listing: bool,
 }
 
 impl std::fmt::Debug for MontyRepl {
@@ -54,12 +62,25 @@ impl std::fmt::Debug for MontyRepl {
     }
 }
 
+impl Drop for MontyRepl {
+    /// A block still running on the blocking pool for a caller that went away (a client that
+    /// disconnected mid-step) is stopped at its next interpreter checkpoint, through the
+    /// session's memory check, instead of computing until its time limit.
+    fn drop(&mut self) {
+        self.meter.cancel();
+    }
+}
+
 /// What every blocking step needs to finish a block.
 struct Epilogue {
     /// The probe to reinstall with the whole scaffold, when the block touched a runtime name.
     restore: Option<String>,
     /// The custom tools, reinstalled with the scaffold.
     tools: Arc<[String]>,
+    /// List the variables after the block (see `MontyRepl::eager_listing`).
+    list: bool,
+    /// The probe to install before listing, when the block brought new names.
+    list_probe: Option<String>,
 }
 
 /// How a suspended call goes on.
@@ -123,6 +144,8 @@ impl MontyRepl {
             config,
             slot: Arc::new(Mutex::new(Some(interp))),
             meter,
+            listing: None,
+            eager_listing: false,
         })
     }
 
@@ -205,13 +228,19 @@ impl MontyRepl {
     ) -> Result<Execution, ReplError> {
         let started = std::time::Instant::now();
         let mut parked = self.checkout()?;
+        self.listing = None;
         let scan = names::scan(code, &self.tools);
         self.names.extend(scan.identifiers);
         // SHOW_VARS/FINAL_VAR must see the names this very block introduces.
         let prepare = self.prepare(scan.needs_probe);
+        let restore = scan.touches_scaffold.then(|| self.current_probe());
+        let list = self.eager_listing;
+        let list_probe = if list { self.refreshed_probe() } else { None };
         let epilogue = Arc::new(Epilogue {
-            restore: scan.touches_scaffold.then(|| self.current_probe()),
+            restore,
             tools: Arc::clone(&self.tools),
+            list,
+            list_probe,
         });
         // Cleared once this block's epilogue has run.
         self.interrupted = true;
@@ -275,6 +304,8 @@ impl MontyRepl {
         };
 
         self.interrupted = false;
+        let mut run = run;
+        self.listing = run.listing.take();
         let (stdout, output_truncated) = run.out.finish();
         Ok(Execution {
             stdout,
@@ -340,6 +371,10 @@ fn settle(
             {
                 run.finish.get_or_insert(FinalAnswer::AnswerDict { answer });
             }
+            if epilogue.list {
+                scaffold::refresh_probe(&mut interp, epilogue.list_probe.as_deref());
+                run.listing = scaffold::list_variables(&mut interp).ok();
+            }
             parked.set(State::Idle(interp));
             (parked, run, None)
         }
@@ -399,6 +434,7 @@ impl Repl for MontyRepl {
     async fn set_variable(&mut self, name: &str, value: ReplValue) -> Result<(), ReplError> {
         names::check_settable(name)?;
         let value = convert::to_monty(value)?;
+        self.listing = None;
         self.names.insert(name.to_string());
         let name = name.to_string();
         self.with_idle(false, move |interp| {
@@ -425,11 +461,18 @@ impl Repl for MontyRepl {
     }
 
     async fn variables(&mut self) -> Result<Vec<VariableInfo>, ReplError> {
-        self.with_idle(true, |interp| {
-            scaffold::list_variables(interp)
-                .map_err(|e| backend(format!("could not list variables: {}", e.summary())))
-        })
-        .await
+        if let Some(listing) = &self.listing {
+            return Ok(listing.clone());
+        }
+        let listing = self
+            .with_idle(true, |interp| {
+                scaffold::list_variables(interp)
+                    .map_err(|e| backend(format!("could not list variables: {}", e.summary())))
+            })
+            .await?;
+        self.eager_listing = true;
+        self.listing = Some(listing.clone());
+        Ok(listing)
     }
 
     async fn execute(

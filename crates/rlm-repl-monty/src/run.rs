@@ -58,6 +58,8 @@ pub(crate) struct Run {
     pub(crate) finish: Option<FinalAnswer>,
     /// The traceback, once the block has ended with an error.
     pub(crate) error: Option<String>,
+    /// The variables after the block, when the session lists them eagerly.
+    pub(crate) listing: Option<Vec<rlm_core::VariableInfo>>,
     max_host_calls: u32,
     /// The custom tools the session defines.
     tools: std::sync::Arc<[String]>,
@@ -70,6 +72,7 @@ impl Run {
             host_calls: 0,
             finish: None,
             error: None,
+            listing: None,
             max_host_calls: config.max_host_calls,
             tools,
         }

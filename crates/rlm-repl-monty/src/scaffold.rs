@@ -143,9 +143,15 @@ pub(crate) enum AnswerState {
     Broken,
 }
 
+/// Calls a scaffold function with no arguments: a direct call, with no snippet to parse and
+/// compile (this runs after every block). Like a feed it gets a fresh time budget.
+fn call(interp: &mut Interpreter, function: &str) -> Result<MontyObject, MontyException> {
+    interp.call_function(function, Vec::<MontyObject>::new(), PrintWriter::Disabled)
+}
+
 /// Reads `answer` through `__rlm_answer()`.
 pub(crate) fn read_answer(interp: &mut Interpreter) -> AnswerState {
-    match feed(interp, "__rlm_answer()", Vec::new()) {
+    match call(interp, "__rlm_answer") {
         Ok(value) if value.as_ref().as_int() == Some(1) => AnswerState::Pending,
         Ok(value) => match value.as_ref().as_str() {
             Some(content) => AnswerState::Ready(content.to_owned()),
@@ -159,8 +165,13 @@ pub(crate) fn read_answer(interp: &mut Interpreter) -> AnswerState {
 pub(crate) fn list_variables(
     interp: &mut Interpreter,
 ) -> Result<Vec<VariableInfo>, MontyException> {
-    let probed = feed(interp, "__rlm_vars()[0]", Vec::new())?;
-    Ok(visible_variables(probed.as_ref()))
+    // `__rlm_vars()` returns `(variables, hit)`.
+    let probed = call(interp, "__rlm_vars")?;
+    let variables = probed
+        .as_ref()
+        .items()
+        .and_then(|items| items.into_iter().next());
+    Ok(variables.map_or_else(Vec::new, visible_variables))
 }
 
 /// Keeps the probed `(name, type)` pairs a user cares about: no private names, no modules.

@@ -94,6 +94,10 @@ struct Live {
     host: Arc<dyn ReplHost>,
     repl: Box<dyn Repl>,
     context: Option<String>,
+    /// `context_preview` and `context_length`, computed once at reset (a step must not walk a
+    /// big context).
+    preview: Option<String>,
+    context_length: usize,
     task_prompt: Option<String>,
     expected: Option<String>,
     state: EnvState,
@@ -185,12 +189,18 @@ impl Environment {
             final_answer: None,
             total_execution_time: 0.0,
         };
+        let preview = context
+            .as_ref()
+            .map(|c| c.chars().take(s.context_preview_length).collect());
+        let context_length = context.as_ref().map_or(0, |c| c.chars().count());
         let live = Live {
             _episode: episode,
             host,
             repl,
             expected,
             context,
+            preview,
+            context_length,
             task_prompt,
             state,
             known,
@@ -202,8 +212,8 @@ impl Environment {
                 success: true,
                 ..CodeBlockResult::default()
             },
-            context_preview: live.preview(s.context_preview_length),
-            context_length: live.context_length(),
+            context_preview: live.preview.clone(),
+            context_length: live.context_length,
             available_variables: namespace,
             iteration: 0,
             max_iterations,
@@ -252,7 +262,7 @@ impl Environment {
                 Some(&answer),
                 live.expected.as_deref(),
             );
-            return Ok(live.reply(&settings, result, Some(answer), reward, true));
+            return Ok(live.reply(result, Some(answer), reward, true));
         }
         if live.state.iteration >= live.state.max_iterations {
             // Out of steps: a partial answer in `answer["content"]` counts, as in repl_env.
@@ -272,7 +282,7 @@ impl Environment {
         let reward = settings
             .rubric
             .reward(false, result.success, None, live.expected.as_deref());
-        Ok(live.reply(&settings, result, None, reward, false))
+        Ok(live.reply(result, None, reward, false))
     }
 
     /// The episode's state.
@@ -293,16 +303,6 @@ impl Environment {
 }
 
 impl Live {
-    fn preview(&self, chars: usize) -> Option<String> {
-        self.context
-            .as_ref()
-            .map(|c| c.chars().take(chars).collect())
-    }
-
-    fn context_length(&self) -> usize {
-        self.context.as_ref().map_or(0, |c| c.chars().count())
-    }
-
     /// Runs the code; returns its result and the final answer when it finished the episode.
     async fn run(
         &mut self,
@@ -381,7 +381,6 @@ impl Live {
     /// A step reply in the running shape (preview, variables, per-step metadata).
     fn reply(
         &self,
-        s: &EnvSettings,
         result: CodeBlockResult,
         answer: Option<String>,
         reward: f64,
@@ -395,8 +394,8 @@ impl Live {
         StepReply {
             observation: Observation {
                 result,
-                context_preview: self.preview(s.context_preview_length),
-                context_length: self.context_length(),
+                context_preview: self.preview.clone(),
+                context_length: self.context_length,
                 available_variables: self.state.namespace_keys.clone(),
                 iteration: self.state.iteration,
                 max_iterations: self.state.max_iterations,

@@ -205,7 +205,26 @@ impl WireError {
 
 /// A server frame `{"type": kind, "data": data}` as text.
 pub fn frame(kind: &str, data: Value) -> String {
-    serde_json::json!({ "type": kind, "data": data }).to_string()
+    typed_frame(kind, &data)
+}
+
+/// A server frame `{"type": kind, "data": data}` as text, serialised straight from `data`
+/// (no intermediate JSON tree: a step's observation is written once, into the frame).
+pub fn typed_frame<T: Serialize>(kind: &str, data: &T) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        data: &'a T,
+    }
+    // Our payloads (strings, numbers, string-keyed maps) always serialise; an error here would
+    // be a bug, reported as an error frame rather than a panic.
+    serde_json::to_string(&Frame { kind, data }).unwrap_or_else(|e| {
+        format!(
+            r#"{{"type":"error","data":{{"message":{},"code":"EXECUTION_ERROR"}}}}"#,
+            Value::String(format!("could not serialise the reply: {e}"))
+        )
+    })
 }
 
 /// A client frame, read leniently: any JSON object with a string `type`.

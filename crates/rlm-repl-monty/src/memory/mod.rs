@@ -61,10 +61,18 @@ pub(crate) fn install_probe() {
     let _ = monty_types::set_memory_probe(probe);
 }
 
-/// The usage of the session current on this thread, or `None` outside any session.
+/// The usage of the session current on this thread, or `None` outside any session; "all of
+/// it" for a cancelled session, so its next memory check raises (uncatchably) and its block
+/// ends.
 fn probe() -> Option<usize> {
     let tag = table::current();
-    (tag != 0).then(|| table::usage(tag))
+    if tag == 0 {
+        return None;
+    }
+    if table::is_cancelled(tag) {
+        return Some(usize::MAX);
+    }
+    Some(table::usage(tag))
 }
 
 /// A session's meter: a slot of the static table, given back when dropped.
@@ -90,6 +98,13 @@ impl Meter {
     /// Bytes charged to this session and not yet freed.
     pub(crate) fn usage(&self) -> usize {
         table::usage(self.tag)
+    }
+
+    /// Stops the session's code: from now on every memory check of a step running under this
+    /// meter fails, so a block nobody waits for any more ends at its next checkpoint instead of
+    /// at its time limit. A session that runs unmetered (table full) cannot be cancelled.
+    pub(crate) fn cancel(&self) {
+        table::cancel(self.tag);
     }
 
     /// Makes this meter current on this thread until the guard is dropped.

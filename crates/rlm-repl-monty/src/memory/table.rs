@@ -9,11 +9,15 @@
 //! Everything here is safe code and never allocates: the allocator calls it.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::layout::{self, SLOTS};
 
 static TABLE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// Slots whose session was cancelled: every memory check of its code fails from then on, so
+/// a block still running for a caller that went away stops at its next checkpoint.
+static CANCELLED: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 
 /// Where the next claim starts looking, so claims rotate through the table.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -44,6 +48,7 @@ pub(crate) fn claim() -> Option<u64> {
             )
             .is_ok()
         {
+            CANCELLED[slot].store(false, Ordering::Relaxed);
             return Some(layout::tag(slot, held));
         }
     }
@@ -57,7 +62,22 @@ pub(crate) fn release(tag: u64) {
         return;
     }
     let free = layout::tag_generation(tag).wrapping_add(1);
+    CANCELLED[slot].store(false, Ordering::Relaxed);
     TABLE[slot].store(layout::word(free, 0), Ordering::Release);
+}
+
+/// Marks the session of `tag` cancelled (until its slot is released).
+pub(crate) fn cancel(tag: u64) {
+    let slot = layout::tag_slot(tag);
+    if slot != 0 {
+        CANCELLED[slot].store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether the session of `tag` was cancelled.
+pub(crate) fn is_cancelled(tag: u64) -> bool {
+    let slot = layout::tag_slot(tag);
+    slot != 0 && CANCELLED[slot].load(Ordering::Relaxed)
 }
 
 /// The bytes charged to the meter of `tag` and not yet freed; zero once it is released.

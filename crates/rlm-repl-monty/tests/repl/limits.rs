@@ -121,6 +121,43 @@ async fn a_session_cancelled_while_running_comes_back_when_the_step_ends() {
     assert_eq!(back.expect("the session never came back").stdout, "1\n");
 }
 
+/// A session dropped while its block computes (a server client that disconnected mid-step)
+/// stops the block at its next checkpoint: with a one-thread blocking pool, another session
+/// runs at once instead of waiting out the dropped block's hour-long time limit.
+#[test]
+fn dropping_a_session_mid_block_stops_the_block_and_frees_its_thread() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let hour = ReplConfig {
+            execution_timeout: Duration::from_secs(3600),
+            ..ReplConfig::default()
+        };
+        let mut dropped = repl_with(hour.clone());
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            dropped.execute("while True: pass", TestHost::echo()),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the loop cannot finish");
+        drop(dropped);
+        let mut other = repl_with(hour);
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            other.execute("print('free')", TestHost::echo()),
+        )
+        .await
+        .expect("the blocking thread is still held by the dropped session's loop")
+        .unwrap();
+        assert_eq!(out.stdout, "free\n");
+    });
+    runtime.shutdown_background();
+}
+
 #[test]
 fn outside_a_tokio_runtime_the_backend_errors_instead_of_panicking() {
     let mut r = repl();

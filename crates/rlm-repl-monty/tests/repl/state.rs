@@ -85,6 +85,64 @@ async fn output_past_the_cap_is_dropped_and_flagged_and_the_code_goes_on() {
     );
 }
 
+/// Once listed, the variables are listed again at the end of every block (on the block's own
+/// trip to the interpreter): each listing must still be the state of that moment, after blocks
+/// that bind, rebind, fail half-way or finish, and after `set_variable`.
+#[tokio::test]
+async fn variables_stay_current_after_every_kind_of_change() {
+    let mut r = repl();
+    let names = |vars: Vec<VariableInfo>| -> Vec<String> {
+        vars.into_iter()
+            .map(|v| format!("{}:{}", v.name, v.type_name))
+            .collect()
+    };
+    assert_eq!(names(r.variables().await.unwrap()), ["answer:dict"]);
+    exec_ok(&mut r, "a = 1", "").await;
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:int", "answer:dict"]
+    );
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:int", "answer:dict"]
+    );
+    exec_ok(&mut r, "a = 'x'\nb = [a]", "").await;
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:str", "answer:dict", "b:list"]
+    );
+    let failed = exec(&mut r, "c = 2\nraise ValueError('half-way')").await;
+    assert!(failed.error.unwrap().contains("ValueError"));
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:str", "answer:dict", "b:list", "c:int"]
+    );
+    r.set_variable("d", rlm_core::ReplValue::Int(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get_variable("d").await.unwrap(),
+        Some(rlm_core::ReplValue::Int(4))
+    );
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        ["a:str", "answer:dict", "b:list", "c:int", "d:int"]
+    );
+    // A ready answer is read and the dict reset; a rebound `answer` is reset too.
+    exec_ok(&mut r, "answer = 5\ne = None", "").await;
+    assert_eq!(
+        names(r.variables().await.unwrap()),
+        [
+            "a:str",
+            "answer:dict",
+            "b:list",
+            "c:int",
+            "d:int",
+            "e:NoneType"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn variables_lists_user_state_but_not_runtime_or_modules() {
     let mut r = repl();
