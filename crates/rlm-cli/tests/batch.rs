@@ -583,26 +583,16 @@ async fn a_terminal_gets_a_progress_bar() {
     let tasks = write_tasks(&dir, &[task("t1", "say 1"), task("t2", "stall 2")]);
     let out = dir.join("results.jsonl");
     let srv = server(Arc::new(AtomicBool::new(true))).await;
-    // `exec`: the shell `script` starts must not stay as the parent.
     let line = format!(
-        "exec {} batch {} --out {} --model fake-model --base-url {} --concurrency 1",
+        "{} batch {} --out {} --model fake-model --base-url {} --concurrency 1",
         env!("CARGO_BIN_EXE_rlm"),
         tasks.display(),
         out.display(),
         srv.base_url()
     );
-    let mut child = tokio::process::Command::new("script")
-        .args(["-qefc", &line, "/dev/null"])
-        .env("SHELL", "/bin/sh")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("RLM_MODEL")
-        .env_remove("RUST_LOG")
+    let mut child = rlm_testkit::terminal::on_terminal(&line)
         .env("OPENAI_API_KEY", "sk-test-batch")
-        .env("TERM", "xterm")
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("`script` (util-linux) runs the batch on a pseudo-terminal");
     let mut screen_out = child.stdout.take().unwrap();

@@ -322,26 +322,15 @@ async fn the_terminal_prompt_edits_cancels_and_leaves() {
 
     let srv = server().await;
     let file = tmp("chat-pty.txt", "the code is 5150");
-    // `exec`: `script` runs the line with `$SHELL -c`, and a shell that stays as the parent
-    // (dash does) also gets the Ctrl-C and exits 130 when `rlm` ends.
     let line = format!(
-        "exec {} chat --context-file {} --model fake-model --base-url {}",
+        "{} chat --context-file {} --model fake-model --base-url {}",
         env!("CARGO_BIN_EXE_rlm"),
         file.display(),
         srv.base_url()
     );
-    let mut child = tokio::process::Command::new("script")
-        .args(["-qefc", &line, "/dev/null"])
-        .env("SHELL", "/bin/sh")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("RLM_MODEL")
-        .env_remove("RUST_LOG")
+    let mut child = rlm_testkit::terminal::on_terminal(&line)
         .env("OPENAI_API_KEY", KEY)
-        .env("TERM", "xterm")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("`script` (util-linux) runs the chat on a pseudo-terminal");
     let mut keys = child.stdin.take().unwrap();

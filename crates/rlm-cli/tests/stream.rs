@@ -38,25 +38,15 @@ async fn server() -> FakeServer {
 /// `rlm run ... extra` on a pseudo-terminal: stdout and stderr both go to the screen it returns.
 async fn run_on_terminal(server: &FakeServer, extra: &str) -> (String, i32) {
     let file = tmp("ctx.txt", "0123456789");
-    // `exec`: `script` runs the line with `$SHELL -c`; the shell must not stay as the parent.
     let line = format!(
-        "exec {} run --context-file {} --query 'how long?' --model fake-model --base-url {} {extra}",
+        "{} run --context-file {} --query 'how long?' --model fake-model --base-url {} {extra}",
         env!("CARGO_BIN_EXE_rlm"),
         file.display(),
         server.base_url()
     );
-    let out = tokio::process::Command::new("script")
-        .args(["-qefc", &line, "/dev/null"])
-        .env("SHELL", "/bin/sh")
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("RLM_MODEL")
-        .env_remove("RUST_LOG")
+    let out = rlm_testkit::terminal::on_terminal(&line)
         .env("OPENAI_API_KEY", KEY)
-        .env("TERM", "xterm")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), out)
         .await

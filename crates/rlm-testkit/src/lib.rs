@@ -11,6 +11,7 @@
 //!   server-sent events when the request asks for a stream ([`stream`]: with scripted faults,
 //!   a plain JSON answer and a stream cut after some events).
 //! - [`stream_checks`]: the streaming cases every provider's transport passes.
+//! - [`terminal`]: a command on a pseudo-terminal (`script`), for the CLI's process tests.
 //! - `OtlpReceiver` (feature `otlp`): an OTLP/HTTP trace receiver stub on 127.0.0.1 that
 //!   decodes the protobuf bodies of `POST /v1/traces` into spans.
 //! - [`Attempts`]: per-key request counts, for scripts that fail first attempts by prompt.
@@ -55,6 +56,7 @@ mod scripted;
 mod server;
 pub mod stream;
 pub mod stream_checks;
+pub mod terminal;
 mod wire;
 
 pub use attempts::Attempts;
