@@ -398,13 +398,17 @@ impl Run {
                 Err(stop) => return Some(stop),
             };
             raised |= exec.error.is_some();
-            let printed_final = self.tree.config.seed_compat.printed_final
-                && matches!(
-                    crate::find_text_final(&exec.stdout),
-                    Some(crate::TextFinal::Final(_))
-                );
+            // `repl_env`'s printed `FINAL(answer)` line, looked for once, when asked for.
+            let printed_final = if self.tree.config.seed_compat.printed_final {
+                match crate::find_text_final(&exec.stdout) {
+                    Some(crate::TextFinal::Final(answer)) => Some(answer),
+                    _ => None,
+                }
+            } else {
+                None
+            };
             // The iteration's last block carries the snapshot of the variables (when recorded).
-            let last = index + 1 == count || exec.final_answer.is_some() || printed_final;
+            let last = index + 1 == count || exec.final_answer.is_some() || printed_final.is_some();
             let locals = self.locals_if(last).await;
             self.block_executed(index, code, &exec, locals);
             if let Some(answer) = exec.final_answer {
@@ -416,9 +420,7 @@ impl Run {
                 }
                 return Some(Stop::Finished(answer.into_answer()));
             }
-            if self.tree.config.seed_compat.printed_final
-                && let Some(crate::TextFinal::Final(answer)) = crate::find_text_final(&exec.stdout)
-            {
+            if let Some(answer) = printed_final {
                 return Some(Stop::Finished(answer));
             }
             parts.push(format_block(
