@@ -159,6 +159,19 @@ mod cases {
         );
     }
 
+    pub async fn fresh_sessions_draw_different_random_numbers(f: Factory) {
+        // A backend may start sessions from a copy of a prepared one; the copy must not share
+        // the random state.
+        let mut draws = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            let mut r = repl(&f).await;
+            let out = exec(&mut r, "import random\nprint(random.random())").await;
+            assert_eq!(out.error, None);
+            draws.insert(out.stdout);
+        }
+        assert_eq!(draws.len(), 3, "{draws:?}");
+    }
+
     pub async fn a_runtime_error_is_a_traceback_and_keeps_partial_state(f: Factory) {
         let mut r = repl(&f).await;
         exec_ok(&mut r, "a = 1", "").await;
@@ -947,6 +960,7 @@ macro_rules! backend {
                 names_itself,
                 state_persists,
                 sessions_are_independent,
+                fresh_sessions_draw_different_random_numbers,
                 a_runtime_error_is_a_traceback_and_keeps_partial_state,
                 a_syntax_error_is_reported_and_the_session_survives,
                 an_error_in_an_earlier_function_shows_its_frame,

@@ -143,6 +143,7 @@ mod park;
 mod repl;
 mod run;
 mod scaffold;
+mod template;
 
 pub use repl::{MontyRepl, MontyReplFactory};
 

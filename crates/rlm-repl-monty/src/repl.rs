@@ -22,7 +22,7 @@ use crate::memory::{self, Meter};
 use crate::names::{self, ANSWER};
 use crate::park::{Parked, Slot, State};
 use crate::run::{Next, Run};
-use crate::{BACKEND_NAME, CAPABILITIES, convert, scaffold};
+use crate::{BACKEND_NAME, CAPABILITIES, convert, scaffold, template};
 
 /// A persistent Python session on the embedded Monty interpreter.
 ///
@@ -112,30 +112,15 @@ impl MontyRepl {
         let meter = Arc::new(Meter::new());
         // The interpreter and its scaffold are the session's too.
         let entered = meter.enter();
-        let limits = ResourceLimits::default()
-            // Per feed: every execution, and every runtime feed around it, starts a fresh budget.
-            .max_feed_duration(config.execution_timeout)
-            // Checked against this session's meter (see `memory`); without `SessionAllocator`
-            // installed the meter stays at zero and this only pre-checks single large results
-            // (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host process.
-            .max_memory(config.max_memory)
-            .max_suspensions(usize::try_from(config.max_host_calls).unwrap_or(usize::MAX));
-        let mut interp = Interpreter::new(
-            "rlm.py",
-            ResourceTracker::new(limits),
-            CompileOptions::default(),
-        )
-        .with_os_policy(os_policy());
         let names = BTreeSet::from([ANSWER.to_string()]);
-        scaffold::install(&mut interp, &scaffold::probe_source(&names), &tools)
-            .and_then(|()| scaffold::reset_answer(&mut interp))
-            .map_err(|e| {
-                backend(format!(
-                    "could not load the runtime scaffold: {}",
-                    e.summary()
-                ))
-            })?;
+        let (interp, built) = match template::load(&config) {
+            Some(interp) => (interp, false),
+            None => (build(&config, &names, &tools)?, true),
+        };
         drop(entered);
+        if built {
+            template::keep(&config, &interp);
+        }
         Ok(Self {
             probe_len: names.len(),
             interrupted: false,
@@ -316,6 +301,35 @@ impl MontyRepl {
             host_calls: run.host_calls,
         })
     }
+}
+
+/// A new interpreter holding the scaffold (see [`MontyRepl::new`]).
+fn build(
+    config: &ReplConfig,
+    names: &BTreeSet<String>,
+    tools: &[String],
+) -> Result<Interpreter, ReplError> {
+    let limits = ResourceLimits::default()
+        // Per feed: every execution, and every runtime feed around it, starts a fresh budget.
+        .max_feed_duration(config.execution_timeout)
+        // Checked against this session's meter (see `memory`); without `SessionAllocator`
+        // installed the meter stays at zero and this only pre-checks single large results
+        // (`'a' * 10**12`, `2 ** 10**10`), which would otherwise abort the host process.
+        .max_memory(config.max_memory)
+        .max_suspensions(usize::try_from(config.max_host_calls).unwrap_or(usize::MAX));
+    let mut interp = Interpreter::new(
+        template::SCRIPT,
+        ResourceTracker::new(limits),
+        CompileOptions::default(),
+    )
+    .with_os_policy(os_policy());
+    scaffold::start(&mut interp, &scaffold::probe_source(names), tools).map_err(|e| {
+        backend(format!(
+            "could not load the runtime scaffold: {}",
+            e.summary()
+        ))
+    })?;
+    Ok(interp)
 }
 
 /// The value (or exception) a host's reply gives the suspended call.

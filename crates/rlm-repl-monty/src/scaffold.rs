@@ -74,14 +74,18 @@ pub(crate) fn probe_source(candidates: &BTreeSet<String>) -> String {
         String::from("def __rlm_vars(__rlm_want=None):\n    __rlm_v = []\n    __rlm_hit = None\n");
     for name in candidates {
         // A builtin name counts only once user code has rebound it to something else.
-        let guard = if names::is_builtin(name) {
-            "        if __rlm_t == 'builtin_function_or_method' or __rlm_t == 'type':\n            raise NameError()\n"
+        // Without raising: an exception per builtin per listing was most of a listing's cost.
+        let (guard, indent) = if names::is_builtin(name) {
+            (
+                "        if __rlm_t != 'builtin_function_or_method' and __rlm_t != 'type':\n",
+                "    ",
+            )
         } else {
-            ""
+            ("", "")
         };
         let _ = write!(
             src,
-            "    try:\n        __rlm_t = type({name}).__name__\n{guard}        __rlm_v.append(('{name}', __rlm_t))\n        if __rlm_want == '{name}':\n            __rlm_hit = ({name},)\n    except NameError:\n        pass\n"
+            "    try:\n        __rlm_t = type({name}).__name__\n{guard}{indent}        __rlm_v.append(('{name}', __rlm_t))\n{indent}        if __rlm_want == '{name}':\n{indent}            __rlm_hit = ({name},)\n    except NameError:\n        pass\n"
         );
     }
     src.push_str("    return (__rlm_v, __rlm_hit)\n");
@@ -105,15 +109,38 @@ pub(crate) fn install(
     probe: &str,
     tools: &[String],
 ) -> Result<(), MontyException> {
-    let inputs = SUB_CALLS
+    install_with(interp, probe, tools, Vec::new())
+}
+
+/// A new session's scaffold: [`install`] and the initial `answer`, in one feed.
+pub(crate) fn start(
+    interp: &mut Interpreter,
+    probe: &str,
+    tools: &[String],
+) -> Result<(), MontyException> {
+    install_with(
+        interp,
+        probe,
+        tools,
+        vec![(ANSWER.to_string(), initial_answer())],
+    )
+}
+
+fn install_with(
+    interp: &mut Interpreter,
+    probe: &str,
+    tools: &[String],
+    mut inputs: Vec<(String, MontyObject)>,
+) -> Result<(), MontyException> {
+    let functions = SUB_CALLS
         .iter()
         .map(|name| name.to_string())
         .chain(tools.iter().cloned())
         .map(|name| {
             let function = MontyObject::function(name.clone(), None);
             (name, function)
-        })
-        .collect();
+        });
+    inputs.extend(functions);
     let code = format!("{PRELUDE}\n{probe}");
     feed(interp, &code, inputs).map(drop)
 }
@@ -262,7 +289,7 @@ mod tests {
         let src = probe_source(&names);
         assert_eq!(src.matches("type(x).__name__").count(), 1);
         assert_eq!(
-            src.matches("raise NameError").count(),
+            src.matches("!= 'builtin_function_or_method'").count(),
             1,
             "only the builtin name is guarded"
         );

@@ -10,4 +10,5 @@ mod modules;
 mod state;
 mod strings;
 mod support;
+mod template;
 mod tools;
