@@ -85,11 +85,20 @@ fn run() -> Result<()> {
 }
 
 /// `cargo xtask bench [args]`: the harness is its own member, so xtask stays light. It runs in
-/// the dev profile, as it did inside xtask (it builds the CLI it measures in release mode).
+/// the release profile, as the CLI it measures does: the serve benchmark's load generator
+/// shares the machine's two cores with the server, and a debug build of it took as much CPU
+/// as the server it was measuring.
 fn bench(args: &[String]) -> Result<()> {
     cmd::run(
         cmd::cargo()
-            .args(["run", "--quiet", "--package", "rlm-bench", "--"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "rlm-bench",
+                "--",
+            ])
             .args(args),
     )
 }
