@@ -65,9 +65,12 @@
 //!   A non-string argument is used as the value. Setting `answer["ready"]` truthy finishes after
 //!   the block with `str(answer["content"])`; `answer` is then reset to
 //!   `{"content": "", "ready": False}`, as it is whenever code rebinds it to a non-dict.
-//! - **Variables.** Monty has no `globals()`/`dir()`. The session keeps every identifier
-//!   seen in fed code (a superset of the globals) and generates a Python probe, `__rlm_vars()`,
-//!   that reports which are bound and their types. `SHOW_VARS()` and `FINAL_VAR` call it from
+//! - **Variables.** Between blocks, [`rlm_core::Repl::variables`] reads the bound globals and
+//!   their type names straight from the interpreter's heap (`global_type_names`, a vendored
+//!   Monty patch): no code runs. Inside a block the interpreter is busy, and Monty has no
+//!   `globals()`/`dir()`, so the session keeps every identifier seen in fed code (a superset of
+//!   the globals) and generates a Python probe, `__rlm_vars()`, that reports which are bound and
+//!   their types. `SHOW_VARS()` and `FINAL_VAR` call it from
 //!   Python, so they see the live state in the middle of a block (the probe is regenerated before
 //!   a block that mentions either of them, so it knows the names that block introduces; a call
 //!   from a function defined earlier sees the names known when the probe was last made).

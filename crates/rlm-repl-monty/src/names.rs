@@ -1,9 +1,9 @@
 //! Names: the CPython builtins the variable probe must tell apart, and a light scan of fed code.
 //! The identifier and reserved-name rules are [`rlm_core::names`], re-exported here.
 //!
-//! Monty has no `globals()`/`dir()`, so the session keeps the set of identifiers it has
-//! seen in fed code (a superset of the globals that can exist) and probes them with generated
-//! code (see [`crate::scaffold`]). The scan is lexical: comments and string literals are
+//! Monty has no `globals()`/`dir()`, so for `SHOW_VARS`/`FINAL_VAR` inside a block the session
+//! keeps the set of identifiers it has seen in fed code (a superset of the globals that can
+//! exist) and probes them with generated code (see [`crate::scaffold`]). The scan is lexical: comments and string literals are
 //! skipped, attribute names (`x.name`) and keywords are ignored.
 
 use std::collections::BTreeSet;

@@ -79,8 +79,6 @@ struct Epilogue {
     tools: Arc<[String]>,
     /// List the variables after the block (see `MontyRepl::eager_listing`).
     list: bool,
-    /// The probe to install before listing, when the block brought new names.
-    list_probe: Option<String>,
 }
 
 /// How a suspended call goes on.
@@ -183,15 +181,14 @@ impl MontyRepl {
         }
     }
 
-    /// Runs `work` on the idle interpreter on the blocking pool, refreshing the variable probe
-    /// first when asked.
-    async fn with_idle<T, F>(&mut self, wants_probe: bool, work: F) -> Result<T, ReplError>
+    /// Runs `work` on the idle interpreter on the blocking pool.
+    async fn with_idle<T, F>(&mut self, work: F) -> Result<T, ReplError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Interpreter) -> Result<T, ReplError> + Send + 'static,
     {
         let mut parked = self.checkout()?;
-        let prepare = self.prepare(wants_probe);
+        let prepare = self.prepare(false);
         let meter = Arc::clone(&self.meter);
         let result = blocking(move || {
             let _metered = meter.enter();
@@ -219,13 +216,10 @@ impl MontyRepl {
         // SHOW_VARS/FINAL_VAR must see the names this very block introduces.
         let prepare = self.prepare(scan.needs_probe);
         let restore = scan.touches_scaffold.then(|| self.current_probe());
-        let list = self.eager_listing;
-        let list_probe = if list { self.refreshed_probe() } else { None };
         let epilogue = Arc::new(Epilogue {
             restore,
             tools: Arc::clone(&self.tools),
-            list,
-            list_probe,
+            list: self.eager_listing,
         });
         // Cleared once this block's epilogue has run.
         self.interrupted = true;
@@ -386,8 +380,7 @@ fn settle(
                 run.finish.get_or_insert(FinalAnswer::AnswerDict { answer });
             }
             if epilogue.list {
-                scaffold::refresh_probe(&mut interp, epilogue.list_probe.as_deref());
-                run.listing = scaffold::list_variables(&mut interp).ok();
+                run.listing = Some(scaffold::list_variables(&interp, &epilogue.tools));
             }
             parked.set(State::Idle(interp));
             (parked, run, None)
@@ -451,7 +444,7 @@ impl Repl for MontyRepl {
         self.listing = None;
         self.names.insert(name.to_string());
         let name = name.to_string();
-        self.with_idle(false, move |interp| {
+        self.with_idle(move |interp| {
             scaffold::feed(interp, "pass", vec![(name, value)])
                 .map(drop)
                 .map_err(|e| ReplError::Conversion {
@@ -464,13 +457,13 @@ impl Repl for MontyRepl {
     async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError> {
         names::check_readable(name)?;
         let name = name.to_string();
-        self.with_idle(false, move |interp| {
-            match scaffold::feed(interp, &name, Vec::new()) {
+        self.with_idle(
+            move |interp| match scaffold::feed(interp, &name, Vec::new()) {
                 Ok(value) => Ok(Some(convert::from_monty(value))),
                 Err(e) if e.exc_type() == ExcType::NameError => Ok(None),
                 Err(e) => Err(backend(format!("could not read {name}: {}", e.summary()))),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -478,11 +471,9 @@ impl Repl for MontyRepl {
         if let Some(listing) = &self.listing {
             return Ok(listing.clone());
         }
+        let tools = Arc::clone(&self.tools);
         let listing = self
-            .with_idle(true, |interp| {
-                scaffold::list_variables(interp)
-                    .map_err(|e| backend(format!("could not list variables: {}", e.summary())))
-            })
+            .with_idle(move |interp| Ok(scaffold::list_variables(interp, &tools)))
             .await?;
         self.eager_listing = true;
         self.listing = Some(listing.clone());

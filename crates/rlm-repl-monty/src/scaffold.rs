@@ -10,7 +10,8 @@
 //! - `__rlm_vars(want=None)` is generated from the identifiers seen in fed code: it returns the
 //!   `(name, type name)` of every one that is bound right now, plus the value of `want` if bound.
 //!   Being Python, it sees the live state even in the middle of a block, which a host-side probe
-//!   cannot do while the interpreter is suspended.
+//!   cannot do while the interpreter is suspended. Between blocks the host lists the variables
+//!   from the heap instead ([`list_variables`]).
 //! - `answer` starts as `{"content": "", "ready": False}`; `__rlm_answer()` reports it.
 
 use std::collections::BTreeSet;
@@ -73,8 +74,8 @@ pub(crate) fn probe_source(candidates: &BTreeSet<String>) -> String {
     let mut src =
         String::from("def __rlm_vars(__rlm_want=None):\n    __rlm_v = []\n    __rlm_hit = None\n");
     for name in candidates {
-        // A builtin name counts only once user code has rebound it to something else.
-        // Without raising: an exception per builtin per listing was most of a listing's cost.
+        // A builtin name counts only once user code has rebound it to something else
+        // (`is_builtin_type`). Without raising: an exception per builtin per listing was most of a listing's cost.
         let (guard, indent) = if names::is_builtin(name) {
             (
                 "        if __rlm_t != 'builtin_function_or_method' and __rlm_t != 'type':\n",
@@ -188,20 +189,41 @@ pub(crate) fn read_answer(interp: &mut Interpreter) -> AnswerState {
     }
 }
 
-/// Lists the user variables with `__rlm_vars()` on an idle interpreter.
-pub(crate) fn list_variables(
-    interp: &mut Interpreter,
-) -> Result<Vec<VariableInfo>, MontyException> {
-    // `__rlm_vars()` returns `(variables, hit)`.
-    let probed = call(interp, "__rlm_vars")?;
-    let variables = probed
-        .as_ref()
-        .items()
-        .and_then(|items| items.into_iter().next());
-    Ok(variables.map_or_else(Vec::new, visible_variables))
+/// Lists the user variables of an idle interpreter from its bound globals, without running
+/// code (Monty's `global_type_names`, a vendored patch): no probe to compile, no `NameError`
+/// per unbound name. Sorted by name, filtered as the probe's listing is (see [`is_visible`]);
+/// the custom tools are runtime names, never variables.
+pub(crate) fn list_variables(interp: &Interpreter, tools: &[String]) -> Vec<VariableInfo> {
+    let mut listed: Vec<VariableInfo> = interp
+        .global_type_names()
+        .into_iter()
+        .filter(|(name, type_name)| {
+            is_visible(name, type_name)
+                && !tools.iter().any(|tool| tool == name)
+                && !(names::is_builtin(name) && is_builtin_type(type_name))
+        })
+        .map(|(name, type_name)| VariableInfo {
+            name: name.to_owned(),
+            type_name,
+        })
+        .collect();
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    listed
 }
 
-/// Keeps the probed `(name, type)` pairs a user cares about: no private names, no modules.
+/// A builtin name counts as a variable only once user code has rebound it to something other
+/// than a builtin (the probe's guard says the same in Python).
+fn is_builtin_type(type_name: &str) -> bool {
+    type_name == "builtin_function_or_method" || type_name == "type"
+}
+
+/// Whether a bound `(name, type name)` is one a user cares about: no private names, no
+/// modules, no runtime names (`answer` excepted).
+fn is_visible(name: &str, type_name: &str) -> bool {
+    name == ANSWER || (!name.starts_with('_') && type_name != "module" && !names::is_reserved(name))
+}
+
+/// Keeps the probed `(name, type)` pairs a user cares about (see [`is_visible`]).
 pub(crate) fn visible_variables(probed: ObjectRef<'_>) -> Vec<VariableInfo> {
     let Some(items) = probed.items() else {
         return Vec::new();
@@ -211,9 +233,7 @@ pub(crate) fn visible_variables(probed: ObjectRef<'_>) -> Vec<VariableInfo> {
         .filter_map(|item| {
             let [name, type_name] = item.items()?.try_into().ok()?;
             let (name, type_name) = (name.as_str()?.to_owned(), type_name.as_str()?.to_owned());
-            let visible = name == ANSWER
-                || (!name.starts_with('_') && type_name != "module" && !names::is_reserved(&name));
-            visible.then_some(VariableInfo { name, type_name })
+            is_visible(&name, &type_name).then_some(VariableInfo { name, type_name })
         })
         .collect()
 }

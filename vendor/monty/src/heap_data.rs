@@ -344,7 +344,9 @@ impl HeapData {
             Self::Deque(_) => Type::Deque,
             Self::Tuple(_) | Self::NamedTuple(_) => Type::Tuple,
             Self::NamedTupleClass(_) => Type::Type,
-            Self::Dict(_) => Type::Dict,
+            // recursive-lm patch: a `defaultdict` or `Counter` names its own type, as
+            // `PyTrait::py_type` does (this heap-only path said `dict`).
+            Self::Dict(dict) => dict.kind_type(),
             Self::Partial(_) => Type::Partial,
             Self::Random(_) => Type::Random,
             Self::HashObject(hash) => hash.algorithm().py_type(),

@@ -552,6 +552,27 @@ impl MontyRepl {
             .collect()
     }
 
+    /// recursive-lm patch: the session's bound globals, each with the `__name__` of its type
+    /// (what `type(x).__name__` gives), read from the heap without running code: a host can
+    /// list a session's variables without compiling a probe or catching a `NameError` per
+    /// unbound name. Slot order; names compiled but never bound are left out.
+    #[must_use]
+    pub fn global_type_names(&self) -> Vec<(&str, String)> {
+        self.global_names
+            .iter()
+            .filter_map(|(ns_id, name_id)| {
+                let value = self.globals.get(ns_id.index())?;
+                if matches!(value, Value::Undefined) {
+                    return None;
+                }
+                Some((
+                    self.interns.get_str(name_id),
+                    type_dunder_name(value, &self.heap, &self.interns),
+                ))
+            })
+            .collect()
+    }
+
     /// Returns whether a function with the given name exists in the session.
     #[must_use]
     pub fn has_function(&self, name: &str) -> bool {
@@ -1536,6 +1557,32 @@ fn convert_args(args: CallArgs, vm: &mut VM<'_>) -> Result<ArgValues, MontyExcep
 /// Deliberately narrower than [`Value::is_callable`]: it keeps only plain
 /// function-like values and omits `Class`, `NamedTupleClass`, and `BoundMethod`,
 /// which are callable but not what a host means by "a function it can invoke".
+/// recursive-lm patch: `type(value).__name__` from the heap alone (see
+/// [`MontyRepl::global_type_names`]), following `builtin_type`'s `type_of_ref`: a user class
+/// instance, a factory-made named tuple and a host class instance name their class; every other
+/// value names its builtin type as `Type::class_getattr` answers `__name__`.
+fn type_dunder_name(value: &Value, heap: &Heap, interns: &Interns) -> String {
+    let ty = match value {
+        Value::Ref(id) => match heap.get(*id) {
+            HeapData::NamedTuple(nt) if nt.class_id().is_some() => {
+                return nt.name_either().to_cow(interns).into_owned();
+            }
+            HeapData::HostClass(hc) => {
+                return crate::types::host_class::host_class_type(heap, hc.class_id())
+                    .name_either()
+                    .to_cow(interns)
+                    .into_owned();
+            }
+            data => data.py_type(),
+        },
+        Value::Builtin(builtin) => builtin.py_type(),
+        Value::ModuleFunction(_) => crate::types::Type::BuiltinFunction,
+        Value::DefFunction(_) => crate::types::Type::Function,
+        other => other.py_type_shallow(),
+    };
+    ty.dunder_name(heap, interns).into_owned()
+}
+
 fn is_callable(value: &Value, heap: &Heap) -> bool {
     match value {
         Value::Builtin(_) | Value::ModuleFunction(_) | Value::DefFunction(_) => true,

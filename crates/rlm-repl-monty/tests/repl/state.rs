@@ -205,3 +205,117 @@ async fn the_factory_creates_sessions_and_describes_them() {
         );
     }
 }
+
+/// `variables()` names types from the heap (a vendored Monty patch), without running code; it
+/// must say what `type(v).__name__` says in Python, and what the in-block probe (`SHOW_VARS`)
+/// says, for every kind of value a block can bind.
+#[tokio::test]
+async fn listed_type_names_are_python_s_own() {
+    let values = [
+        "1",
+        "10 ** 30",
+        "1.5",
+        "True",
+        "None",
+        "'text'",
+        "b'raw'",
+        "[1]",
+        "(1,)",
+        "{'k': 1}",
+        "{1}",
+        "frozenset({1})",
+        "range(3)",
+        "slice(1, 2)",
+        "1j",
+        "...",
+        "len",
+        "print",
+        "int",
+        "str.upper",
+        "'a'.upper",
+        "lambda q: q",
+        "iter([1])",
+        "iter('ab')",
+        "iter({1: 2})",
+        "{1: 2}.keys()",
+        "{1: 2}.items()",
+        "zip([1], [2])",
+        "map(str, [1])",
+        "enumerate([1])",
+        "reversed([1])",
+        "ValueError('bad')",
+        "ValueError",
+        "Point(1, 2)",
+        "Point",
+        "Box()",
+        "Box",
+        "Box().method",
+        "json",
+        "json.dumps",
+        "re.compile('a')",
+        "re.match('a', 'a')",
+        "collections.deque([1])",
+        "collections.Counter('aab')",
+        "collections.OrderedDict()",
+        "collections.defaultdict(list)",
+        "functools.partial(max, 1)",
+        "datetime.date(2026, 1, 1)",
+        "datetime.datetime(2026, 1, 1)",
+        "datetime.timedelta(1)",
+        "decimal.Decimal('1.5')",
+        "random.Random(1)",
+        "itertools.count()",
+        "hashlib.sha256(b'')",
+        "type(None)",
+        "NotImplemented",
+    ];
+    let mut r = repl();
+    exec_ok(
+        &mut r,
+        "import json, re, collections, functools, datetime, decimal, random, itertools, hashlib\n\
+         Point = collections.namedtuple('Point', 'x y')\n\
+         class Box:\n    def method(self):\n        return 1",
+        "",
+    )
+    .await;
+    let mut code = String::new();
+    for (i, value) in values.iter().enumerate() {
+        // A value this interpreter cannot make is skipped (printed as `-`).
+        code.push_str(&format!(
+            "try:\n    v{i} = {value}\n    print(type(v{i}).__name__)\nexcept Exception:\n    print('-')\n"
+        ));
+    }
+    let out = exec(&mut r, &code).await;
+    assert_eq!(out.error, None);
+    let python: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(python.len(), values.len());
+    let listed = r.variables().await.unwrap();
+    let shown = exec(&mut r, "print(SHOW_VARS())").await.stdout;
+    let mut checked = 0;
+    for (i, value) in values.iter().enumerate() {
+        let name = format!("v{i}");
+        let expected = python[i];
+        if expected == "-" {
+            continue;
+        }
+        checked += 1;
+        let found = listed.iter().find(|v| v.name == name);
+        if expected == "module" {
+            assert_eq!(found, None, "modules are not variables ({value})");
+            continue;
+        }
+        assert_eq!(
+            found.map(|v| v.type_name.as_str()),
+            Some(expected),
+            "{value}"
+        );
+        assert!(
+            shown.contains(&format!("'{name}': '{expected}'")),
+            "SHOW_VARS and variables() disagree on {value}: {shown}"
+        );
+    }
+    assert!(
+        checked >= 50,
+        "only {checked} values could be made: {python:?}"
+    );
+}
