@@ -1,14 +1,14 @@
 //! [`MontyRepl`], the [`Repl`] implementation, and its [`MontyReplFactory`].
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use monty::MontyRepl as Interpreter;
 use monty_types::{
-    CompileOptions, DateTimeSource, ExcType, ExtFunctionResult, MontyException, OsPolicy,
-    ResourceLimits, ResourceTracker, SleepMode,
+    CompileOptions, DateTimeSource, ExcType, ExtFunctionResult, MontyException, MontyObject,
+    OsPolicy, ResourceLimits, ResourceTracker, SleepMode,
 };
 use rlm_core::{
     Execution, FinalAnswer, HostCall, Repl, ReplConfig, ReplError, ReplFactory, ReplHost,
@@ -51,6 +51,10 @@ pub struct MontyRepl {
     /// variables in its own epilogue, on the same blocking-pool trip, so a caller that lists
     /// them after each block (`rlm serve`) pays no second trip and no second compile.
     eager_listing: bool,
+    /// Values bound by [`Repl::set_variable`] and not yet in the interpreter: they ride into it
+    /// with the next operation's first feed, so binding `context` and running the first block
+    /// cost one trip to the blocking pool, not two.
+    pending: Vec<(String, MontyObject)>,
 }
 
 impl std::fmt::Debug for MontyRepl {
@@ -129,6 +133,7 @@ impl MontyRepl {
             meter,
             listing: None,
             eager_listing: false,
+            pending: Vec::new(),
         })
     }
 
@@ -176,9 +181,24 @@ impl MontyRepl {
         };
         Prepare {
             recovery,
+            bindings: std::mem::take(&mut self.pending),
             probe,
             tools: Arc::clone(&self.tools),
         }
+    }
+
+    /// The variables, listed here on the caller's thread when nothing has to run first: the
+    /// listing reads the heap and runs no code, so it is cheaper than a trip to the blocking
+    /// pool. `None` when the interpreter is out (a cancelled block still running) or owes work
+    /// (pending bindings, recovery after an interrupted block).
+    fn list_in_place(&self) -> Option<Vec<VariableInfo>> {
+        if !self.pending.is_empty() || self.interrupted {
+            return None;
+        }
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let interp = slot.as_ref()?;
+        let _metered = self.meter.enter();
+        Some(scaffold::list_variables(interp, &self.tools))
     }
 
     /// Runs `work` on the idle interpreter on the blocking pool.
@@ -193,8 +213,7 @@ impl MontyRepl {
         let result = blocking(move || {
             let _metered = meter.enter();
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
-            prepare.apply(&mut interp);
-            let result = work(&mut interp);
+            let result = prepare.apply(&mut interp).and_then(|()| work(&mut interp));
             parked.set(State::Idle(interp));
             Ok(result)
         })
@@ -235,7 +254,10 @@ impl MontyRepl {
         let mut step = blocking(move || {
             let _metered = meter.enter();
             let mut interp = parked.take_idle().ok_or_else(not_idle)?;
-            prepare.apply(&mut interp);
+            if let Err(e) = prepare.apply(&mut interp) {
+                parked.set(State::Idle(interp));
+                return Err(e);
+            }
             let next = run.start(interp, &code);
             Ok(settle(next, parked, run, &step_epilogue))
         })
@@ -344,6 +366,8 @@ fn answer(reply: rlm_core::HostReply) -> ExtFunctionResult {
 struct Prepare {
     /// The probe to reinstall with the whole scaffold after an interrupted execution.
     recovery: Option<String>,
+    /// Values bound since the last operation (`MontyRepl::pending`).
+    bindings: Vec<(String, MontyObject)>,
     /// A regenerated probe to install.
     probe: Option<String>,
     /// The custom tools, reinstalled with the scaffold.
@@ -351,12 +375,26 @@ struct Prepare {
 }
 
 impl Prepare {
-    fn apply(&self, interp: &mut Interpreter) {
+    /// Fails only when the pending values cannot be bound (the session's memory cap).
+    fn apply(self, interp: &mut Interpreter) -> Result<(), ReplError> {
         if let Some(probe) = &self.recovery {
             // The interrupted block's `answer`, if it became ready, is stale: drop it.
             let _stale = scaffold::after_block(interp, Some(probe), &self.tools);
         }
+        if !self.bindings.is_empty() {
+            let names: Vec<String> = self.bindings.iter().map(|(name, _)| name.clone()).collect();
+            if let Err(e) = scaffold::feed(interp, "pass", self.bindings) {
+                // Monty binds the inputs before its memory check fails: release them (they
+                // are left as `None`), or the session would stay over its cap and every later
+                // block would fail.
+                scaffold::release(interp, &names);
+                return Err(ReplError::Conversion {
+                    message: format!("could not bind the value set earlier: {}", e.summary()),
+                });
+            }
+        }
         scaffold::refresh_probe(interp, self.probe.as_deref());
+        Ok(())
     }
 }
 
@@ -443,15 +481,10 @@ impl Repl for MontyRepl {
         let value = convert::to_monty(value)?;
         self.listing = None;
         self.names.insert(name.to_string());
-        let name = name.to_string();
-        self.with_idle(move |interp| {
-            scaffold::feed(interp, "pass", vec![(name, value)])
-                .map(drop)
-                .map_err(|e| ReplError::Conversion {
-                    message: e.summary(),
-                })
-        })
-        .await
+        // Bound with the next operation's first feed (see `MontyRepl::pending`).
+        self.pending.retain(|(pending, _)| pending != name);
+        self.pending.push((name.to_string(), value));
+        Ok(())
     }
 
     async fn get_variable(&mut self, name: &str) -> Result<Option<ReplValue>, ReplError> {
@@ -471,10 +504,14 @@ impl Repl for MontyRepl {
         if let Some(listing) = &self.listing {
             return Ok(listing.clone());
         }
-        let tools = Arc::clone(&self.tools);
-        let listing = self
-            .with_idle(move |interp| Ok(scaffold::list_variables(interp, &tools)))
-            .await?;
+        let listing = match self.list_in_place() {
+            Some(listing) => listing,
+            None => {
+                let tools = Arc::clone(&self.tools);
+                self.with_idle(move |interp| Ok(scaffold::list_variables(interp, &tools)))
+                    .await?
+            }
+        };
         self.eager_listing = true;
         self.listing = Some(listing.clone());
         Ok(listing)

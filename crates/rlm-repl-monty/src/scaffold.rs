@@ -155,6 +155,17 @@ pub(crate) fn refresh_probe(interp: &mut Interpreter, probe: Option<&str>) {
     }
 }
 
+/// Rebinds `names` to `None`, dropping their values (Monty has no `del`).
+pub(crate) fn release(interp: &mut Interpreter, names: &[String]) {
+    let nones = names
+        .iter()
+        .map(|name| (name.clone(), MontyObject::none()))
+        .collect();
+    // The feed may report the memory check that the old values fail as they are dropped; they
+    // are gone either way.
+    let _ = feed(interp, "pass", nones);
+}
+
 /// Binds `answer` to the initial dict.
 pub(crate) fn reset_answer(interp: &mut Interpreter) -> Result<(), MontyException> {
     feed(interp, "pass", vec![(ANSWER.to_string(), initial_answer())]).map(drop)

@@ -175,3 +175,35 @@ async fn usage_is_per_session_and_returns_when_freed() {
     drop(big);
     assert!(a.memory_usage() < base_a + 2 * MIB, "{}", a.memory_usage());
 }
+
+/// `set_variable` binds with the session's next operation (one trip to the blocking pool for
+/// binding `context` and running the first block). A value the cap refuses fails that
+/// operation with a conversion error, the value is released (the name is left as `None`) and
+/// the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_the_cap_refuses_fails_the_next_operation_and_the_session_goes_on() {
+    let mut r = capped(8 * MIB);
+    let rows = ReplValue::List((0..1_000_000).map(ReplValue::Int).collect());
+    r.set_variable("rows", rows).await.unwrap();
+    match r.execute("print(len(rows))", Arc::new(Echo)).await {
+        Err(rlm_core::ReplError::Conversion { message }) => {
+            assert!(message.contains("MemoryError"), "{message}")
+        }
+        other => panic!("expected a conversion error, got {other:?}"),
+    }
+    assert!(r.memory_usage() < 4 * MIB, "{} bytes", r.memory_usage());
+    // Released, not deleted: Monty has no `del`.
+    let out = exec(&mut r, "print(rows)").await;
+    assert_eq!(out.stdout, "None\n", "{out:?}");
+    r.set_variable("small", ReplValue::Int(7)).await.unwrap();
+    let names: Vec<String> = r
+        .variables()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert!(names.contains(&"small".to_string()), "{names:?}");
+    let out = exec(&mut r, "print(small * 6)").await;
+    assert_eq!(out.stdout, "42\n", "{out:?}");
+}
