@@ -50,6 +50,10 @@ pub struct Load {
     pub sessions: usize,
     /// Steps per session after its reset.
     pub steps: usize,
+    /// The policy's mean time to write its next step: before each step a session waits a
+    /// time drawn uniformly from `[0, 2 × think]`. Zero: steps follow each other at once (a
+    /// closed loop that saturates the server).
+    pub think: Duration,
     /// Called with each session's index once all sessions have finished their steps and
     /// before any closes (to sample the server while every session is open).
     pub at_peak: Option<Box<dyn FnOnce() + Send>>,
@@ -63,9 +67,9 @@ pub async fn run(load: Load) -> LoadResult {
     for id in 0..load.sessions {
         let url = load.url.clone();
         let barrier = barrier.clone();
-        let steps = load.steps;
+        let (steps, think) = (load.steps, load.think);
         tasks.push(tokio::spawn(async move {
-            session(&url, id, steps, &barrier).await
+            session(&url, id, steps, think, &barrier).await
         }));
     }
     barrier.wait().await;
@@ -100,8 +104,14 @@ struct One {
 }
 
 /// One session. A failed session still waits at the barrier so the phase ends.
-async fn session(url: &str, id: usize, steps: usize, barrier: &Barrier) -> Result<One, String> {
-    let outcome = steps_of(url, id, steps).await;
+async fn session(
+    url: &str,
+    id: usize,
+    steps: usize,
+    think: Duration,
+    barrier: &Barrier,
+) -> Result<One, String> {
+    let outcome = steps_of(url, id, steps, think).await;
     match outcome {
         Ok((one, mut ws)) => {
             barrier.wait().await;
@@ -121,7 +131,12 @@ async fn session(url: &str, id: usize, steps: usize, barrier: &Barrier) -> Resul
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn steps_of(url: &str, id: usize, steps: usize) -> Result<(One, Ws), String> {
+async fn steps_of(
+    url: &str,
+    id: usize,
+    steps: usize,
+    think: Duration,
+) -> Result<(One, Ws), String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .map_err(|e| format!("session {id}: connect: {e}"))?;
@@ -137,7 +152,11 @@ async fn steps_of(url: &str, id: usize, steps: usize) -> Result<(One, Ws), Strin
     if reset["data"]["observation"]["context_length"] != json!(format!("session {id}").len()) {
         one.wrong += 1;
     }
+    let mut draws = Draws::new(id);
     for k in 0..steps {
+        if !think.is_zero() {
+            tokio::time::sleep(think.mul_f64(2.0 * draws.unit())).await;
+        }
         // A small step whose printed value only this session and step can produce.
         let code = format!("x = {id} * 1000 + {k}\nprint(x)");
         let sent = Instant::now();
@@ -151,6 +170,25 @@ async fn steps_of(url: &str, id: usize, steps: usize) -> Result<(One, Ws), Strin
         }
     }
     Ok((one, ws))
+}
+
+/// A small deterministic generator of think times (xorshift), one per session.
+struct Draws(u64);
+
+impl Draws {
+    fn new(session: usize) -> Self {
+        Self((session as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 async fn exchange(ws: &mut Ws, message: Value) -> Result<Value, String> {
