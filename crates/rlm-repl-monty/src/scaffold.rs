@@ -188,8 +188,12 @@ fn call(interp: &mut Interpreter, function: &str) -> Result<MontyObject, MontyEx
     interp.call_function(function, Vec::<MontyObject>::new(), PrintWriter::Disabled)
 }
 
-/// Reads `answer` through `__rlm_answer()`.
+/// Reads `answer`: from the heap when it is a plain dict whose `ready` is plainly false (the
+/// usual case after a block, read without running code), else through `__rlm_answer()`.
 pub(crate) fn read_answer(interp: &mut Interpreter) -> AnswerState {
+    if interp.global_dict_truthy(ANSWER, "ready") == Some(false) {
+        return AnswerState::Pending;
+    }
     match call(interp, "__rlm_answer") {
         Ok(value) if value.as_ref().as_int() == Some(1) => AnswerState::Pending,
         Ok(value) => match value.as_ref().as_str() {

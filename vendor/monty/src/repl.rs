@@ -573,6 +573,32 @@ impl MontyRepl {
             .collect()
     }
 
+    /// recursive-lm patch: for a global bound to a plain `dict` (not a subclass), whether its
+    /// `key` entry is truthy, read from the heap without running code. A missing key is
+    /// `Some(false)`. `None` when the name is unbound, the value is not exactly a `dict`, or
+    /// the entry's truth would need Python to decide (only `bool`, `None` and small `int`s are
+    /// judged here). Lets a host poll a status dict after every snippet for free.
+    #[must_use]
+    pub fn global_dict_truthy(&self, name: &str, key: &str) -> Option<bool> {
+        let name_id = self.interns.get_string_id_by_name(name)?;
+        let slot = self.global_names.get(name_id)?;
+        let Value::Ref(id) = self.globals.get(slot.index())? else {
+            return None;
+        };
+        let HeapData::Dict(dict) = self.heap.get(*id) else {
+            return None;
+        };
+        if dict.kind_type() != crate::types::Type::Dict {
+            return None;
+        }
+        match dict.get_by_str(key, &self.heap, &self.interns) {
+            None | Some(Value::None) => Some(false),
+            Some(Value::Bool(flag)) => Some(*flag),
+            Some(Value::Int(number)) => Some(*number != 0),
+            Some(_) => None,
+        }
+    }
+
     /// Returns whether a function with the given name exists in the session.
     #[must_use]
     pub fn has_function(&self, name: &str) -> bool {

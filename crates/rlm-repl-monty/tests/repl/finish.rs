@@ -184,6 +184,38 @@ async fn the_answer_dict_finishes_after_the_block_and_is_reset() {
     exec_ok(&mut r, "print(answer)", "{'content': '', 'ready': False}\n").await;
 }
 
+/// `answer["ready"]` is judged by Python's truth, whether the runtime reads it from the heap
+/// (a plain dict with a bool, None or int flag) or asks Python (anything else).
+#[tokio::test]
+async fn the_ready_flag_follows_python_truth() {
+    let mut r = repl();
+    for (code, finishes) in [
+        ("answer['ready'] = 0", false),
+        ("answer['ready'] = None", false),
+        ("answer = {'content': 'no flag'}", false),
+        ("answer['ready'] = ''", false),
+        ("answer['ready'] = []", false),
+        ("answer['ready'] = 0.0", false),
+        ("answer['ready'] = 2", true),
+        ("answer['ready'] = 'yes'", true),
+        ("answer['ready'] = [0]", true),
+        ("answer['ready'] = 0.5", true),
+    ] {
+        let out = exec(&mut r, &format!("answer['content'] = 'c'\n{code}")).await;
+        assert_eq!(out.error, None, "{code}");
+        assert_eq!(out.final_answer.is_some(), finishes, "{code}");
+        exec_ok(&mut r, "answer = {'content': '', 'ready': False}", "").await;
+    }
+    // Not a plain dict: reset, never finished.
+    let out = exec(
+        &mut r,
+        "import collections\nanswer = collections.defaultdict(int)\nanswer['ready'] = True",
+    )
+    .await;
+    assert_eq!(out.final_answer, None);
+    exec_ok(&mut r, "print(answer)", "{'content': '', 'ready': False}\n").await;
+}
+
 #[tokio::test]
 async fn final_wins_over_the_answer_dict() {
     let mut r = repl();
