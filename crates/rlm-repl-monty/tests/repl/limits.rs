@@ -4,18 +4,11 @@ use std::time::Duration;
 
 use rlm_core::{HostCall, HostReply, Repl, ReplConfig, ReplError};
 
-use crate::support::{TestHost, exec, exec_ok, repl, repl_with};
-
-fn quick(timeout_ms: u64) -> ReplConfig {
-    ReplConfig {
-        execution_timeout: Duration::from_millis(timeout_ms),
-        ..ReplConfig::default()
-    }
-}
+use crate::support::{TestHost, exec, exec_ok, repl, repl_with, with_timeout};
 
 #[tokio::test]
 async fn an_endless_loop_times_out_uncatchably_and_the_next_execution_works() {
-    let mut r = repl_with(quick(200));
+    let mut r = repl_with(with_timeout(200));
     exec_ok(&mut r, "state = 'kept'", "").await;
     let out = exec(
         &mut r,
@@ -43,7 +36,7 @@ async fn time_waiting_on_the_host_does_not_count() {
         std::thread::sleep(Duration::from_millis(60));
         HostReply::Text("slow".into())
     });
-    let mut r = repl_with(quick(100));
+    let mut r = repl_with(with_timeout(100));
     let out = r
         .execute("print([llm_query(str(i)) for i in range(3)])", host)
         .await
@@ -96,7 +89,7 @@ async fn past_the_host_call_cap_sub_calls_raise_runtime_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_cancelled_while_running_comes_back_when_the_step_ends() {
-    let mut r = repl_with(quick(1500));
+    let mut r = repl_with(with_timeout(1500));
     exec_ok(&mut r, "kept = 1", "").await;
     let cancelled = tokio::time::timeout(
         Duration::from_millis(50),

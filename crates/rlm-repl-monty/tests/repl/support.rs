@@ -51,6 +51,24 @@ impl ReplHost for TestHost {
     }
 }
 
+/// The default config with another execution time limit.
+pub fn with_timeout(ms: u64) -> ReplConfig {
+    ReplConfig {
+        execution_timeout: std::time::Duration::from_millis(ms),
+        ..ReplConfig::default()
+    }
+}
+
+/// The names `variables()` lists.
+pub async fn variable_names(repl: &mut MontyRepl) -> Vec<String> {
+    repl.variables()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect()
+}
+
 /// A fresh session with the default config.
 pub fn repl() -> MontyRepl {
     repl_with(ReplConfig::default())

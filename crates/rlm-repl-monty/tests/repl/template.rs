@@ -2,18 +2,9 @@
 //! template). A copy must behave as a session built from scratch, and a session of another
 //! configuration must not start from it.
 
-use std::time::Duration;
+use rlm_core::ReplConfig;
 
-use rlm_core::{Repl, ReplConfig};
-
-use crate::support::{exec, exec_ok, repl, repl_with};
-
-fn with_timeout(ms: u64) -> ReplConfig {
-    ReplConfig {
-        execution_timeout: Duration::from_millis(ms),
-        ..ReplConfig::default()
-    }
-}
+use crate::support::{exec, exec_ok, repl, repl_with, variable_names, with_timeout};
 
 #[tokio::test]
 async fn a_copied_session_has_the_whole_runtime_and_nothing_of_its_elder() {
@@ -30,13 +21,7 @@ async fn a_copied_session_has_the_whole_runtime_and_nothing_of_its_elder() {
         );
         exec_ok(&mut r, "print(answer)", "{'content': '', 'ready': False}\n").await;
         exec_ok(&mut r, "print(llm_query('q'))", "echo:q\n").await;
-        let names: Vec<String> = r
-            .variables()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| v.name)
-            .collect();
+        let names = variable_names(&mut r).await;
         assert!(names.is_empty() || names == ["answer"], "{names:?}");
     }
 }

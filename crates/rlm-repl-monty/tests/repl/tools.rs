@@ -186,13 +186,7 @@ async fn runtime_functions_still_work_and_tools_are_not_variables() {
         out.stdout,
         "Available variables: {'answer': 'dict', 'tools': 'list', 'value': 'int'}\n"
     );
-    let vars: Vec<String> = r
-        .variables()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.name)
-        .collect();
+    let vars = crate::support::variable_names(&mut r).await;
     assert!(!vars.iter().any(|v| v == "double"), "{vars:?}");
     let out = run(&mut r, "FINAL_VAR('value')").await;
     assert_eq!(
